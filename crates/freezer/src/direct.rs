@@ -1,0 +1,109 @@
+//! The direct strategy: a cgroup's own freeze file, v1 or v2.
+
+use crate::deadline::Deadline;
+use crate::error::Result;
+use crate::hierarchy::{Cgroup, Version};
+use crate::state::{FrozenBy, Phase};
+use crate::{v1, v2};
+
+/// A cgroup's own freeze state, ignoring any subgroup.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Direct {
+    pub(crate) phase: Phase,
+    pub(crate) frozen_by: Option<FrozenBy>,
+    /// The nearest visible ancestor asking for the freeze.
+    pub(crate) ancestor: Option<String>,
+}
+
+pub(crate) fn state(cg: &Cgroup) -> Result<Direct> {
+    // The root cgroup cannot be frozen and has no freeze file.
+    if !cg.dir.join(cg.version().freeze_file()).exists() && cg.dir.is_dir() {
+        return Ok(Direct {
+            phase: Phase::Thawed,
+            frozen_by: None,
+            ancestor: None,
+        });
+    }
+    match cg.version() {
+        Version::V1 => {
+            let s = v1::read(&cg.dir)?;
+            let frozen_by = match (s.phase, s.self_freezing, s.parent_freezing) {
+                (Phase::Thawed, ..) => None,
+                (_, true, _) => Some(FrozenBy::Itself),
+                _ => Some(FrozenBy::Ancestor),
+            };
+            let ancestor = if frozen_by == Some(FrozenBy::Ancestor) {
+                nearest_freezing_ancestor(cg)?
+            } else {
+                None
+            };
+            Ok(Direct {
+                phase: s.phase,
+                frozen_by,
+                ancestor,
+            })
+        }
+        Version::V2 => {
+            let s = v2::read(&cg.dir)?;
+            let ancestor = if s.own {
+                None
+            } else {
+                nearest_freezing_ancestor(cg)?
+            };
+            let phase = match (s.frozen, s.own || ancestor.is_some()) {
+                (true, _) => Phase::Frozen,
+                (false, true) => Phase::Freezing,
+                (false, false) => Phase::Thawed,
+            };
+            // Frozen with no visible request: an ancestor above the mount
+            // (outside our cgroup namespace) holds it.
+            let frozen_by = match phase {
+                Phase::Thawed => None,
+                _ if s.own => Some(FrozenBy::Itself),
+                _ => Some(FrozenBy::Ancestor),
+            };
+            Ok(Direct {
+                phase,
+                frozen_by,
+                ancestor,
+            })
+        }
+    }
+}
+
+/// Freezes the cgroup's own file and waits for the kernel to confirm.
+pub(crate) fn freeze(cg: &Cgroup, deadline: &Deadline) -> Result<()> {
+    match cg.version() {
+        Version::V1 => v1::freeze(&cg.dir, deadline),
+        Version::V2 => v2::set(&cg.dir, true, true, deadline),
+    }
+}
+
+/// Thaws the cgroup's own file; on v2, waits for the kernel to confirm unless
+/// an ancestor keeps it frozen.
+pub(crate) fn thaw(cg: &Cgroup, deadline: &Deadline) -> Result<()> {
+    match cg.version() {
+        Version::V1 => v1::thaw(&cg.dir),
+        Version::V2 => {
+            let wait = nearest_freezing_ancestor(cg)?.is_none();
+            v2::set(&cg.dir, false, wait, deadline)
+        }
+    }
+}
+
+/// The nearest visible ancestor whose own freeze file asks for a freeze.
+fn nearest_freezing_ancestor(cg: &Cgroup) -> Result<Option<String>> {
+    let mut at = cg.parent();
+    while let Some(c) = at {
+        let asks = match c.version() {
+            Version::V1 if c.dir.join("freezer.state").exists() => v1::read(&c.dir)?.self_freezing,
+            Version::V1 => false,
+            Version::V2 => v2::read_own(&c.dir)?,
+        };
+        if asks {
+            return Ok(Some(c.path));
+        }
+        at = c.parent();
+    }
+    Ok(None)
+}

@@ -1,0 +1,190 @@
+//! The freezer's one error type.
+
+use std::io;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Serialize;
+
+/// Why a cgroup must not be frozen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Refusal {
+    /// The root of a hierarchy: freezing it would stop the whole host.
+    Root,
+    /// The cgroup (or one below it) holds the host's PID 1.
+    HostInit,
+    /// The cgroup (or one below it) holds the calling process, which would
+    /// freeze itself and never return.
+    Caller,
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Refusal::Root => "it is the root cgroup of the hierarchy",
+            Refusal::HostInit => "it holds the host's PID 1",
+            Refusal::Caller => "it holds this process, which would freeze itself",
+        })
+    }
+}
+
+/// Everything that can go wrong while finding, freezing or thawing a cgroup.
+///
+/// Messages name the operation and the path; the kernel's answer is the
+/// `source`, so a chain printed with `{:#}` says each fact once.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    #[error("reading {}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("writing {value:?} to {}", path.display())]
+    Write {
+        path: PathBuf,
+        value: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("creating cgroup {}", path.display())]
+    CreateCgroup {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("removing cgroup {}", path.display())]
+    RemoveCgroup {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("waiting for {} to change", path.display())]
+    Wait {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("unexpected line in {}: {line:?}", path.display())]
+    Parse { path: PathBuf, line: String },
+    #[error("cgroup {} is gone", path.display())]
+    Gone { path: PathBuf },
+    #[error("no such process: {pid}")]
+    NoSuchProcess { pid: u32 },
+    #[error("no such cgroup: {}", path.display())]
+    NoSuchCgroup { path: PathBuf },
+    #[error("invalid cgroup path {path:?}: {reason}")]
+    InvalidPath { path: String, reason: &'static str },
+    #[error("no cgroup {wanted} hierarchy is available")]
+    NoHierarchy { wanted: &'static str },
+    #[error("{} is in the {actual} hierarchy, not the {wanted} one", path.display())]
+    WrongHierarchy {
+        path: PathBuf,
+        actual: &'static str,
+        wanted: &'static str,
+    },
+    #[error("process {pid} is in {cgroup:?}, outside the visible {version} hierarchy")]
+    NotVisible {
+        pid: u32,
+        cgroup: String,
+        version: &'static str,
+    },
+    #[error("{} is already paused", path.display())]
+    AlreadyPaused { path: PathBuf },
+    #[error("{} is not paused", path.display())]
+    NotPaused { path: PathBuf },
+    #[error("{} is paused by its ancestor {}; unpause that instead", path.display(), ancestor.display())]
+    PausedByAncestor { path: PathBuf, ancestor: PathBuf },
+    #[error("{} did not freeze within {timeout:?}; it was thawed again", path.display())]
+    FreezeTimeout { path: PathBuf, timeout: Duration },
+    #[error("{} did not thaw within {timeout:?}", path.display())]
+    ThawTimeout { path: PathBuf, timeout: Duration },
+    #[error("could not thaw {} after a failed freeze; it may be left frozen", path.display())]
+    LeftFrozen {
+        path: PathBuf,
+        #[source]
+        source: Box<Error>,
+    },
+    #[error("refusing to freeze {}: {reason}", path.display())]
+    Refused { path: PathBuf, reason: Refusal },
+    #[error("mounting a private {fstype} filesystem at {}", path.display())]
+    Mount {
+        fstype: &'static str,
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// The freezer's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// The target (process or cgroup) does not exist, or vanished meanwhile.
+    pub fn is_not_found(&self) -> bool {
+        matches!(
+            self,
+            Error::NoSuchProcess { .. } | Error::NoSuchCgroup { .. } | Error::Gone { .. }
+        )
+    }
+
+    /// The target is frozen already (docker: "is already paused").
+    pub fn is_already_paused(&self) -> bool {
+        matches!(self, Error::AlreadyPaused { .. })
+    }
+
+    /// The target is not frozen, or not by itself (docker: "is not paused").
+    pub fn is_not_paused(&self) -> bool {
+        matches!(
+            self,
+            Error::NotPaused { .. } | Error::PausedByAncestor { .. }
+        )
+    }
+
+    /// The safety rules refused the target.
+    pub fn is_refused(&self) -> bool {
+        matches!(self, Error::Refused { .. })
+    }
+
+    /// The target or path was named wrongly (bad syntax, wrong hierarchy).
+    pub fn is_invalid(&self) -> bool {
+        matches!(
+            self,
+            Error::InvalidPath { .. } | Error::WrongHierarchy { .. } | Error::NotVisible { .. }
+        )
+    }
+
+    /// The kernel said EPERM or EACCES somewhere in the chain.
+    pub fn is_permission_denied(&self) -> bool {
+        self.io_error().is_some_and(|e| {
+            matches!(
+                e.raw_os_error(),
+                Some(code) if code == rustix::io::Errno::PERM.raw_os_error()
+                    || code == rustix::io::Errno::ACCESS.raw_os_error()
+            )
+        })
+    }
+
+    /// The kernel error behind this one, if any.
+    pub fn io_error(&self) -> Option<&io::Error> {
+        match self {
+            Error::Read { source, .. }
+            | Error::Write { source, .. }
+            | Error::CreateCgroup { source, .. }
+            | Error::RemoveCgroup { source, .. }
+            | Error::Wait { source, .. }
+            | Error::Mount { source, .. } => Some(source),
+            Error::LeftFrozen { source, .. } => source.io_error(),
+            _ => None,
+        }
+    }
+}
+
+/// ENOENT and ENODEV both mean the cgroup directory went away under us: a
+/// removed kernfs node answers ENODEV on descriptors opened before removal.
+pub(crate) fn is_gone_errno(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(c) if c == rustix::io::Errno::NOENT.raw_os_error()
+        || c == rustix::io::Errno::NODEV.raw_os_error())
+}

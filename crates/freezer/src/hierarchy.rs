@@ -1,0 +1,554 @@
+//! Which cgroup hierarchies this host has, and resolving targets to cgroups.
+//!
+//! Detection reads `/proc/self/mountinfo` ([`crate::mountinfo`]): a host is
+//! v2-only (one cgroup2 mount), v1-only (a v1 `freezer` hierarchy), or hybrid
+//! (both: v1 controllers plus a cgroup2 tree with few or no controllers).
+//! On hybrid hosts `auto` uses the v1 freezer, as runc and docker do there.
+
+use std::fmt;
+use std::path::{Component, Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::mountinfo::{self, CgroupMount};
+use crate::proc;
+
+/// A cgroup hierarchy version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Version {
+    /// The v1 `freezer` controller's hierarchy (`freezer.state`).
+    V1,
+    /// The unified hierarchy (`cgroup.freeze`, `cgroup.events`).
+    V2,
+}
+
+impl Version {
+    /// `"v1"` or `"v2"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Version::V1 => "v1",
+            Version::V2 => "v2",
+        }
+    }
+
+    /// The file that freezes a cgroup of this version. The root cgroup has
+    /// none: the kernel marks it not-on-root.
+    pub fn freeze_file(self) -> &'static str {
+        match self {
+            Version::V1 => "freezer.state",
+            Version::V2 => "cgroup.freeze",
+        }
+    }
+
+    /// The filesystem type to mount for this version.
+    pub fn fstype(self) -> &'static str {
+        match self {
+            Version::V1 => "cgroup",
+            Version::V2 => "cgroup2",
+        }
+    }
+}
+
+impl fmt::Display for Version {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Which hierarchy to use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Choice {
+    /// The v1 freezer if the host has one, else cgroup2; for a filesystem
+    /// path, the hierarchy it lies in.
+    #[default]
+    Auto,
+    /// The v1 freezer hierarchy.
+    V1,
+    /// The cgroup2 hierarchy.
+    V2,
+}
+
+/// The host's cgroup layout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Layout {
+    /// Only cgroup2.
+    V2Only,
+    /// Only v1 hierarchies.
+    V1Only,
+    /// v1 controllers and a cgroup2 tree side by side.
+    Hybrid,
+    /// No cgroup filesystem is mounted in this mount namespace.
+    None,
+}
+
+/// One mounted hierarchy: where it is, and which cgroup its top shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hierarchy {
+    /// v1 freezer or cgroup2.
+    pub version: Version,
+    /// Where it is mounted.
+    pub mount_point: PathBuf,
+    /// The cgroup at the mount point, as a path in the hierarchy (`/` unless
+    /// a subtree was bind-mounted).
+    pub root: String,
+}
+
+/// A cgroup directory, checked to exist inside a hierarchy's mount.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cgroup {
+    /// The hierarchy it belongs to.
+    pub hierarchy: Hierarchy,
+    /// Its path in the hierarchy, `/`-rooted, as `/proc/PID/cgroup` shows it.
+    pub path: String,
+    /// Its directory.
+    pub dir: PathBuf,
+}
+
+impl Cgroup {
+    /// The cgroup's version.
+    pub fn version(&self) -> Version {
+        self.hierarchy.version
+    }
+
+    /// Whether this is the top of its mount (nothing above it is visible).
+    pub fn is_mount_top(&self) -> bool {
+        self.dir == self.hierarchy.mount_point
+    }
+
+    /// The parent cgroup, unless this is the top of the mount.
+    pub fn parent(&self) -> Option<Cgroup> {
+        if self.is_mount_top() {
+            return None;
+        }
+        let dir = self.dir.parent()?.to_owned();
+        let path = match self.path.rsplit_once('/') {
+            Some(("", _)) | None => "/".to_owned(),
+            Some((head, _)) => head.to_owned(),
+        };
+        Some(Cgroup {
+            hierarchy: self.hierarchy.clone(),
+            path,
+            dir,
+        })
+    }
+
+    /// A child cgroup (which need not exist).
+    pub(crate) fn child(&self, name: &str) -> Cgroup {
+        let path = if self.path == "/" {
+            format!("/{name}")
+        } else {
+            format!("{}/{name}", self.path)
+        };
+        Cgroup {
+            hierarchy: self.hierarchy.clone(),
+            path,
+            dir: self.dir.join(name),
+        }
+    }
+
+    /// Whether `other` is this cgroup or lies below it.
+    pub fn contains(&self, other: &Cgroup) -> bool {
+        self.hierarchy.mount_point == other.hierarchy.mount_point
+            && other.dir.starts_with(&self.dir)
+    }
+}
+
+/// What to freeze, as a user names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// The cgroup a process is in.
+    Pid(u32),
+    /// An absolute path in a mounted cgroup filesystem, or a cgroup path
+    /// relative to the hierarchy's root (`/a/b` or `a/b`).
+    Cgroup(String),
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Target::Pid(pid) => write!(f, "process {pid}"),
+            Target::Cgroup(path) => write!(f, "cgroup {path}"),
+        }
+    }
+}
+
+/// The cgroup hierarchies visible to this process.
+#[derive(Debug, Clone)]
+pub struct Hierarchies {
+    proc_root: PathBuf,
+    v1: Option<Hierarchy>,
+    v2: Option<Hierarchy>,
+}
+
+impl Hierarchies {
+    /// Detects the hierarchies from `<proc_root>/self/mountinfo`
+    /// (`proc_root` is `/proc` outside tests).
+    pub fn detect(proc_root: &Path) -> Result<Self> {
+        let path = proc_root.join("self/mountinfo");
+        let text = std::fs::read_to_string(&path).map_err(|source| Error::Read { path, source })?;
+        Ok(Self::from_mounts(proc_root, &mountinfo::parse(&text)))
+    }
+
+    /// Builds the view from parsed mounts; the first mount of each kind whose
+    /// top is highest in the hierarchy wins.
+    pub fn from_mounts(proc_root: &Path, mounts: &[CgroupMount]) -> Self {
+        let pick = |want: fn(&CgroupMount) -> bool, version| {
+            mounts
+                .iter()
+                .filter(|m| want(m))
+                .min_by_key(|m| m.root.matches('/').count() - usize::from(m.root == "/"))
+                .map(|m| Hierarchy {
+                    version,
+                    mount_point: m.mount_point.clone(),
+                    root: m.root.clone(),
+                })
+        };
+        Hierarchies {
+            proc_root: proc_root.to_owned(),
+            v1: pick(
+                |m| !m.unified && m.controllers.iter().any(|c| c == "freezer"),
+                Version::V1,
+            ),
+            v2: pick(|m| m.unified, Version::V2),
+        }
+    }
+
+    /// A view of exactly one hierarchy (a private mount made for us).
+    pub fn single(proc_root: &Path, hierarchy: Hierarchy) -> Self {
+        let (v1, v2) = match hierarchy.version {
+            Version::V1 => (Some(hierarchy), None),
+            Version::V2 => (None, Some(hierarchy)),
+        };
+        Hierarchies {
+            proc_root: proc_root.to_owned(),
+            v1,
+            v2,
+        }
+    }
+
+    /// The `/proc` this view reads.
+    pub fn proc_root(&self) -> &Path {
+        &self.proc_root
+    }
+
+    /// The layout these mounts make.
+    pub fn layout(&self) -> Layout {
+        match (&self.v1, &self.v2) {
+            (Some(_), Some(_)) => Layout::Hybrid,
+            (Some(_), None) => Layout::V1Only,
+            (None, Some(_)) => Layout::V2Only,
+            (None, None) => Layout::None,
+        }
+    }
+
+    /// The mounted hierarchy of a version, if any.
+    pub fn get(&self, version: Version) -> Option<&Hierarchy> {
+        match version {
+            Version::V1 => self.v1.as_ref(),
+            Version::V2 => self.v2.as_ref(),
+        }
+    }
+
+    /// The version `choice` means on this host when no path decides it.
+    pub fn pick(&self, choice: Choice) -> Result<Version> {
+        let version = match choice {
+            Choice::V1 => Version::V1,
+            Choice::V2 => Version::V2,
+            Choice::Auto if self.v1.is_some() => Version::V1,
+            Choice::Auto if self.v2.is_some() => Version::V2,
+            Choice::Auto => return Err(Error::NoHierarchy { wanted: "freezer" }),
+        };
+        self.get(version)
+            .map(|_| version)
+            .ok_or(Error::NoHierarchy {
+                wanted: match version {
+                    Version::V1 => "v1 freezer",
+                    Version::V2 => "v2",
+                },
+            })
+    }
+
+    /// Resolves a target to an existing cgroup directory.
+    pub fn resolve(&self, target: &Target, choice: Choice) -> Result<Cgroup> {
+        match target {
+            Target::Pid(pid) => {
+                let version = self.pick(choice)?;
+                let cgroup =
+                    proc::cgroup_of(&self.proc_root, *pid, version)?.ok_or(Error::NotVisible {
+                        pid: *pid,
+                        cgroup: String::new(),
+                        version: version.as_str(),
+                    })?;
+                let hierarchy = self.get(version).ok_or(Error::NoHierarchy {
+                    wanted: version.as_str(),
+                })?;
+                self.at_hierarchy_path(hierarchy, &cgroup)
+                    .map_err(|e| match e {
+                        Error::InvalidPath { .. } => Error::NotVisible {
+                            pid: *pid,
+                            cgroup: cgroup.clone(),
+                            version: version.as_str(),
+                        },
+                        other => other,
+                    })
+            }
+            Target::Cgroup(path) => self.resolve_path(path, choice),
+        }
+    }
+
+    /// The cgroup this process itself is in, in `version`'s hierarchy, if
+    /// that cgroup is visible under the mount.
+    pub fn own_cgroup(&self, version: Version) -> Result<Option<Cgroup>> {
+        let Some(hierarchy) = self.get(version) else {
+            return Ok(None);
+        };
+        let Some(path) = proc::own_cgroup(&self.proc_root, version)? else {
+            return Ok(None);
+        };
+        Ok(self.at_hierarchy_path(hierarchy, &path).ok())
+    }
+
+    /// The cgroup a process is in, if visible; `None` for a process that
+    /// does not exist or whose cgroup is outside the mount.
+    pub fn cgroup_of_pid(&self, pid: u32, version: Version) -> Result<Option<Cgroup>> {
+        let Some(hierarchy) = self.get(version) else {
+            return Ok(None);
+        };
+        match proc::cgroup_of(&self.proc_root, pid, version) {
+            Ok(Some(path)) => Ok(self.at_hierarchy_path(hierarchy, &path).ok()),
+            Ok(None) | Err(Error::NoSuchProcess { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn resolve_path(&self, raw: &str, choice: Choice) -> Result<Cgroup> {
+        let invalid = |reason| Error::InvalidPath {
+            path: raw.to_owned(),
+            reason,
+        };
+        if raw.is_empty() {
+            return Err(invalid("it is empty"));
+        }
+        if raw.contains('\0') {
+            return Err(invalid("it contains a NUL byte"));
+        }
+        let as_path = Path::new(raw);
+        // An absolute path inside a mounted hierarchy names a directory there.
+        if as_path.is_absolute() {
+            for hierarchy in [&self.v1, &self.v2].into_iter().flatten() {
+                if let Ok(rest) = as_path.strip_prefix(&hierarchy.mount_point) {
+                    let wanted = match choice {
+                        Choice::Auto => hierarchy.version,
+                        Choice::V1 => Version::V1,
+                        Choice::V2 => Version::V2,
+                    };
+                    if wanted != hierarchy.version {
+                        return Err(Error::WrongHierarchy {
+                            path: as_path.to_owned(),
+                            actual: hierarchy.version.as_str(),
+                            wanted: wanted.as_str(),
+                        });
+                    }
+                    let rel = normal_components(rest).ok_or_else(|| invalid("it contains '..'"))?;
+                    return self.cgroup_at(hierarchy, &join_path(&hierarchy.root, &rel), &rel);
+                }
+            }
+        }
+        let version = self.pick(choice)?;
+        let hierarchy = self.get(version).ok_or(Error::NoHierarchy {
+            wanted: version.as_str(),
+        })?;
+        let rel = normal_components(as_path).ok_or_else(|| invalid("it contains '..'"))?;
+        self.at_hierarchy_path(hierarchy, &join_path("/", &rel))
+    }
+
+    /// Maps a path as `/proc/PID/cgroup` shows it to the mount's directory.
+    fn at_hierarchy_path(&self, hierarchy: &Hierarchy, cgroup: &str) -> Result<Cgroup> {
+        let invalid = |reason| Error::InvalidPath {
+            path: cgroup.to_owned(),
+            reason,
+        };
+        if cgroup.ends_with(" (deleted)") {
+            return Err(Error::NoSuchCgroup {
+                path: PathBuf::from(cgroup),
+            });
+        }
+        let path = Path::new(cgroup);
+        let below_root = path
+            .strip_prefix(&hierarchy.root)
+            .map_err(|_| invalid("it is outside the mounted part of the hierarchy"))?;
+        let rel = normal_components(below_root).ok_or_else(|| invalid("it contains '..'"))?;
+        self.cgroup_at(hierarchy, &join_path(&hierarchy.root, &rel), &rel)
+    }
+
+    fn cgroup_at(&self, hierarchy: &Hierarchy, path: &str, rel: &[&str]) -> Result<Cgroup> {
+        let mut dir = hierarchy.mount_point.clone();
+        dir.extend(rel);
+        match std::fs::symlink_metadata(&dir) {
+            Ok(m) if m.is_dir() => Ok(Cgroup {
+                hierarchy: hierarchy.clone(),
+                path: path.to_owned(),
+                dir,
+            }),
+            Ok(_) => Err(Error::InvalidPath {
+                path: path.to_owned(),
+                reason: "it is not a cgroup directory",
+            }),
+            Err(_) => Err(Error::NoSuchCgroup { path: dir }),
+        }
+    }
+}
+
+/// The normal components of a relative path; `None` if it climbs with `..`.
+fn normal_components(path: &Path) -> Option<Vec<&str>> {
+    let mut out = Vec::new();
+    for c in path.components() {
+        match c {
+            Component::Normal(name) => out.push(name.to_str()?),
+            Component::RootDir | Component::CurDir => {}
+            Component::ParentDir | Component::Prefix(_) => return None,
+        }
+    }
+    Some(out)
+}
+
+fn join_path(root: &str, rel: &[&str]) -> String {
+    let mut out = root.trim_end_matches('/').to_owned();
+    for name in rel {
+        out.push('/');
+        out.push_str(name);
+    }
+    if out.is_empty() {
+        out.push('/');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs;
+
+    struct Tree(PathBuf);
+    impl Drop for Tree {
+        fn drop(&mut self) {
+            let _ = fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn fake_host() -> (Tree, Hierarchies) {
+        let base = std::env::temp_dir().join(format!(
+            "stasis-unit-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        let _ = fs::remove_dir_all(&base);
+        let v1 = base.join("freezer");
+        let v2 = base.join("unified");
+        fs::create_dir_all(v1.join("a/b")).expect("mkdir");
+        fs::create_dir_all(v2.join("x")).expect("mkdir");
+        fs::create_dir_all(base.join("proc/42")).expect("mkdir");
+        fs::write(base.join("proc/42/cgroup"), "6:freezer:/a/b\n0::/x\n").expect("write");
+        let mounts = vec![
+            CgroupMount {
+                mount_point: v1,
+                root: "/".into(),
+                unified: false,
+                controllers: vec!["freezer".into()],
+            },
+            CgroupMount {
+                mount_point: v2,
+                root: "/".into(),
+                unified: true,
+                controllers: vec![],
+            },
+        ];
+        let h = Hierarchies::from_mounts(&base.join("proc"), &mounts);
+        (Tree(base), h)
+    }
+
+    #[test]
+    fn auto_prefers_the_v1_freezer_on_hybrid_hosts() {
+        let (_t, h) = fake_host();
+        assert_eq!(h.layout(), Layout::Hybrid);
+        assert_eq!(h.pick(Choice::Auto).expect("pick"), Version::V1);
+        assert_eq!(h.pick(Choice::V2).expect("pick"), Version::V2);
+    }
+
+    #[test]
+    fn resolves_pids_in_both_hierarchies() {
+        let (t, h) = fake_host();
+        let cg = h.resolve(&Target::Pid(42), Choice::Auto).expect("v1");
+        assert_eq!(cg.path, "/a/b");
+        assert_eq!(cg.dir, t.0.join("freezer/a/b"));
+        let cg = h.resolve(&Target::Pid(42), Choice::V2).expect("v2");
+        assert_eq!(cg.dir, t.0.join("unified/x"));
+        assert!(h
+            .resolve(&Target::Pid(7), Choice::Auto)
+            .expect_err("gone")
+            .is_not_found());
+    }
+
+    #[test]
+    fn resolves_relative_and_filesystem_paths() {
+        let (t, h) = fake_host();
+        for raw in ["a/b", "/a/b", "a/./b/"] {
+            let cg = h
+                .resolve(&Target::Cgroup(raw.into()), Choice::Auto)
+                .expect(raw);
+            assert_eq!(cg.path, "/a/b", "{raw}");
+        }
+        let fs_path = t.0.join("unified/x");
+        let cg = h
+            .resolve(&Target::Cgroup(fs_path.display().to_string()), Choice::Auto)
+            .expect("fs path picks its hierarchy");
+        assert_eq!(cg.version(), Version::V2);
+        assert_eq!(cg.path, "/x");
+        let err = h
+            .resolve(&Target::Cgroup(fs_path.display().to_string()), Choice::V1)
+            .expect_err("wrong hierarchy");
+        assert!(matches!(err, Error::WrongHierarchy { .. }), "{err}");
+        let root = h
+            .resolve(&Target::Cgroup("/".into()), Choice::Auto)
+            .expect("root");
+        assert!(root.is_mount_top());
+        assert_eq!(root.path, "/");
+    }
+
+    #[test]
+    fn rejects_bad_paths() {
+        let (_t, h) = fake_host();
+        for raw in ["", "a/../../etc", "..", "a\0b"] {
+            let err = h
+                .resolve(&Target::Cgroup(raw.into()), Choice::Auto)
+                .expect_err(raw);
+            assert!(err.is_invalid(), "{raw}: {err}");
+        }
+        let err = h
+            .resolve(&Target::Cgroup("nope".into()), Choice::Auto)
+            .expect_err("missing");
+        assert!(err.is_not_found(), "{err}");
+    }
+
+    #[test]
+    fn subtree_mounts_map_paths_below_their_root() {
+        let (t, _) = fake_host();
+        let mounts = vec![CgroupMount {
+            mount_point: t.0.join("freezer/a"),
+            root: "/a".into(),
+            unified: false,
+            controllers: vec!["freezer".into()],
+        }];
+        let h = Hierarchies::from_mounts(&t.0.join("proc"), &mounts);
+        let cg = h
+            .resolve(&Target::Pid(42), Choice::Auto)
+            .expect("pid below the root");
+        assert_eq!(cg.dir, t.0.join("freezer/a/b"));
+        assert_eq!(cg.path, "/a/b");
+        assert_eq!(cg.parent().expect("parent").path, "/a");
+        assert!(cg.parent().expect("parent").is_mount_top());
+    }
+}

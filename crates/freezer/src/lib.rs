@@ -1,0 +1,64 @@
+//! Freeze and thaw cgroups through the kernel's cgroup freezer, v1 and v2.
+//!
+//! This crate finds the host's cgroup hierarchies, resolves what a user names
+//! (a PID, a cgroup path) to a cgroup directory, and pauses, unpauses and
+//! reports it, with the kernel's own answer as the truth:
+//!
+//! - [`Hierarchies`] — the v1 freezer and cgroup2 mounts seen in
+//!   `/proc/self/mountinfo` (v2-only, v1-only or hybrid hosts), and
+//!   [`Hierarchies::resolve`] from a [`Target`] to a checked [`Cgroup`].
+//! - [`Freezer`] — [`Freezer::freeze`], [`Freezer::thaw`], [`Freezer::state`]
+//!   with docker's semantics (already paused, not paused), a timeout after
+//!   which a freeze is undone, and the [`Strategy`]: direct, or the
+//!   [`subgroup`] strategy for a cgroup whose own freeze file cannot be
+//!   written (a cgroup namespace root under `nsdelegate`).
+//! - [`open`] — the hierarchies to use, mounting one privately when none is
+//!   visible (inside a container), and [`safety`], the rules that refuse the
+//!   root cgroup, the host's init and the caller's own cgroup.
+//!
+//! ```no_run
+//! use std::path::Path;
+//! use freezer::{Choice, Freezer, Target};
+//!
+//! let (hierarchies, _mount) = freezer::open(Path::new("/proc"), Choice::Auto, Path::new("/run"))?;
+//! let cgroup = hierarchies.resolve(&Target::Pid(4242), Choice::Auto)?;
+//! let freezer = Freezer::new();
+//! freezer.freeze(&hierarchies, &cgroup)?;
+//! assert!(freezer.state(&cgroup)?.is_frozen());
+//! freezer.thaw(&cgroup)?;
+//! # Ok::<(), freezer::Error>(())
+//! ```
+//!
+//! Kernel paths (`/proc`, mount points) are parameters, so tests can point
+//! the crate at a fake tree. Operations are synchronous and short; an async
+//! service runs them on a blocking thread.
+//!
+//! It deliberately does not know about pods, containers or other runtimes'
+//! naming conventions, keeps no state of its own (a subgroup in progress is
+//! recorded by the child cgroup itself), and does not lock against a
+//! concurrent caller: two callers racing on one cgroup get the kernel's
+//! last-writer-wins.
+
+#![deny(unsafe_code)]
+
+mod deadline;
+mod direct;
+mod error;
+mod freezer;
+mod hierarchy;
+mod kernfs;
+#[allow(unsafe_code)]
+mod mount;
+pub mod mountinfo;
+pub mod proc;
+pub mod safety;
+mod state;
+pub mod subgroup;
+mod v1;
+mod v2;
+
+pub use error::{Error, Refusal, Result};
+pub use freezer::{Freezer, Outcome, Strategy, DEFAULT_TIMEOUT};
+pub use hierarchy::{Cgroup, Choice, Hierarchies, Hierarchy, Layout, Target, Version};
+pub use mount::{open, PrivateMount};
+pub use state::{FrozenBy, Phase, State};

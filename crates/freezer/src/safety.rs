@@ -1,0 +1,35 @@
+//! What must never be frozen: the root cgroup (the whole host), a cgroup
+//! holding the host's PID 1, or one holding the caller (it would stop itself
+//! halfway and never return).
+
+use crate::error::{Error, Refusal, Result};
+use crate::hierarchy::{Cgroup, Hierarchies};
+use crate::proc;
+
+/// Refuses `cg` if freezing it (or its subgroup) would hit one of the rules.
+pub fn check(hierarchies: &Hierarchies, cg: &Cgroup) -> Result<()> {
+    let refuse = |reason| {
+        Err(Error::Refused {
+            path: cg.dir.clone(),
+            reason,
+        })
+    };
+    // The kernel gives the real root no freeze file, while a cgroup
+    // namespace's root (which the caller may see as `/`) has one.
+    if !cg.dir.join(cg.version().freeze_file()).exists() {
+        return refuse(Refusal::Root);
+    }
+    if let Some(own) = hierarchies.own_cgroup(cg.version())? {
+        if cg.contains(&own) {
+            return refuse(Refusal::Caller);
+        }
+    }
+    if proc::shows_initial_pid_namespace(hierarchies.proc_root())? {
+        if let Some(init) = hierarchies.cgroup_of_pid(1, cg.version())? {
+            if cg.contains(&init) {
+                return refuse(Refusal::HostInit);
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,88 @@
+//! The command line: global options and the verbs.
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::commands::{pause, state, unpause};
+
+const EXIT_CODES: &str = "\
+Exit status:
+  0  success
+  1  failure (a kernel error, or a freeze that timed out: the target was thawed again)
+  2  bad usage or a malformed target
+  3  no such process or cgroup (or it vanished meanwhile)
+  4  conflict: already paused, not paused, or paused by an ancestor
+  5  refused: the root cgroup, the host's PID 1, or the caller's own cgroup
+  6  permission denied (pausing needs root, or write access to the cgroup)";
+
+/// Pause and unpause processes and cgroups through the kernel's cgroup freezer.
+///
+/// A paused target keeps its memory, open files and connections; it resumes
+/// where it stopped. Works on cgroup v1, v2 and hybrid hosts.
+#[derive(Debug, Parser)]
+#[command(name = "stasis", version, after_help = EXIT_CODES, propagate_version = true)]
+pub struct Cli {
+    /// How much to log on stderr
+    #[arg(long, global = true, env = "STASIS_LOG", value_enum, default_value_t = LogLevel::Warn)]
+    pub log_level: LogLevel,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Freeze every process of a cgroup (docker pause)
+    #[command(after_help = EXIT_CODES)]
+    Pause(pause::Args),
+    /// Thaw a paused cgroup (docker unpause)
+    #[command(after_help = EXIT_CODES)]
+    Unpause(unpause::Args),
+    /// Show whether a cgroup is thawed, freezing or frozen, and by whom
+    #[command(after_help = EXIT_CODES)]
+    State(state::Args),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogLevel {
+    Off,
+    Error,
+    Warn,
+    Info,
+    Debug,
+    Trace,
+}
+
+impl LogLevel {
+    pub fn as_tracing(self) -> Option<tracing::Level> {
+        match self {
+            LogLevel::Off => None,
+            LogLevel::Error => Some(tracing::Level::ERROR),
+            LogLevel::Warn => Some(tracing::Level::WARN),
+            LogLevel::Info => Some(tracing::Level::INFO),
+            LogLevel::Debug => Some(tracing::Level::DEBUG),
+            LogLevel::Trace => Some(tracing::Level::TRACE),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn a_target_is_required_and_single() {
+        assert!(Cli::try_parse_from(["stasis", "pause"]).is_err());
+        assert!(Cli::try_parse_from(["stasis", "pause", "--pid", "1", "--cgroup", "x"]).is_err());
+        assert!(Cli::try_parse_from(["stasis", "pause", "--pid", "0"]).is_err());
+        assert!(
+            Cli::try_parse_from(["stasis", "pause", "--cgroup", "x", "--timeout", "soon"]).is_err()
+        );
+        assert!(Cli::try_parse_from(["stasis", "state", "--pid", "7", "--format", "json"]).is_ok());
+    }
+}

@@ -1,0 +1,38 @@
+//! `stasis`: pause things on Linux.
+
+#![deny(unsafe_code)]
+
+mod cli;
+mod commands;
+mod exit;
+mod target;
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    init_logging(cli.log_level);
+    match commands::run(cli.command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("stasis: {err:#}");
+            exit::code_for(&err)
+        }
+    }
+}
+
+fn init_logging(level: cli::LogLevel) {
+    let Some(level) = level.as_tracing() else {
+        return;
+    };
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_max_level(level)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_target(false)
+        .without_time()
+        .init();
+}

@@ -1,0 +1,149 @@
+//! The target flags every verb shares, defined once, and their resolution.
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::ValueEnum;
+use freezer::{Cgroup, Choice, Hierarchies, PrivateMount, Target};
+
+const TARGET_HELP: &str = "\
+Targets:
+  --pid N        the cgroup process N is in (read from /proc/N/cgroup)
+  --cgroup PATH  a cgroup: an absolute path in a mounted cgroup filesystem
+                 (/sys/fs/cgroup/freezer/a/b), or a path from the hierarchy's
+                 root (/a/b or a/b), as /proc/PID/cgroup shows it
+
+Hierarchies:
+  auto  the v1 freezer if the host has one (as runc and docker use on hybrid
+        hosts), else cgroup2; a filesystem path picks the hierarchy it is in
+  v1    the v1 freezer controller (freezer.state)
+  v2    the cgroup2 tree (cgroup.freeze, cgroup.events)
+When no cgroup filesystem is visible (inside a container), the needed one is
+mounted privately for the duration of the command (needs CAP_SYS_ADMIN).";
+
+/// What to act on.
+#[derive(Debug, Clone, clap::Args)]
+#[command(after_long_help = TARGET_HELP)]
+#[group(id = "target", required = true, multiple = false)]
+pub struct TargetArgs {
+    /// The cgroup of process N
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub pid: Option<u32>,
+
+    /// A cgroup, by filesystem path or path in the hierarchy
+    #[arg(long, value_name = "PATH")]
+    pub cgroup: Option<String>,
+}
+
+/// Which cgroup hierarchy to use.
+#[derive(Debug, Clone, clap::Args)]
+pub struct HierarchyArgs {
+    /// Which cgroup hierarchy to use
+    #[arg(long, value_enum, default_value_t = HierarchyArg::Auto)]
+    pub hierarchy: HierarchyArg,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum HierarchyArg {
+    Auto,
+    V1,
+    V2,
+}
+
+/// How long a pause or unpause may take.
+#[derive(Debug, Clone, clap::Args)]
+pub struct TimeoutArgs {
+    /// Give up after this long (e.g. 5, 2.5s, 300ms); a pause that times out is thawed again
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
+    pub timeout: Duration,
+}
+
+impl TargetArgs {
+    fn target(&self) -> Target {
+        match (&self.pid, &self.cgroup) {
+            (Some(pid), _) => Target::Pid(*pid),
+            (None, Some(path)) => Target::Cgroup(path.clone()),
+            (None, None) => unreachable!("clap requires one target"),
+        }
+    }
+}
+
+impl HierarchyArg {
+    fn choice(self) -> Choice {
+        match self {
+            HierarchyArg::Auto => Choice::Auto,
+            HierarchyArg::V1 => Choice::V1,
+            HierarchyArg::V2 => Choice::V2,
+        }
+    }
+}
+
+/// A resolved target, with the private mount it may need kept alive.
+pub struct Resolved {
+    pub hierarchies: Hierarchies,
+    pub cgroup: Cgroup,
+    pub target: Target,
+    _mount: Option<PrivateMount>,
+}
+
+/// Finds the hierarchies (mounting one if none is visible) and the cgroup.
+pub fn resolve(target: &TargetArgs, hierarchy: &HierarchyArgs) -> Result<Resolved> {
+    let choice = hierarchy.hierarchy.choice();
+    let target = target.target();
+    let (hierarchies, mount) = freezer::open(Path::new("/proc"), choice, &std::env::temp_dir())
+        .context("finding the cgroup hierarchies")?;
+    let cgroup = hierarchies.resolve(&target, choice)?;
+    Ok(Resolved {
+        hierarchies,
+        cgroup,
+        target,
+        _mount: mount,
+    })
+}
+
+impl Resolved {
+    /// Adds what the user named to an error, where the error's own path
+    /// would not say it (a PID).
+    pub fn context<T>(&self, verb: &str, result: freezer::Result<T>) -> Result<T> {
+        match self.target {
+            Target::Pid(pid) => result.with_context(|| format!("{verb} process {pid}")),
+            Target::Cgroup(_) => Ok(result?),
+        }
+    }
+}
+
+/// Parses `5`, `2.5s`, `300ms`.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let (number, scale) = if let Some(n) = s.strip_suffix("ms") {
+        (n, 1e-3)
+    } else if let Some(n) = s.strip_suffix('s') {
+        (n, 1.0)
+    } else {
+        (s, 1.0)
+    };
+    let value: f64 = number
+        .trim()
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration (try 5, 2.5s or 300ms)"))?;
+    if !value.is_finite() || value < 0.0 || value * scale > 3600.0 {
+        return Err(format!("{s:?} is out of range (0 to 3600 seconds)"));
+    }
+    Ok(Duration::from_secs_f64(value * scale))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("5"), Ok(Duration::from_secs(5)));
+        assert_eq!(parse_duration("2.5s"), Ok(Duration::from_millis(2500)));
+        assert_eq!(parse_duration("300ms"), Ok(Duration::from_millis(300)));
+        assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
+        for bad in ["", "s", "-1", "soon", "NaN", "1e9", "5m"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
+}
