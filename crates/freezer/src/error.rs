@@ -167,6 +167,14 @@ impl Error {
         })
     }
 
+    /// The kernel refused the operation itself (EPERM), as it refuses a
+    /// cgroup namespace root's own interface files under `nsdelegate` —
+    /// unlike EACCES, which only says the file's mode forbids the caller.
+    pub fn is_refused_by_kernel(&self) -> bool {
+        self.io_error()
+            .is_some_and(|e| e.raw_os_error() == Some(rustix::io::Errno::PERM.raw_os_error()))
+    }
+
     /// The kernel error behind this one, if any.
     pub fn io_error(&self) -> Option<&io::Error> {
         match self {

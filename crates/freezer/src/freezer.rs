@@ -121,7 +121,7 @@ impl Freezer {
             (Strategy::Subgroup, subgroup::freeze(cg, &deadline))
         } else {
             match direct::freeze(cg, &deadline) {
-                Err(e) if self.strategy == Strategy::Auto && e.is_permission_denied() => {
+                Err(e) if self.strategy == Strategy::Auto && e.is_refused_by_kernel() => {
                     tracing::info!(path = %cg.dir.display(), "own freeze file refused (EPERM); using the subgroup strategy");
                     (Strategy::Subgroup, subgroup::freeze(cg, &deadline))
                 }
@@ -129,7 +129,7 @@ impl Freezer {
             }
         };
         if let Err(error) = result {
-            tracing::warn!(path = %cg.dir.display(), error = %error, "freeze failed; thawing");
+            tracing::debug!(path = %cg.dir.display(), error = %error, "freeze failed; thawing");
             return Err(self.undo(cg, strategy, error));
         }
         tracing::info!(path = %cg.dir.display(), ?strategy, "frozen");
@@ -183,6 +183,14 @@ impl Freezer {
     /// Thaws after a failed freeze; a thaw that fails too is reported as
     /// [`Error::LeftFrozen`], the original error going to the log.
     fn undo(&self, cg: &Cgroup, strategy: Strategy, error: Error) -> Error {
+        // A freeze the kernel refused outright started nothing to undo.
+        let started = match strategy {
+            Strategy::Subgroup => subgroup::existing(cg).is_some(),
+            _ => direct::state(cg).map_or(true, |d| d.frozen_by == Some(FrozenBy::Itself)),
+        };
+        if !started {
+            return error;
+        }
         let deadline = Deadline::after(self.timeout);
         let thawed = match strategy {
             Strategy::Subgroup => subgroup::thaw(cg, &deadline),

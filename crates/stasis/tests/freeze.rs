@@ -1,0 +1,373 @@
+//! `stasis pause / unpause / state` on real cgroups, v1 and v2 (root only).
+
+mod common;
+
+use std::io::{BufRead, BufReader, ErrorKind, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::*;
+
+fn read_counter(path: &std::path::Path) -> u64 {
+    // The workload rewrites a fixed-width number in place; retry a torn read.
+    for _ in 0..100 {
+        if let Ok(n) = std::fs::read_to_string(path)
+            .unwrap_or_default()
+            .trim()
+            .parse()
+        {
+            return n;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    panic!("counter {} is unreadable", path.display());
+}
+
+fn accept_bounded(listener: &TcpListener) -> TcpStream {
+    listener.set_nonblocking(true).expect("nonblocking");
+    let end = Instant::now() + Duration::from_secs(30);
+    loop {
+        match listener.accept() {
+            Ok((stream, _)) => {
+                stream.set_nonblocking(false).expect("blocking");
+                return stream;
+            }
+            Err(e) if e.kind() == ErrorKind::WouldBlock && Instant::now() < end => {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Err(e) => panic!("the workload never connected: {e}"),
+        }
+    }
+}
+
+fn busy_process_stops_and_resumes_intact(v: V) {
+    let scratch = Scratch::new();
+    let counter = scratch.0.join("counter");
+    let log = scratch.0.join("log");
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port().to_string();
+    let mut cg = TestCgroup::new(v);
+    let pid = cg.spawn(
+        "python3",
+        &[
+            &workload("busy.py"),
+            &port,
+            counter.to_str().expect("utf8"),
+            log.to_str().expect("utf8"),
+        ],
+    );
+    let stream = accept_bounded(&listener);
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
+    let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+    let mut hello = String::new();
+    reader.read_line(&mut hello).expect("hello");
+    let digest = hello
+        .trim()
+        .strip_prefix("hello ")
+        .expect("hello line")
+        .to_owned();
+    let start = read_counter(&counter);
+    wait_until(Duration::from_secs(30), "the counter to advance", || {
+        read_counter(&counter) > start
+    });
+
+    let pid_s = pid.to_string();
+    stasis(&["pause", "--pid", &pid_s, "--hierarchy", v.flag()]).ok();
+    assert!(cg.kernel_frozen(&cg.dir), "the kernel says frozen");
+    let state = state_json(&["--pid", &pid_s, "--hierarchy", v.flag()]);
+    assert_eq!(state["phase"], "frozen");
+    assert_eq!(state["frozen_by"], "self");
+    assert_eq!(state["cgroup"], cg.path());
+    // v1 parks frozen tasks in TASK_FROZEN, shown as D; v2 traps them in a
+    // signal stop, shown as S: either way, not running.
+    let letter = proc_state(pid).expect("alive");
+    assert_eq!(
+        letter,
+        if v == V::V1 { 'D' } else { 'S' },
+        "state of a frozen task"
+    );
+    let frozen_at = read_counter(&counter);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        read_counter(&counter),
+        frozen_at,
+        "the counter must not advance while paused"
+    );
+
+    // A request sent while paused gets no answer until unpause.
+    (&stream).write_all(b"ping\n").expect("ping");
+    stream
+        .set_read_timeout(Some(Duration::from_millis(300)))
+        .expect("timeout");
+    let mut early = String::new();
+    let err = reader
+        .read_line(&mut early)
+        .expect_err("no reply while frozen");
+    assert!(
+        matches!(err.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut),
+        "{err}"
+    );
+
+    stasis(&["unpause", "--pid", &pid_s, "--hierarchy", v.flag()]).ok();
+    assert!(kernel_thawed(v, &cg.dir), "the kernel says thawed");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
+    let mut pong = String::new();
+    reader
+        .read_line(&mut pong)
+        .expect("the reply comes after unpause");
+    let mut fields = pong.split_whitespace();
+    assert_eq!(fields.next(), Some("pong"));
+    assert_eq!(fields.next(), Some(digest.as_str()), "memory intact");
+    wait_until(Duration::from_secs(30), "the counter to resume", || {
+        read_counter(&counter) > frozen_at
+    });
+    let logged = std::fs::read_to_string(&log).expect("log");
+    assert!(
+        logged.contains(&digest),
+        "the file opened before the pause still works"
+    );
+    assert_eq!(
+        state_json(&["--pid", &pid_s, "--hierarchy", v.flag()])["phase"],
+        "thawed"
+    );
+}
+
+#[test]
+fn busy_process_stops_and_resumes_intact_v1() {
+    if root_or_skip("busy_process_stops_and_resumes_intact_v1") {
+        busy_process_stops_and_resumes_intact(V::V1);
+    }
+}
+
+#[test]
+fn busy_process_stops_and_resumes_intact_v2() {
+    if root_or_skip("busy_process_stops_and_resumes_intact_v2") {
+        busy_process_stops_and_resumes_intact(V::V2);
+    }
+}
+
+fn thousand_processes(v: V) {
+    let mut cg = TestCgroup::new(v);
+    cg.spawn(
+        "sh",
+        &["-c", "for i in $(seq 1000); do sleep 1000 & done; wait"],
+    );
+    cg.wait_for_procs(1001);
+    let dir = cg.dir_str();
+    stasis(&["pause", "--cgroup", &dir]).ok();
+    assert!(cg.kernel_frozen(&cg.dir));
+    let pids = cg.procs();
+    assert_eq!(pids.len(), 1001);
+    if v == V::V1 {
+        let not_frozen: Vec<_> = pids
+            .iter()
+            .filter(|p| proc_state(**p) != Some('D'))
+            .collect();
+        assert!(not_frozen.is_empty(), "tasks not frozen: {not_frozen:?}");
+    }
+    stasis(&["pause", "--cgroup", &dir]).fails_with(4, "is already paused");
+    stasis(&["unpause", "--cgroup", &dir]).ok();
+    assert!(kernel_thawed(v, &cg.dir));
+    assert_eq!(cg.procs().len(), 1001, "nobody died");
+    let stuck: Vec<_> = pids
+        .iter()
+        .filter(|p| proc_state(**p) == Some('D'))
+        .collect();
+    assert!(stuck.is_empty(), "tasks still frozen: {stuck:?}");
+}
+
+#[test]
+fn thousand_processes_freeze_and_thaw_v1() {
+    if root_or_skip("thousand_processes_freeze_and_thaw_v1") {
+        thousand_processes(V::V1);
+    }
+}
+
+#[test]
+fn thousand_processes_freeze_and_thaw_v2() {
+    if root_or_skip("thousand_processes_freeze_and_thaw_v2") {
+        thousand_processes(V::V2);
+    }
+}
+
+fn forking_target_is_frozen_or_left_thawed(v: V) {
+    let mut cg = TestCgroup::new(v);
+    for _ in 0..3 {
+        cg.spawn("python3", &[&workload("forker.py")]);
+    }
+    cg.wait_for_procs(3);
+    let dir = cg.dir_str();
+    for round in 0..5 {
+        let run = stasis(&["pause", "--cgroup", &dir, "--timeout", "3s"]);
+        if run.status.success() {
+            assert!(
+                cg.kernel_frozen(&cg.dir),
+                "round {round}: paused means frozen"
+            );
+            let before = cg.procs();
+            std::thread::sleep(Duration::from_millis(100));
+            assert_eq!(
+                cg.procs(),
+                before,
+                "round {round}: nothing forks while frozen"
+            );
+            stasis(&["unpause", "--cgroup", &dir]).ok();
+        } else {
+            assert_eq!(run.code(), 1, "round {round}: {run:?}");
+            assert!(run.stderr.contains("did not freeze"), "{run:?}");
+        }
+        assert!(
+            kernel_thawed(v, &cg.dir),
+            "round {round}: never left frozen"
+        );
+    }
+}
+
+#[test]
+fn forking_target_is_frozen_or_left_thawed_v1() {
+    if root_or_skip("forking_target_is_frozen_or_left_thawed_v1") {
+        forking_target_is_frozen_or_left_thawed(V::V1);
+    }
+}
+
+#[test]
+fn forking_target_is_frozen_or_left_thawed_v2() {
+    if root_or_skip("forking_target_is_frozen_or_left_thawed_v2") {
+        forking_target_is_frozen_or_left_thawed(V::V2);
+    }
+}
+
+fn timeout_thaws_again(v: V) {
+    let mut cg = TestCgroup::new(v);
+    // Runnable tasks must each get a CPU to reach the freezer: forty of them
+    // on this machine's cores cannot all do so in no time at all.
+    for _ in 0..40 {
+        cg.spawn("sh", &["-c", "while :; do :; done"]);
+    }
+    cg.wait_for_procs(40);
+    let dir = cg.dir_str();
+    stasis(&["pause", "--cgroup", &dir, "--timeout", "0"])
+        .fails_with(1, "did not freeze within 0ns; it was thawed again");
+    assert!(
+        kernel_thawed(v, &cg.dir),
+        "a timed-out pause leaves the target thawed"
+    );
+    stasis(&["unpause", "--cgroup", &dir]).fails_with(4, "is not paused");
+}
+
+#[test]
+fn timeout_thaws_again_v1() {
+    if root_or_skip("timeout_thaws_again_v1") {
+        timeout_thaws_again(V::V1);
+    }
+}
+
+#[test]
+fn timeout_thaws_again_v2() {
+    if root_or_skip("timeout_thaws_again_v2") {
+        timeout_thaws_again(V::V2);
+    }
+}
+
+#[test]
+fn ancestors_freeze_is_reported_and_respected() {
+    if !root_or_skip("ancestors_freeze_is_reported_and_respected") {
+        return;
+    }
+    for v in [V::V1, V::V2] {
+        let mut parent = TestCgroup::new(v);
+        let child = parent.dir.join("inner");
+        std::fs::create_dir(&child).expect("mkdir child");
+        let child_s = child.display().to_string();
+        let pid = parent.spawn_in(&child, "sleep", &["1000"]);
+        parent.wait_for_procs(1);
+        let parent_s = parent.dir_str();
+        stasis(&["pause", "--cgroup", &parent_s]).ok();
+        let state = state_json(&["--cgroup", &child_s]);
+        assert_eq!(state["phase"], "frozen", "{v:?}");
+        assert_eq!(state["frozen_by"], "ancestor", "{v:?}");
+        assert_eq!(state["ancestor"], parent.path(), "{v:?}");
+        stasis(&["pause", "--cgroup", &child_s]).fails_with(4, "is already paused");
+        stasis(&[
+            "unpause",
+            "--pid",
+            &pid.to_string(),
+            "--hierarchy",
+            v.flag(),
+        ])
+        .fails_with(4, "is paused by its ancestor");
+        stasis(&["unpause", "--cgroup", &parent_s]).ok();
+        assert_eq!(state_json(&["--cgroup", &child_s])["phase"], "thawed");
+    }
+}
+
+#[test]
+fn errors_are_one_line_with_documented_codes() {
+    if !root_or_skip("errors_are_one_line_with_documented_codes") {
+        return;
+    }
+    stasis(&["pause", "--pid", "2147483647"]).fails_with(3, "no such process: 2147483647");
+    stasis(&["pause", "--cgroup", "/stasis-test-does-not-exist"]).fails_with(3, "no such cgroup");
+    stasis(&["state", "--cgroup", "stasis-test-does-not-exist"]).fails_with(3, "no such cgroup");
+    stasis(&["pause", "--cgroup", "a/../../etc"]).fails_with(2, "contains '..'");
+    stasis(&["pause", "--cgroup", "/", "--hierarchy", "v1"]).fails_with(5, "root cgroup");
+    stasis(&["pause", "--cgroup", "/", "--hierarchy", "v2"]).fails_with(5, "root cgroup");
+    stasis(&["pause", "--pid", "1"]).fails_with(5, "refusing to freeze");
+    stasis(&["pause", "--cgroup", V2_MOUNT, "--hierarchy", "v1"])
+        .fails_with(2, "is in the v2 hierarchy, not the v1 one");
+    stasis(&["pause"]).fails_with_usage();
+
+    for v in [V::V1, V::V2] {
+        let mut cg = TestCgroup::new(v);
+        cg.spawn("sleep", &["1000"]);
+        cg.wait_for_procs(1);
+        let dir = cg.dir_str();
+        stasis(&["unpause", "--cgroup", &dir]).fails_with(4, "is not paused");
+        // The caller inside the target: stasis would freeze itself.
+        let run = run_bounded(
+            Command::new("sh")
+                .arg("-c")
+                .arg(r#"echo $$ > "$0/cgroup.procs" && exec "$1" pause --cgroup "$0""#)
+                .arg(&cg.dir)
+                .arg(STASIS),
+        );
+        let run = run.fails_with(5, "it holds this process, which would freeze itself");
+        drop(run);
+        assert!(kernel_thawed(v, &cg.dir));
+        // Without root, the kernel refuses the write.
+        let run = run_bounded(
+            Command::new("setpriv")
+                .args(["--reuid=65534", "--regid=65534", "--clear-groups", STASIS])
+                .args(["pause", "--cgroup", &dir]),
+        );
+        run.fails_with(6, "permission denied");
+        assert!(
+            kernel_thawed(v, &cg.dir),
+            "{v:?}: a refused pause leaves it thawed"
+        );
+        // Reading works for anyone.
+        let run = run_bounded(
+            Command::new("setpriv")
+                .args(["--reuid=65534", "--regid=65534", "--clear-groups", STASIS])
+                .args(["state", "--cgroup", &dir]),
+        );
+        assert!(run.status.success(), "{run:?}");
+    }
+}
+
+trait Usage {
+    fn fails_with_usage(self);
+}
+
+impl Usage for Run {
+    #[track_caller]
+    fn fails_with_usage(self) {
+        assert_eq!(self.code(), 2, "{self:?}");
+        assert!(self.stderr.contains("Usage"), "{self:?}");
+    }
+}
