@@ -9,21 +9,6 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
-fn read_counter(path: &std::path::Path) -> u64 {
-    // The workload rewrites a fixed-width number in place; retry a torn read.
-    for _ in 0..100 {
-        if let Ok(n) = std::fs::read_to_string(path)
-            .unwrap_or_default()
-            .trim()
-            .parse()
-        {
-            return n;
-        }
-        std::thread::sleep(Duration::from_millis(1));
-    }
-    panic!("counter {} is unreadable", path.display());
-}
-
 fn accept_bounded(listener: &TcpListener) -> TcpStream {
     listener.set_nonblocking(true).expect("nonblocking");
     let end = Instant::now() + Duration::from_secs(30);

@@ -266,6 +266,7 @@ pub fn wait_until(limit: Duration, what: &str, mut cond: impl FnMut() -> bool) {
 /// What a bounded run of a command gave.
 #[derive(Debug)]
 pub struct Run {
+    pub pid: u32,
     pub status: ExitStatus,
     pub stdout: String,
     pub stderr: String,
@@ -326,6 +327,7 @@ pub fn run_bounded(cmd: &mut Command) -> Run {
         .read_to_string(&mut stderr)
         .expect("stderr");
     Run {
+        pid: child.id(),
         status,
         stdout,
         stderr,
@@ -374,4 +376,128 @@ impl Drop for Scratch {
 
 pub fn workload(name: &str) -> String {
     format!("{}/tests/workloads/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A privileged container next to a target, as the kernel sees one: a
+/// process in new cgroup and mount namespaces whose cgroup root is the
+/// target's cgroup, with no cgroup filesystem mounted, living in a cgroup of
+/// its own beside the target. Commands join its namespaces with `nsenter`.
+pub struct Sidecar {
+    child: Child,
+    pub pid: u32,
+}
+
+impl Sidecar {
+    /// Roots the namespace at `target` (while it is thawed), then moves the
+    /// anchor into `home`, a sibling of the target.
+    pub fn new(target: &TestCgroup, home: &TestCgroup) -> Self {
+        let mut child = Command::new("sh")
+            .arg("-c")
+            .arg(concat!(
+                r#"echo $$ > "$0/cgroup.procs" && exec unshare --cgroup --mount --propagation private "#,
+                r#"sh -c 'umount -l /sys/fs/cgroup && exec sleep 1000'"#
+            ))
+            .arg(&target.dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("spawn");
+        let pid = child.id();
+        let own_ns = fs::read_link("/proc/self/ns/cgroup").expect("own cgroup ns");
+        wait_until(Duration::from_secs(30), "the sidecar to settle in its namespaces", || {
+            if let Some(status) = child.try_wait().expect("try_wait") {
+                panic!("the sidecar exited early: {status}");
+            }
+            fs::read_link(format!("/proc/{pid}/ns/cgroup")).is_ok_and(|ns| ns != own_ns)
+                && fs::read_to_string(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c.starts_with("sleep"))
+        });
+        fs::write(home.dir.join("cgroup.procs"), pid.to_string()).expect("move to the sidecar's cgroup");
+        Sidecar { child, pid }
+    }
+
+    /// Runs `stasis args...` in the sidecar's namespaces, from its cgroup.
+    pub fn stasis(&self, args: &[&str]) -> Run {
+        let run = run_bounded(
+            Command::new("nsenter")
+                .arg(format!("--target={}", self.pid))
+                .args(["--cgroup", "--mount", "--", STASIS])
+                .args(args),
+        );
+        assert_no_private_mount_left(run.pid);
+        run
+    }
+
+    /// Runs `stasis args...` in the sidecar's namespaces but from inside
+    /// `cgroup` (a caller that sits in the namespace root).
+    pub fn stasis_from(&self, cgroup: &TestCgroup, args: &[&str]) -> Run {
+        let run = run_bounded(
+            Command::new("sh")
+                .arg("-c")
+                .arg(r#"echo $$ > "$0/cgroup.procs" && p=$1 s=$2 && shift 2 && exec nsenter --target="$p" --cgroup --mount -- "$s" "$@""#)
+                .arg(&cgroup.dir)
+                .arg(self.pid.to_string())
+                .arg(STASIS)
+                .args(args),
+        );
+        assert_no_private_mount_left(run.pid);
+        run
+    }
+}
+
+impl Drop for Sidecar {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The private mount stasis makes is named for its PID (nsenter and sh
+/// exec it, so it is the PID we spawned); it must be gone.
+fn assert_no_private_mount_left(pid: u32) {
+    let dir = std::env::temp_dir().join(format!("stasis-cgroup-{pid}"));
+    assert!(!dir.exists(), "private mount point left behind: {}", dir.display());
+}
+
+/// A target with a busy counter, continuously forking processes and
+/// sleepers; returns the counter file.
+pub fn busy_forking_target(cg: &mut TestCgroup, scratch: &Scratch) -> PathBuf {
+    let counter = scratch.0.join("counter");
+    cg.spawn("python3", &[&workload("counter.py"), counter.to_str().expect("utf8")]);
+    for _ in 0..2 {
+        cg.spawn("python3", &[&workload("forker.py")]);
+    }
+    for _ in 0..20 {
+        cg.spawn("sleep", &["1000"]);
+    }
+    cg.wait_for_procs(23);
+    wait_until(Duration::from_secs(30), "the counter to start", || {
+        fs::read_to_string(&counter).is_ok_and(|s| s.trim().parse::<u64>().is_ok())
+    });
+    counter
+}
+
+/// Reads a counter a shell loop rewrites (retrying a read that caught it
+/// truncated).
+pub fn read_counter(path: &Path) -> u64 {
+    for _ in 0..1000 {
+        if let Ok(n) = fs::read_to_string(path).unwrap_or_default().trim().parse() {
+            return n;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    panic!("counter {} is unreadable", path.display());
+}
+
+/// Asserts the counter does not move for a while.
+#[track_caller]
+pub fn assert_counter_stopped(path: &Path) {
+    let at = read_counter(path);
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(read_counter(path), at, "the counter moved while paused");
+}
+
+/// Waits (bounded) for the counter to move.
+pub fn wait_counter_moves(path: &Path) {
+    let at = read_counter(path);
+    wait_until(Duration::from_secs(30), "the counter to move", || read_counter(path) > at);
 }

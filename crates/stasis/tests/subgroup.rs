@@ -1,0 +1,162 @@
+//! The subgroup strategy, above all from inside a container next to the
+//! target (root only, real kernel, v1 and v2).
+
+mod common;
+
+use std::fs;
+
+use common::*;
+
+const SUB: &str = "stasis-frozen";
+
+fn from_inside_a_cgroup_namespace(v: V) {
+    let scratch = Scratch::new();
+    let mut target = TestCgroup::new(v);
+    let home = TestCgroup::new(v);
+    let counter = busy_forking_target(&mut target, &scratch);
+    let sidecar = Sidecar::new(&target, &home);
+    let h = v.flag();
+
+    sidecar.stasis(&["pause", "--cgroup", "/", "--hierarchy", h, "--strategy", "subgroup"]).ok();
+    let sub = target.dir.join(SUB);
+    assert!(target.procs().is_empty(), "every process left the source");
+    assert!(kernel_frozen(v, &sub), "the subgroup is frozen");
+    let inside = target.all_procs();
+    assert!(inside.len() >= 23, "{inside:?}");
+    assert_counter_stopped(&counter);
+    assert_eq!(target.all_procs().len(), inside.len(), "nothing forks while frozen");
+
+    // The host sees it as paused by the subgroup.
+    let dir = target.dir_str();
+    let state = state_json(&["--cgroup", &dir]);
+    assert_eq!(state["phase"], "frozen");
+    assert_eq!(state["frozen_by"], "subgroup");
+    assert_eq!(state["subgroup"], format!("{}/{SUB}", target.path()));
+
+    // Inside, the namespace root is "/".
+    let run = sidecar.stasis(&["state", "--cgroup", "/", "--hierarchy", h, "--format", "json"]);
+    let state: serde_json::Value = serde_json::from_str(&run.ok().stdout).expect("json");
+    assert_eq!(state["cgroup"], "/");
+    assert_eq!(state["frozen_by"], "subgroup");
+
+    sidecar
+        .stasis(&["pause", "--cgroup", "/", "--hierarchy", h])
+        .fails_with(4, "is already paused");
+    sidecar.stasis(&["unpause", "--cgroup", "/", "--hierarchy", h]).ok();
+    assert!(!sub.exists(), "the subgroup is removed");
+    assert!(kernel_thawed(v, &target.dir));
+    assert!(target.procs().len() >= 23, "everyone is back in the source");
+    wait_counter_moves(&counter);
+    assert_eq!(state_json(&["--cgroup", &dir])["phase"], "thawed");
+}
+
+#[test]
+fn subgroup_from_inside_a_cgroup_namespace_v1() {
+    if root_or_skip("subgroup_from_inside_a_cgroup_namespace_v1") {
+        from_inside_a_cgroup_namespace(V::V1);
+    }
+}
+
+#[test]
+fn subgroup_from_inside_a_cgroup_namespace_v2() {
+    if root_or_skip("subgroup_from_inside_a_cgroup_namespace_v2") {
+        from_inside_a_cgroup_namespace(V::V2);
+    }
+}
+
+fn inside_auto_and_self_refusal(v: V) {
+    let scratch = Scratch::new();
+    let mut target = TestCgroup::new(v);
+    let home = TestCgroup::new(v);
+    let counter = busy_forking_target(&mut target, &scratch);
+    let sidecar = Sidecar::new(&target, &home);
+    let h = v.flag();
+    // Still inside the namespace root: freezing it would freeze stasis.
+    sidecar
+        .stasis_from(&target, &["pause", "--cgroup", "/", "--hierarchy", h])
+        .fails_with(5, "it holds this process");
+    assert!(kernel_thawed(v, &target.dir));
+    // Without nsdelegate the root's own freeze file is writable: auto uses it.
+    sidecar.stasis(&["pause", "--cgroup", "/", "--hierarchy", h]).ok();
+    assert!(target.kernel_frozen(&target.dir));
+    assert!(!target.dir.join(SUB).exists());
+    assert_counter_stopped(&counter);
+    sidecar.stasis(&["unpause", "--cgroup", "/", "--hierarchy", h]).ok();
+    wait_counter_moves(&counter);
+}
+
+#[test]
+fn inside_auto_direct_and_self_refusal_v1() {
+    if root_or_skip("inside_auto_direct_and_self_refusal_v1") {
+        inside_auto_and_self_refusal(V::V1);
+    }
+}
+
+#[test]
+fn inside_auto_direct_and_self_refusal_v2() {
+    if root_or_skip("inside_auto_direct_and_self_refusal_v2") {
+        inside_auto_and_self_refusal(V::V2);
+    }
+}
+
+fn freeze_file(v: V) -> &'static str {
+    match v {
+        V::V1 => "freezer.state",
+        V::V2 => "cgroup.freeze",
+    }
+}
+
+/// What a pause or unpause killed halfway leaves behind is finished by the
+/// next call.
+fn crashed_calls_are_completed(v: V) {
+    let mut target = TestCgroup::new(v);
+    for _ in 0..10 {
+        target.spawn("sleep", &["1000"]);
+    }
+    target.wait_for_procs(10);
+    let dir = target.dir_str();
+    let sub = target.dir.join(SUB);
+    let pids = target.procs();
+
+    // A pause that died after moving half the processes.
+    fs::create_dir(&sub).expect("mkdir subgroup");
+    fs::write(sub.join(freeze_file(v)), if v == V::V1 { "FROZEN" } else { "1" }).expect("freeze");
+    for pid in &pids[..5] {
+        fs::write(sub.join("cgroup.procs"), pid.to_string()).expect("move");
+    }
+    let state = state_json(&["--cgroup", &dir]);
+    assert_eq!(state["phase"], "freezing", "{state}");
+    assert_eq!(state["frozen_by"], "subgroup");
+    stasis(&["pause", "--cgroup", &dir]).ok();
+    assert!(target.procs().is_empty());
+    assert_eq!(read_pids(&sub).len(), 10);
+    assert!(kernel_frozen(v, &sub));
+    assert_eq!(state_json(&["--cgroup", &dir])["phase"], "frozen");
+
+    // An unpause that died after thawing and moving half back.
+    fs::write(sub.join(freeze_file(v)), if v == V::V1 { "THAWED" } else { "0" }).expect("thaw");
+    for pid in &pids[..5] {
+        fs::write(target.dir.join("cgroup.procs"), pid.to_string()).expect("move back");
+    }
+    let state = state_json(&["--cgroup", &dir]);
+    assert_eq!(state["phase"], "thawed", "{state}");
+    assert_eq!(state["subgroup"], format!("{}/{SUB}", target.path()));
+    stasis(&["unpause", "--cgroup", &dir]).ok();
+    assert!(!sub.exists());
+    assert_eq!(target.procs().len(), 10);
+    stasis(&["unpause", "--cgroup", &dir]).fails_with(4, "is not paused");
+}
+
+#[test]
+fn crashed_calls_are_completed_v1() {
+    if root_or_skip("crashed_calls_are_completed_v1") {
+        crashed_calls_are_completed(V::V1);
+    }
+}
+
+#[test]
+fn crashed_calls_are_completed_v2() {
+    if root_or_skip("crashed_calls_are_completed_v2") {
+        crashed_calls_are_completed(V::V2);
+    }
+}
