@@ -17,7 +17,7 @@ pub(crate) struct Direct {
 
 pub(crate) fn state(cg: &Cgroup) -> Result<Direct> {
     // The root cgroup cannot be frozen and has no freeze file.
-    if !cg.dir.join(cg.version().freeze_file()).exists() && cg.dir.is_dir() {
+    if cg.is_root()? {
         return Ok(Direct {
             phase: Phase::Thawed,
             frozen_by: None,
@@ -95,11 +95,12 @@ pub(crate) fn thaw(cg: &Cgroup, deadline: &Deadline) -> Result<()> {
 fn nearest_freezing_ancestor(cg: &Cgroup) -> Result<Option<String>> {
     let mut at = cg.parent();
     while let Some(c) = at {
-        let asks = match c.version() {
-            Version::V1 if c.dir.join("freezer.state").exists() => v1::read(&c.dir)?.self_freezing,
-            Version::V1 => false,
-            Version::V2 => v2::read_own(&c.dir)?,
-        };
+        // The real root cannot be frozen and has no freeze file.
+        let asks = !c.is_root()?
+            && match c.version() {
+                Version::V1 => v1::read(&c.dir)?.self_freezing,
+                Version::V2 => v2::read_own(&c.dir)?,
+            };
         if asks {
             return Ok(Some(c.path));
         }

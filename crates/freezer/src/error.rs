@@ -85,6 +85,8 @@ pub enum Error {
         actual: &'static str,
         wanted: &'static str,
     },
+    #[error("process {pid} is in no cgroup of the {version} hierarchy")]
+    NotInHierarchy { pid: u32, version: &'static str },
     #[error("process {pid} is in {cgroup:?}, outside the visible {version} hierarchy")]
     NotVisible {
         pid: u32,
@@ -152,7 +154,10 @@ impl Error {
     pub fn is_invalid(&self) -> bool {
         matches!(
             self,
-            Error::InvalidPath { .. } | Error::WrongHierarchy { .. } | Error::NotVisible { .. }
+            Error::InvalidPath { .. }
+                | Error::WrongHierarchy { .. }
+                | Error::NotVisible { .. }
+                | Error::NotInHierarchy { .. }
         )
     }
 

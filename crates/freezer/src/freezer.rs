@@ -208,3 +208,200 @@ impl Freezer {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The decisions, against fake cgroup trees whose files say what a
+    //! kernel would (the real kernel's timing is in the root-only tests).
+
+    use super::*;
+    use crate::hierarchy::{Choice, Target};
+    use crate::mountinfo::CgroupMount;
+    use std::fs;
+    use std::path::{Path, PathBuf};
+
+    struct Fake {
+        base: PathBuf,
+        hierarchies: Hierarchies,
+    }
+
+    impl Drop for Fake {
+        fn drop(&mut self) {
+            let _ = fs::remove_dir_all(&self.base);
+        }
+    }
+
+    impl Fake {
+        fn new(tag: &str, unified: bool) -> Self {
+            let base =
+                std::env::temp_dir().join(format!("stasis-unit-{tag}-{}", std::process::id()));
+            let _ = fs::remove_dir_all(&base);
+            fs::create_dir_all(base.join("cg")).expect("mkdir");
+            fs::create_dir_all(base.join("proc/self")).expect("mkdir");
+            // The caller and PID 1 are elsewhere; /proc shows no kthreadd.
+            fs::write(
+                base.join("proc/self/cgroup"),
+                "6:freezer:/elsewhere\n0::/elsewhere\n",
+            )
+            .expect("write");
+            let mounts = [CgroupMount {
+                mount_point: base.join("cg"),
+                root: "/".into(),
+                unified,
+                controllers: if unified {
+                    vec![]
+                } else {
+                    vec!["freezer".into()]
+                },
+            }];
+            let hierarchies = Hierarchies::from_mounts(&base.join("proc"), &mounts);
+            Fake { base, hierarchies }
+        }
+
+        /// A v1 cgroup with its state files.
+        fn v1(&self, rel: &str, state: &str, self_freezing: bool, parent_freezing: bool) -> Cgroup {
+            let dir = self.base.join("cg").join(rel);
+            fs::create_dir_all(&dir).expect("mkdir");
+            fs::write(dir.join("freezer.state"), state).expect("write");
+            fs::write(
+                dir.join("freezer.self_freezing"),
+                if self_freezing { "1" } else { "0" },
+            )
+            .expect("write");
+            fs::write(
+                dir.join("freezer.parent_freezing"),
+                if parent_freezing { "1" } else { "0" },
+            )
+            .expect("write");
+            fs::write(dir.join("cgroup.procs"), "").expect("write");
+            self.cgroup(rel)
+        }
+
+        /// A v2 cgroup with its freeze request and effective state.
+        fn v2(&self, rel: &str, own: bool, frozen: bool, procs: &str) -> Cgroup {
+            let dir = self.base.join("cg").join(rel);
+            fs::create_dir_all(&dir).expect("mkdir");
+            fs::write(dir.join("cgroup.freeze"), if own { "1\n" } else { "0\n" }).expect("write");
+            let events = format!("populated 1\nfrozen {}\n", u8::from(frozen));
+            fs::write(dir.join("cgroup.events"), events).expect("write");
+            fs::write(dir.join("cgroup.procs"), procs).expect("write");
+            self.cgroup(rel)
+        }
+
+        fn cgroup(&self, rel: &str) -> Cgroup {
+            self.hierarchies
+                .resolve(&Target::Cgroup(rel.into()), Choice::Auto)
+                .expect("resolve")
+        }
+    }
+
+    fn state_of(cg: &Cgroup) -> (Phase, Option<FrozenBy>, Option<String>) {
+        let s = Freezer::new().state(cg).expect("state");
+        (s.phase, s.frozen_by, s.ancestor)
+    }
+
+    #[test]
+    fn v1_self_and_ancestor_freezes() {
+        let fake = Fake::new("f-v1", false);
+        fake.v1("a", "FROZEN", true, false);
+        let child = fake.v1("a/b", "FROZEN", false, true);
+        assert_eq!(
+            state_of(&fake.cgroup("a")),
+            (Phase::Frozen, Some(FrozenBy::Itself), None)
+        );
+        assert_eq!(
+            state_of(&child),
+            (Phase::Frozen, Some(FrozenBy::Ancestor), Some("/a".into()))
+        );
+        let f = Freezer::new();
+        let err = f
+            .freeze(&fake.hierarchies, &child)
+            .expect_err("frozen by /a");
+        assert!(err.is_already_paused(), "{err}");
+        let err = f.thaw(&child).expect_err("only /a can thaw it");
+        assert!(
+            matches!(&err, Error::PausedByAncestor { ancestor, .. } if ancestor == Path::new("/a")),
+            "{err}"
+        );
+        let freezing = fake.v1("c", "FREEZING", true, false);
+        assert_eq!(state_of(&freezing).0, Phase::Freezing);
+        let thawed = fake.v1("d", "THAWED", false, false);
+        assert_eq!(state_of(&thawed), (Phase::Thawed, None, None));
+        assert!(f.thaw(&thawed).expect_err("not paused").is_not_paused());
+    }
+
+    #[test]
+    fn v2_requests_and_effective_state() {
+        let fake = Fake::new("f-v2", true);
+        fake.v2("a", true, true, "");
+        let child = fake.v2("a/b", false, true, "");
+        assert_eq!(
+            state_of(&child),
+            (Phase::Frozen, Some(FrozenBy::Ancestor), Some("/a".into()))
+        );
+        let asked = fake.v2("c", true, false, "");
+        assert_eq!(
+            state_of(&asked),
+            (Phase::Freezing, Some(FrozenBy::Itself), None)
+        );
+        // Frozen with no visible request: an ancestor above the mount.
+        let outside = fake.v2("d", false, true, "");
+        assert_eq!(
+            state_of(&outside),
+            (Phase::Frozen, Some(FrozenBy::Ancestor), None)
+        );
+        let err = Freezer::new().thaw(&outside).expect_err("not ours to thaw");
+        assert!(err.is_not_paused(), "{err}");
+    }
+
+    #[test]
+    fn a_subgroup_counts_as_frozen_only_once_the_source_is_empty() {
+        let fake = Fake::new("f-sub", true);
+        let source = fake.v2("t", false, false, "41\n42\n");
+        fake.v2("t/stasis-frozen", true, true, "43\n");
+        let s = Freezer::new().state(&source).expect("state");
+        assert_eq!(
+            (s.phase, s.frozen_by),
+            (Phase::Freezing, Some(FrozenBy::Subgroup))
+        );
+        assert_eq!(s.subgroup.as_deref(), Some("/t/stasis-frozen"));
+        fs::write(source.dir.join("cgroup.procs"), "").expect("write");
+        let s = Freezer::new().state(&source).expect("state");
+        assert_eq!(
+            (s.phase, s.frozen_by),
+            (Phase::Frozen, Some(FrozenBy::Subgroup))
+        );
+        let err = Freezer::new()
+            .freeze(&fake.hierarchies, &source)
+            .expect_err("paused");
+        assert!(err.is_already_paused(), "{err}");
+        // A thawed leftover (an unpause that died) is thawed, not paused.
+        fake.v2("t/stasis-frozen", false, false, "43\n");
+        let s = Freezer::new().state(&source).expect("state");
+        assert_eq!((s.phase, s.frozen_by), (Phase::Thawed, None));
+        assert!(s.subgroup.is_some());
+    }
+
+    #[test]
+    fn the_real_root_is_refused_but_a_namespace_root_is_not() {
+        let fake = Fake::new("f-root", true);
+        // The mount's top has no cgroup.freeze: the real root.
+        let root = fake.cgroup("/");
+        let err = Freezer::new()
+            .freeze(&fake.hierarchies, &root)
+            .expect_err("root");
+        assert!(
+            matches!(
+                err,
+                Error::Refused {
+                    reason: crate::Refusal::Root,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        // Give it one, as a cgroup namespace's root has, and it is no root.
+        fs::write(root.dir.join("cgroup.freeze"), "0\n").expect("write");
+        assert!(!root.is_root().expect("is_root"));
+    }
+}

@@ -149,6 +149,22 @@ impl Cgroup {
         }
     }
 
+    /// Whether this is the real root of its hierarchy. The kernel gives the
+    /// root no freeze file, while a cgroup namespace's root (which its
+    /// members see as `/`) has one. A directory that vanished is gone.
+    pub fn is_root(&self) -> Result<bool> {
+        if self.dir.join(self.version().freeze_file()).exists() {
+            return Ok(false);
+        }
+        if self.dir.is_dir() {
+            Ok(true)
+        } else {
+            Err(Error::Gone {
+                path: self.dir.clone(),
+            })
+        }
+    }
+
     /// Whether `other` is this cgroup or lies below it.
     pub fn contains(&self, other: &Cgroup) -> bool {
         self.hierarchy.mount_point == other.hierarchy.mount_point
@@ -188,7 +204,8 @@ impl Hierarchies {
     /// (`proc_root` is `/proc` outside tests).
     pub fn detect(proc_root: &Path) -> Result<Self> {
         let path = proc_root.join("self/mountinfo");
-        let text = std::fs::read_to_string(&path).map_err(|source| Error::Read { path, source })?;
+        let text =
+            crate::kernfs::read_text(&path).map_err(|source| Error::Read { path, source })?;
         Ok(Self::from_mounts(proc_root, &mountinfo::parse(&text)))
     }
 
@@ -276,12 +293,12 @@ impl Hierarchies {
         match target {
             Target::Pid(pid) => {
                 let version = self.pick(choice)?;
-                let cgroup =
-                    proc::cgroup_of(&self.proc_root, *pid, version)?.ok_or(Error::NotVisible {
+                let cgroup = proc::cgroup_of(&self.proc_root, *pid, version)?.ok_or(
+                    Error::NotInHierarchy {
                         pid: *pid,
-                        cgroup: String::new(),
                         version: version.as_str(),
-                    })?;
+                    },
+                )?;
                 let hierarchy = self.get(version).ok_or(Error::NoHierarchy {
                     wanted: version.as_str(),
                 })?;

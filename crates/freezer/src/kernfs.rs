@@ -5,15 +5,24 @@
 //! a removed cgroup answers ENOENT on open or ENODEV on an open descriptor;
 //! both become [`Error::Gone`].
 
-use std::fs::OpenOptions;
-use std::io::Write;
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Write};
 use std::path::Path;
 
 use crate::error::{is_gone_errno, Error, Result};
 
+/// Reads a kernel-generated text file. They report a size of 0, so
+/// `read_to_string` alone would read them in growing 32, 64, 128… byte
+/// chunks; a page-sized buffer takes most in a single `read(2)`.
+pub(crate) fn read_text(path: &Path) -> std::io::Result<String> {
+    let mut text = String::with_capacity(4096);
+    File::open(path)?.read_to_string(&mut text)?;
+    Ok(text)
+}
+
 /// Reads a whole interface file.
 pub(crate) fn read(path: &Path) -> Result<String> {
-    std::fs::read_to_string(path).map_err(|source| {
+    read_text(path).map_err(|source| {
         gone_or(path, source, |source| Error::Read {
             path: path.to_owned(),
             source,

@@ -122,7 +122,7 @@ pub fn open(
     }
     let mount = PrivateMount::new(wanted, mount_parent)?;
     let path = proc_root.join("self/mountinfo");
-    let text = std::fs::read_to_string(&path).map_err(|source| Error::Read { path, source })?;
+    let text = crate::kernfs::read_text(&path).map_err(|source| Error::Read { path, source })?;
     let root = mountinfo::parse(&text)
         .into_iter()
         .find(|m| m.mount_point == mount.path())

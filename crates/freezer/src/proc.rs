@@ -6,7 +6,7 @@
 //! it shows as `/..`-prefixed, and a removed one ends in ` (deleted)`.
 
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::error::{Error, Result};
 use crate::hierarchy::Version;
@@ -22,7 +22,7 @@ pub fn cgroup_of(proc_root: &Path, pid: u32, version: Version) -> Result<Option<
 /// Reads the cgroup path of `version` from `/proc/self/cgroup`.
 pub fn own_cgroup(proc_root: &Path, version: Version) -> Result<Option<String>> {
     let path = proc_root.join("self/cgroup");
-    let text = std::fs::read_to_string(&path).map_err(|source| Error::Read { path, source })?;
+    let text = crate::kernfs::read_text(&path).map_err(|source| Error::Read { path, source })?;
     Ok(find_line(&text, version).map(str::to_owned))
 }
 
@@ -32,7 +32,7 @@ pub fn own_cgroup(proc_root: &Path, version: Version) -> Result<Option<String>> 
 pub fn shows_initial_pid_namespace(proc_root: &Path) -> Result<bool> {
     const PF_KTHREAD: u64 = 0x0020_0000;
     let path = proc_root.join("2/stat");
-    let text = match std::fs::read_to_string(&path) {
+    let text = match crate::kernfs::read_text(&path) {
         Ok(t) => t,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
         Err(source) => return Err(Error::Read { path, source }),
@@ -62,15 +62,15 @@ pub fn read_pids(procs: &Path) -> Result<Vec<u32>> {
         .collect()
 }
 
-fn read_proc(path: &PathBuf, pid: u32) -> Result<String> {
-    std::fs::read_to_string(path).map_err(|source| {
+fn read_proc(path: &Path, pid: u32) -> Result<String> {
+    crate::kernfs::read_text(path).map_err(|source| {
         if source.kind() == io::ErrorKind::NotFound
             || source.raw_os_error() == Some(rustix::io::Errno::SRCH.raw_os_error())
         {
             Error::NoSuchProcess { pid }
         } else {
             Error::Read {
-                path: path.clone(),
+                path: path.to_owned(),
                 source,
             }
         }

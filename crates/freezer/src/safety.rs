@@ -14,9 +14,7 @@ pub fn check(hierarchies: &Hierarchies, cg: &Cgroup) -> Result<()> {
             reason,
         })
     };
-    // The kernel gives the real root no freeze file, while a cgroup
-    // namespace's root (which the caller may see as `/`) has one.
-    if !cg.dir.join(cg.version().freeze_file()).exists() {
+    if cg.is_root()? {
         return refuse(Refusal::Root);
     }
     if let Some(own) = hierarchies.own_cgroup(cg.version())? {

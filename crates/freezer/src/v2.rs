@@ -40,14 +40,10 @@ pub(crate) fn read(dir: &Path) -> Result<V2State> {
     })
 }
 
-/// Reads `cgroup.freeze`; `false` for the root, which has none.
+/// Reads `cgroup.freeze` (which the root does not have).
 pub(crate) fn read_own(dir: &Path) -> Result<bool> {
     let path = dir.join(FREEZE);
-    let text = match kernfs::read(&path) {
-        Err(Error::Gone { .. }) if dir.join("cgroup.procs").exists() => return Ok(false),
-        other => other?,
-    };
-    match text.trim() {
+    match kernfs::read(&path)?.trim() {
         "0" => Ok(false),
         "1" => Ok(true),
         other => Err(Error::Parse {

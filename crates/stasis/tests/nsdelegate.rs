@@ -71,24 +71,47 @@ fn auto_falls_back_to_the_subgroup_under_nsdelegate() {
 
     // The namespace root's own cgroup.freeze is refused...
     sidecar
-        .stasis(&["pause", "--cgroup", "/", "--hierarchy", "v2", "--strategy", "direct"])
+        .stasis(&[
+            "pause",
+            "--cgroup",
+            "/",
+            "--hierarchy",
+            "v2",
+            "--strategy",
+            "direct",
+        ])
         .fails_with(6, "Operation not permitted");
-    assert!(kernel_thawed(V::V2, &target.dir), "a refused pause leaves it thawed");
+    assert!(
+        kernel_thawed(V::V2, &target.dir),
+        "a refused pause leaves it thawed"
+    );
 
     // ...so auto moves everything into a frozen child instead.
-    sidecar.stasis(&["pause", "--cgroup", "/", "--hierarchy", "v2"]).ok();
+    sidecar
+        .stasis(&["pause", "--cgroup", "/", "--hierarchy", "v2"])
+        .ok();
     let sub = target.dir.join("stasis-frozen");
     assert!(kernel_frozen(V::V2, &sub));
     assert!(target.procs().is_empty());
     assert_counter_stopped(&counter);
-    let run = sidecar.stasis(&["state", "--cgroup", "/", "--hierarchy", "v2", "--format", "json"]);
+    let run = sidecar.stasis(&[
+        "state",
+        "--cgroup",
+        "/",
+        "--hierarchy",
+        "v2",
+        "--format",
+        "json",
+    ]);
     let state: serde_json::Value = serde_json::from_str(&run.ok().stdout).expect("json");
     assert_eq!(state["frozen_by"], "subgroup");
     sidecar
         .stasis(&["pause", "--cgroup", "/", "--hierarchy", "v2"])
         .fails_with(4, "is already paused");
 
-    sidecar.stasis(&["unpause", "--cgroup", "/", "--hierarchy", "v2"]).ok();
+    sidecar
+        .stasis(&["unpause", "--cgroup", "/", "--hierarchy", "v2"])
+        .ok();
     assert!(!sub.exists(), "the child is removed");
     assert!(target.procs().len() >= 23);
     wait_counter_moves(&counter);

@@ -17,14 +17,28 @@ fn from_inside_a_cgroup_namespace(v: V) {
     let sidecar = Sidecar::new(&target, &home);
     let h = v.flag();
 
-    sidecar.stasis(&["pause", "--cgroup", "/", "--hierarchy", h, "--strategy", "subgroup"]).ok();
+    sidecar
+        .stasis(&[
+            "pause",
+            "--cgroup",
+            "/",
+            "--hierarchy",
+            h,
+            "--strategy",
+            "subgroup",
+        ])
+        .ok();
     let sub = target.dir.join(SUB);
     assert!(target.procs().is_empty(), "every process left the source");
     assert!(kernel_frozen(v, &sub), "the subgroup is frozen");
     let inside = target.all_procs();
     assert!(inside.len() >= 23, "{inside:?}");
     assert_counter_stopped(&counter);
-    assert_eq!(target.all_procs().len(), inside.len(), "nothing forks while frozen");
+    assert_eq!(
+        target.all_procs().len(),
+        inside.len(),
+        "nothing forks while frozen"
+    );
 
     // The host sees it as paused by the subgroup.
     let dir = target.dir_str();
@@ -34,7 +48,15 @@ fn from_inside_a_cgroup_namespace(v: V) {
     assert_eq!(state["subgroup"], format!("{}/{SUB}", target.path()));
 
     // Inside, the namespace root is "/".
-    let run = sidecar.stasis(&["state", "--cgroup", "/", "--hierarchy", h, "--format", "json"]);
+    let run = sidecar.stasis(&[
+        "state",
+        "--cgroup",
+        "/",
+        "--hierarchy",
+        h,
+        "--format",
+        "json",
+    ]);
     let state: serde_json::Value = serde_json::from_str(&run.ok().stdout).expect("json");
     assert_eq!(state["cgroup"], "/");
     assert_eq!(state["frozen_by"], "subgroup");
@@ -42,7 +64,9 @@ fn from_inside_a_cgroup_namespace(v: V) {
     sidecar
         .stasis(&["pause", "--cgroup", "/", "--hierarchy", h])
         .fails_with(4, "is already paused");
-    sidecar.stasis(&["unpause", "--cgroup", "/", "--hierarchy", h]).ok();
+    sidecar
+        .stasis(&["unpause", "--cgroup", "/", "--hierarchy", h])
+        .ok();
     assert!(!sub.exists(), "the subgroup is removed");
     assert!(kernel_thawed(v, &target.dir));
     assert!(target.procs().len() >= 23, "everyone is back in the source");
@@ -77,11 +101,15 @@ fn inside_auto_and_self_refusal(v: V) {
         .fails_with(5, "it holds this process");
     assert!(kernel_thawed(v, &target.dir));
     // Without nsdelegate the root's own freeze file is writable: auto uses it.
-    sidecar.stasis(&["pause", "--cgroup", "/", "--hierarchy", h]).ok();
+    sidecar
+        .stasis(&["pause", "--cgroup", "/", "--hierarchy", h])
+        .ok();
     assert!(target.kernel_frozen(&target.dir));
     assert!(!target.dir.join(SUB).exists());
     assert_counter_stopped(&counter);
-    sidecar.stasis(&["unpause", "--cgroup", "/", "--hierarchy", h]).ok();
+    sidecar
+        .stasis(&["unpause", "--cgroup", "/", "--hierarchy", h])
+        .ok();
     wait_counter_moves(&counter);
 }
 
@@ -120,7 +148,11 @@ fn crashed_calls_are_completed(v: V) {
 
     // A pause that died after moving half the processes.
     fs::create_dir(&sub).expect("mkdir subgroup");
-    fs::write(sub.join(freeze_file(v)), if v == V::V1 { "FROZEN" } else { "1" }).expect("freeze");
+    fs::write(
+        sub.join(freeze_file(v)),
+        if v == V::V1 { "FROZEN" } else { "1" },
+    )
+    .expect("freeze");
     for pid in &pids[..5] {
         fs::write(sub.join("cgroup.procs"), pid.to_string()).expect("move");
     }
@@ -134,7 +166,11 @@ fn crashed_calls_are_completed(v: V) {
     assert_eq!(state_json(&["--cgroup", &dir])["phase"], "frozen");
 
     // An unpause that died after thawing and moving half back.
-    fs::write(sub.join(freeze_file(v)), if v == V::V1 { "THAWED" } else { "0" }).expect("thaw");
+    fs::write(
+        sub.join(freeze_file(v)),
+        if v == V::V1 { "THAWED" } else { "0" },
+    )
+    .expect("thaw");
     for pid in &pids[..5] {
         fs::write(target.dir.join("cgroup.procs"), pid.to_string()).expect("move back");
     }

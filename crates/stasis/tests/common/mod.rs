@@ -404,14 +404,20 @@ impl Sidecar {
             .expect("spawn");
         let pid = child.id();
         let own_ns = fs::read_link("/proc/self/ns/cgroup").expect("own cgroup ns");
-        wait_until(Duration::from_secs(30), "the sidecar to settle in its namespaces", || {
-            if let Some(status) = child.try_wait().expect("try_wait") {
-                panic!("the sidecar exited early: {status}");
-            }
-            fs::read_link(format!("/proc/{pid}/ns/cgroup")).is_ok_and(|ns| ns != own_ns)
-                && fs::read_to_string(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c.starts_with("sleep"))
-        });
-        fs::write(home.dir.join("cgroup.procs"), pid.to_string()).expect("move to the sidecar's cgroup");
+        wait_until(
+            Duration::from_secs(30),
+            "the sidecar to settle in its namespaces",
+            || {
+                if let Some(status) = child.try_wait().expect("try_wait") {
+                    panic!("the sidecar exited early: {status}");
+                }
+                fs::read_link(format!("/proc/{pid}/ns/cgroup")).is_ok_and(|ns| ns != own_ns)
+                    && fs::read_to_string(format!("/proc/{pid}/cmdline"))
+                        .is_ok_and(|c| c.starts_with("sleep"))
+            },
+        );
+        fs::write(home.dir.join("cgroup.procs"), pid.to_string())
+            .expect("move to the sidecar's cgroup");
         Sidecar { child, pid }
     }
 
@@ -455,14 +461,21 @@ impl Drop for Sidecar {
 /// exec it, so it is the PID we spawned); it must be gone.
 fn assert_no_private_mount_left(pid: u32) {
     let dir = std::env::temp_dir().join(format!("stasis-cgroup-{pid}"));
-    assert!(!dir.exists(), "private mount point left behind: {}", dir.display());
+    assert!(
+        !dir.exists(),
+        "private mount point left behind: {}",
+        dir.display()
+    );
 }
 
 /// A target with a busy counter, continuously forking processes and
 /// sleepers; returns the counter file.
 pub fn busy_forking_target(cg: &mut TestCgroup, scratch: &Scratch) -> PathBuf {
     let counter = scratch.0.join("counter");
-    cg.spawn("python3", &[&workload("counter.py"), counter.to_str().expect("utf8")]);
+    cg.spawn(
+        "python3",
+        &[&workload("counter.py"), counter.to_str().expect("utf8")],
+    );
     for _ in 0..2 {
         cg.spawn("python3", &[&workload("forker.py")]);
     }
@@ -499,5 +512,7 @@ pub fn assert_counter_stopped(path: &Path) {
 /// Waits (bounded) for the counter to move.
 pub fn wait_counter_moves(path: &Path) {
     let at = read_counter(path);
-    wait_until(Duration::from_secs(30), "the counter to move", || read_counter(path) > at);
+    wait_until(Duration::from_secs(30), "the counter to move", || {
+        read_counter(path) > at
+    });
 }
