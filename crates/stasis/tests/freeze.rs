@@ -122,19 +122,10 @@ fn busy_process_stops_and_resumes_intact(v: V) {
     );
 }
 
-#[test]
-fn busy_process_stops_and_resumes_intact_v1() {
-    if root_or_skip("busy_process_stops_and_resumes_intact_v1") {
-        busy_process_stops_and_resumes_intact(V::V1);
-    }
-}
-
-#[test]
-fn busy_process_stops_and_resumes_intact_v2() {
-    if root_or_skip("busy_process_stops_and_resumes_intact_v2") {
-        busy_process_stops_and_resumes_intact(V::V2);
-    }
-}
+on_v1_and_v2!(
+    busy_process_stops_and_resumes_intact,
+    busy_process_stops_and_resumes_intact
+);
 
 fn thousand_processes(v: V) {
     let mut cg = TestCgroup::new(v);
@@ -166,19 +157,7 @@ fn thousand_processes(v: V) {
     assert!(stuck.is_empty(), "tasks still frozen: {stuck:?}");
 }
 
-#[test]
-fn thousand_processes_freeze_and_thaw_v1() {
-    if root_or_skip("thousand_processes_freeze_and_thaw_v1") {
-        thousand_processes(V::V1);
-    }
-}
-
-#[test]
-fn thousand_processes_freeze_and_thaw_v2() {
-    if root_or_skip("thousand_processes_freeze_and_thaw_v2") {
-        thousand_processes(V::V2);
-    }
-}
+on_v1_and_v2!(thousand_processes_freeze_and_thaw, thousand_processes);
 
 fn forking_target_is_frozen_or_left_thawed(v: V) {
     let mut cg = TestCgroup::new(v);
@@ -213,19 +192,10 @@ fn forking_target_is_frozen_or_left_thawed(v: V) {
     }
 }
 
-#[test]
-fn forking_target_is_frozen_or_left_thawed_v1() {
-    if root_or_skip("forking_target_is_frozen_or_left_thawed_v1") {
-        forking_target_is_frozen_or_left_thawed(V::V1);
-    }
-}
-
-#[test]
-fn forking_target_is_frozen_or_left_thawed_v2() {
-    if root_or_skip("forking_target_is_frozen_or_left_thawed_v2") {
-        forking_target_is_frozen_or_left_thawed(V::V2);
-    }
-}
+on_v1_and_v2!(
+    forking_target_is_frozen_or_left_thawed,
+    forking_target_is_frozen_or_left_thawed
+);
 
 fn timeout_thaws_again(v: V) {
     let mut cg = TestCgroup::new(v);
@@ -245,19 +215,7 @@ fn timeout_thaws_again(v: V) {
     stasis(&["unpause", "--cgroup", &dir]).fails_with(4, "is not paused");
 }
 
-#[test]
-fn timeout_thaws_again_v1() {
-    if root_or_skip("timeout_thaws_again_v1") {
-        timeout_thaws_again(V::V1);
-    }
-}
-
-#[test]
-fn timeout_thaws_again_v2() {
-    if root_or_skip("timeout_thaws_again_v2") {
-        timeout_thaws_again(V::V2);
-    }
-}
+on_v1_and_v2!(timeout_thaws_again, timeout_thaws_again);
 
 #[test]
 fn ancestors_freeze_is_reported_and_respected() {

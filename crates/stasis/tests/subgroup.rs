@@ -74,19 +74,10 @@ fn from_inside_a_cgroup_namespace(v: V) {
     assert_eq!(state_json(&["--cgroup", &dir])["phase"], "thawed");
 }
 
-#[test]
-fn subgroup_from_inside_a_cgroup_namespace_v1() {
-    if root_or_skip("subgroup_from_inside_a_cgroup_namespace_v1") {
-        from_inside_a_cgroup_namespace(V::V1);
-    }
-}
-
-#[test]
-fn subgroup_from_inside_a_cgroup_namespace_v2() {
-    if root_or_skip("subgroup_from_inside_a_cgroup_namespace_v2") {
-        from_inside_a_cgroup_namespace(V::V2);
-    }
-}
+on_v1_and_v2!(
+    subgroup_from_inside_a_cgroup_namespace,
+    from_inside_a_cgroup_namespace
+);
 
 fn inside_auto_and_self_refusal(v: V) {
     let scratch = Scratch::new();
@@ -113,19 +104,10 @@ fn inside_auto_and_self_refusal(v: V) {
     wait_counter_moves(&counter);
 }
 
-#[test]
-fn inside_auto_direct_and_self_refusal_v1() {
-    if root_or_skip("inside_auto_direct_and_self_refusal_v1") {
-        inside_auto_and_self_refusal(V::V1);
-    }
-}
-
-#[test]
-fn inside_auto_direct_and_self_refusal_v2() {
-    if root_or_skip("inside_auto_direct_and_self_refusal_v2") {
-        inside_auto_and_self_refusal(V::V2);
-    }
-}
+on_v1_and_v2!(
+    inside_auto_direct_and_self_refusal,
+    inside_auto_and_self_refusal
+);
 
 fn freeze_file(v: V) -> &'static str {
     match v {
@@ -183,16 +165,4 @@ fn crashed_calls_are_completed(v: V) {
     stasis(&["unpause", "--cgroup", &dir]).fails_with(4, "is not paused");
 }
 
-#[test]
-fn crashed_calls_are_completed_v1() {
-    if root_or_skip("crashed_calls_are_completed_v1") {
-        crashed_calls_are_completed(V::V1);
-    }
-}
-
-#[test]
-fn crashed_calls_are_completed_v2() {
-    if root_or_skip("crashed_calls_are_completed_v2") {
-        crashed_calls_are_completed(V::V2);
-    }
-}
+on_v1_and_v2!(crashed_calls_are_completed, crashed_calls_are_completed);

@@ -516,3 +516,28 @@ pub fn wait_counter_moves(path: &Path) {
         read_counter(path) > at
     });
 }
+
+/// Defines the tests `$name::v1` and `$name::v2`, each running `$body` with
+/// that hierarchy, as root (see [`root_or_skip`]).
+#[macro_export]
+macro_rules! on_v1_and_v2 {
+    ($name:ident, $body:path) => {
+        mod $name {
+            use super::*;
+
+            #[test]
+            fn v1() {
+                if root_or_skip(concat!(stringify!($name), "::v1")) {
+                    $body(V::V1);
+                }
+            }
+
+            #[test]
+            fn v2() {
+                if root_or_skip(concat!(stringify!($name), "::v2")) {
+                    $body(V::V2);
+                }
+            }
+        }
+    };
+}
