@@ -266,8 +266,13 @@ impl Drop for Pid1 {
     fn drop(&mut self) {
         if let Ok(None) = self.unshare.try_wait() {
             // SIGKILL from the parent namespace always reaches a namespace init;
-            // its death kills everything else in the namespace.
+            // its death kills everything else in the namespace. unshare reaps it
+            // and exits: killing unshare first would leave a zombie on the host.
             self.pidfd.signal(libc::SIGKILL);
+            let deadline = Instant::now() + TIMEOUT;
+            while matches!(self.unshare.try_wait(), Ok(None)) && Instant::now() < deadline {
+                sleep(Duration::from_millis(2));
+            }
             let _ = self.unshare.kill();
             let _ = self.unshare.wait();
         }
