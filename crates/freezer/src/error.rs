@@ -111,6 +111,30 @@ pub enum Error {
     },
     #[error("refusing to freeze {}: {reason}", path.display())]
     Refused { path: PathBuf, reason: Refusal },
+    #[error("invalid {kind} {id:?}: {reason}")]
+    InvalidId {
+        kind: &'static str,
+        id: String,
+        reason: &'static str,
+    },
+    #[error("no such container: {id}")]
+    NoSuchContainer { id: String },
+    #[error("no such Kubernetes pod: {uid}")]
+    NoSuchPod { uid: String },
+    #[error("{kind} {id:?} is ambiguous: {matches}")]
+    Ambiguous {
+        kind: &'static str,
+        id: String,
+        matches: String,
+    },
+    #[error("container {id} is not running (its init process {pid} is gone)")]
+    NotRunning { id: String, pid: u32 },
+    #[error("parsing runtime state {}", path.display())]
+    ParseState {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
     #[error("mounting a private {fstype} filesystem at {}", path.display())]
     Mount {
         fstype: &'static str,
@@ -128,7 +152,11 @@ impl Error {
     pub fn is_not_found(&self) -> bool {
         matches!(
             self,
-            Error::NoSuchProcess { .. } | Error::NoSuchCgroup { .. } | Error::Gone { .. }
+            Error::NoSuchProcess { .. }
+                | Error::NoSuchCgroup { .. }
+                | Error::Gone { .. }
+                | Error::NoSuchContainer { .. }
+                | Error::NoSuchPod { .. }
         )
     }
 
@@ -155,10 +183,21 @@ impl Error {
         matches!(
             self,
             Error::InvalidPath { .. }
+                | Error::InvalidId { .. }
                 | Error::WrongHierarchy { .. }
                 | Error::NotVisible { .. }
                 | Error::NotInHierarchy { .. }
         )
+    }
+
+    /// A container ID prefix or pod UID matched more than one cgroup.
+    pub fn is_ambiguous(&self) -> bool {
+        matches!(self, Error::Ambiguous { .. })
+    }
+
+    /// The container's init process is gone (docker: "is not running").
+    pub fn is_not_running(&self) -> bool {
+        matches!(self, Error::NotRunning { .. })
     }
 
     /// The kernel said EPERM or EACCES somewhere in the chain.

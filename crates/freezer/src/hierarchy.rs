@@ -13,6 +13,7 @@ use serde::Serialize;
 use crate::error::{Error, Result};
 use crate::mountinfo::{self, CgroupMount};
 use crate::proc;
+use crate::runtime;
 
 /// A cgroup hierarchy version.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -180,6 +181,21 @@ pub enum Target {
     /// An absolute path in a mounted cgroup filesystem, or a cgroup path
     /// relative to the hierarchy's root (`/a/b` or `a/b`).
     Cgroup(String),
+    /// A container started by another runtime, by full ID or unique prefix,
+    /// found by the runtimes' cgroup naming conventions ([`crate::runtime`]).
+    ContainerId(String),
+    /// A container in a runc or crun state directory (`--root` of the
+    /// runtime), by full ID or unique prefix: the cgroup of its init
+    /// process, checked against the recorded start time.
+    RuntimeState {
+        /// The runtime's state directory (runc: `/run/runc`, crun: `/run/crun`).
+        root: PathBuf,
+        /// The container ID or a unique prefix.
+        id: String,
+    },
+    /// A Kubernetes pod by UID: the pod's cgroup node, holding its sandbox
+    /// and all its containers, in either kubelet driver's naming.
+    K8sPod(String),
 }
 
 impl fmt::Display for Target {
@@ -187,6 +203,11 @@ impl fmt::Display for Target {
         match self {
             Target::Pid(pid) => write!(f, "process {pid}"),
             Target::Cgroup(path) => write!(f, "cgroup {path}"),
+            Target::ContainerId(id) => write!(f, "container {id}"),
+            Target::RuntimeState { root, id } => {
+                write!(f, "container {id} of {}", root.display())
+            }
+            Target::K8sPod(uid) => write!(f, "Kubernetes pod {uid}"),
         }
     }
 }
@@ -313,7 +334,37 @@ impl Hierarchies {
                     })
             }
             Target::Cgroup(path) => self.resolve_path(path, choice),
+            Target::ContainerId(id) => {
+                let hierarchy = self
+                    .get(self.pick(choice)?)
+                    .ok_or(Error::NoHierarchy { wanted: "freezer" })?;
+                let found = runtime::find_container(&hierarchy.mount_point, id)?;
+                self.found_cgroup(hierarchy, &found)
+            }
+            Target::K8sPod(uid) => {
+                let hierarchy = self
+                    .get(self.pick(choice)?)
+                    .ok_or(Error::NoHierarchy { wanted: "freezer" })?;
+                let found = runtime::find_pod(&hierarchy.mount_point, uid)?;
+                self.found_cgroup(hierarchy, &found)
+            }
+            Target::RuntimeState { root, id } => {
+                let (full_id, init) = runtime::read_state_dir(root, id)?;
+                runtime::check_init(&self.proc_root, &full_id, init)?;
+                self.resolve(&Target::Pid(init.pid), choice)
+                    .map_err(|e| match e {
+                        // It exited between the check and the read.
+                        Error::NoSuchProcess { pid } => Error::NotRunning { id: full_id, pid },
+                        other => other,
+                    })
+            }
         }
+    }
+
+    /// The cgroup a walk below a mount point found.
+    fn found_cgroup(&self, hierarchy: &Hierarchy, found: &runtime::Found) -> Result<Cgroup> {
+        let rel: Vec<&str> = found.rel.iter().map(String::as_str).collect();
+        self.cgroup_at(hierarchy, &join_path(&hierarchy.root, &rel), &rel)
     }
 
     /// The cgroup this process itself is in, in `version`'s hierarchy, if

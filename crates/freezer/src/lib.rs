@@ -1,7 +1,8 @@
 //! Freeze and thaw cgroups through the kernel's cgroup freezer, v1 and v2.
 //!
 //! This crate finds the host's cgroup hierarchies, resolves what a user names
-//! (a PID, a cgroup path) to a cgroup directory, and pauses, unpauses and
+//! (a PID, a cgroup path, a container started by another runtime, a
+//! Kubernetes pod) to a cgroup directory, and pauses, unpauses and
 //! reports it, with the kernel's own answer as the truth:
 //!
 //! - [`Hierarchies`] — the v1 freezer and cgroup2 mounts seen in
@@ -12,6 +13,10 @@
 //!   which a freeze is undone, and the [`Strategy`]: direct, or the
 //!   [`subgroup`] strategy for a cgroup whose own freeze file cannot be
 //!   written (a cgroup namespace root under `nsdelegate`).
+//! - [`runtime`] — the cgroup naming conventions of runc, crun, docker,
+//!   podman, containerd, CRI-O and the kubelet, and runc/crun state
+//!   directories, behind [`Target::ContainerId`], [`Target::RuntimeState`]
+//!   and [`Target::K8sPod`].
 //! - [`open`] — the hierarchies to use, mounting one privately when none is
 //!   visible (inside a container), and [`safety`], the rules that refuse the
 //!   root cgroup, the host's init and the caller's own cgroup.
@@ -33,8 +38,9 @@
 //! the crate at a fake tree. Operations are synchronous and short; an async
 //! service runs them on a blocking thread.
 //!
-//! It deliberately does not know about pods, containers or other runtimes'
-//! naming conventions, keeps no state of its own (a subgroup in progress is
+//! It deliberately does not know about stasis's own pods and containers
+//! (the `sandbox` crate does), speaks no runtime's API (other runtimes'
+//! containers are found by their cgroup names alone), keeps no state of its own (a subgroup in progress is
 //! recorded by the child cgroup itself), and does not lock against a
 //! concurrent caller: two callers racing on one cgroup get the kernel's
 //! last-writer-wins.
@@ -51,6 +57,7 @@ mod kernfs;
 mod mount;
 pub mod mountinfo;
 pub mod proc;
+pub mod runtime;
 pub mod safety;
 mod state;
 pub mod subgroup;

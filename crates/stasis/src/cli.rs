@@ -8,9 +8,9 @@ const EXIT_CODES: &str = "\
 Exit status:
   0  success
   1  failure (a kernel error, or a freeze that timed out: the target was thawed again)
-  2  bad usage or a malformed target
-  3  no such process or cgroup (or it vanished meanwhile)
-  4  conflict: already paused, not paused, or paused by an ancestor
+  2  bad usage, a malformed target, or an ambiguous container ID prefix
+  3  no such process, cgroup, container or pod (or it vanished meanwhile)
+  4  conflict: already paused, not paused, paused by an ancestor, or not running
   5  refused: the root cgroup, the host's PID 1, or the caller's own cgroup
   6  permission denied (pausing needs root, or write access to the cgroup)";
 
@@ -84,5 +84,24 @@ mod tests {
             Cli::try_parse_from(["stasis", "pause", "--cgroup", "x", "--timeout", "soon"]).is_err()
         );
         assert!(Cli::try_parse_from(["stasis", "state", "--pid", "7", "--format", "json"]).is_ok());
+        assert!(Cli::try_parse_from(["stasis", "pause", "--container-id", "abc"]).is_ok());
+        assert!(Cli::try_parse_from(["stasis", "pause", "--k8s-pod", "u", "--pid", "3"]).is_err());
+        assert!(
+            Cli::try_parse_from(["stasis", "pause", "--container-id", "a", "--k8s-pod", "u"])
+                .is_err()
+        );
+        let with_root = [
+            "stasis",
+            "unpause",
+            "--container-id",
+            "abc",
+            "--runtime-root",
+            "/run/runc",
+        ];
+        assert!(Cli::try_parse_from(with_root).is_ok());
+        assert!(Cli::try_parse_from(["stasis", "pause", "--runtime-root", "/run/runc"]).is_err());
+        assert!(
+            Cli::try_parse_from(["stasis", "pause", "--pid", "3", "--runtime-root", "/r"]).is_err()
+        );
     }
 }

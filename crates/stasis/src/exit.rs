@@ -17,11 +17,11 @@ pub fn code_for(err: &anyhow::Error) -> ExitCode {
         .map_or(FAILURE, |e| {
             if e.is_not_found() {
                 NOT_FOUND
-            } else if e.is_already_paused() || e.is_not_paused() {
+            } else if e.is_already_paused() || e.is_not_paused() || e.is_not_running() {
                 CONFLICT
             } else if e.is_refused() {
                 REFUSED
-            } else if e.is_invalid() {
+            } else if e.is_invalid() || e.is_ambiguous() {
                 USAGE
             } else if e.is_permission_denied() {
                 PERMISSION

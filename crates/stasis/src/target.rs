@@ -1,6 +1,6 @@
 //! The target flags every verb shares, defined once, and their resolution.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -13,6 +13,22 @@ Targets:
   --cgroup PATH  a cgroup: an absolute path in a mounted cgroup filesystem
                  (/sys/fs/cgroup/freezer/a/b), or a path from the hierarchy's
                  root (/a/b or a/b), as /proc/PID/cgroup shows it
+  --container-id ID
+                 a container started by runc, crun, docker, podman,
+                 containerd, CRI-O or the kubelet, found by the cgroup names
+                 those runtimes use (/docker/ID, docker-ID.scope,
+                 libpod-ID[.scope], cri-containerd-ID.scope, crio-ID.scope,
+                 /NAMESPACE/ID, kubepods/.../pod<uid>/ID, /ID); a 64-hex ID
+                 may be given as a unique prefix, a chosen name only whole.
+                 Ambiguous prefixes are refused with the matches listed
+  --container-id ID --runtime-root DIR
+                 a container in a runc or crun state directory (e.g.
+                 /run/runc, /run/crun): the cgroup of its init process, whose
+                 start time must match the recorded one
+  --k8s-pod UID  a Kubernetes pod's cgroup node (its sandbox and all its
+                 containers, frozen in one write), in the kubelet's cgroupfs
+                 form (kubepods[/QOS]/pod<uid>) or systemd form
+                 (kubepods[-QOS]-pod<uid_with_underscores>.slice)
 
 Hierarchies:
   auto  the v1 freezer if the host has one (as runc and docker use on hybrid
@@ -25,15 +41,30 @@ mounted privately for the duration of the command (needs CAP_SYS_ADMIN).";
 /// What to act on.
 #[derive(Debug, Clone, clap::Args)]
 #[command(after_long_help = TARGET_HELP)]
-#[group(id = "target", required = true, multiple = false)]
+// Exactly one target; `--runtime-root` qualifies `--container-id`, so it
+// stays outside the group.
+#[group(skip)]
+#[command(group(clap::ArgGroup::new("target").required(true).multiple(false)))]
 pub struct TargetArgs {
     /// The cgroup of process N
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, group = "target", value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub pid: Option<u32>,
 
     /// A cgroup, by filesystem path or path in the hierarchy
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, group = "target", value_name = "PATH")]
     pub cgroup: Option<String>,
+
+    /// A container another runtime started, by ID or unique prefix
+    #[arg(long, group = "target", value_name = "ID")]
+    pub container_id: Option<String>,
+
+    /// A Kubernetes pod, by UID
+    #[arg(long, group = "target", value_name = "UID")]
+    pub k8s_pod: Option<String>,
+
+    /// Read the container from this runc/crun state directory (with --container-id)
+    #[arg(long, value_name = "DIR", requires = "container_id", conflicts_with_all = ["pid", "cgroup", "k8s_pod"])]
+    pub runtime_root: Option<PathBuf>,
 }
 
 /// Which cgroup hierarchy to use.
@@ -61,10 +92,22 @@ pub struct TimeoutArgs {
 
 impl TargetArgs {
     fn target(&self) -> Target {
-        match (&self.pid, &self.cgroup) {
-            (Some(pid), _) => Target::Pid(*pid),
-            (None, Some(path)) => Target::Cgroup(path.clone()),
-            (None, None) => unreachable!("clap requires one target"),
+        if let Some(pid) = self.pid {
+            Target::Pid(pid)
+        } else if let Some(path) = &self.cgroup {
+            Target::Cgroup(path.clone())
+        } else if let Some(uid) = &self.k8s_pod {
+            Target::K8sPod(uid.clone())
+        } else if let Some(id) = &self.container_id {
+            match &self.runtime_root {
+                Some(root) => Target::RuntimeState {
+                    root: root.clone(),
+                    id: id.clone(),
+                },
+                None => Target::ContainerId(id.clone()),
+            }
+        } else {
+            unreachable!("clap requires one target")
         }
     }
 }
@@ -94,6 +137,7 @@ pub fn resolve(target: &TargetArgs, hierarchy: &HierarchyArgs) -> Result<Resolve
     let (hierarchies, mount) = freezer::open(Path::new("/proc"), choice, &std::env::temp_dir())
         .context("finding the cgroup hierarchies")?;
     let cgroup = hierarchies.resolve(&target, choice)?;
+    tracing::debug!(%target, cgroup = %cgroup.path, dir = %cgroup.dir.display(), "resolved");
     Ok(Resolved {
         hierarchies,
         cgroup,
@@ -106,9 +150,9 @@ impl Resolved {
     /// Adds what the user named to an error, where the error's own path
     /// would not say it (a PID).
     pub fn context<T>(&self, verb: &str, result: freezer::Result<T>) -> Result<T> {
-        match self.target {
-            Target::Pid(pid) => result.with_context(|| format!("{verb} process {pid}")),
+        match &self.target {
             Target::Cgroup(_) => Ok(result?),
+            other => result.with_context(|| format!("{verb} {other}")),
         }
     }
 }
