@@ -2,7 +2,11 @@
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-use crate::commands::{pause, state, unpause};
+use std::path::PathBuf;
+
+use crate::commands::{
+    exec, inspect, internal, kill, logs, pause, pod, ps, rm, run, state, stop, unpause, wait,
+};
 
 const EXIT_CODES: &str = "\
 Exit status:
@@ -12,7 +16,8 @@ Exit status:
   3  no such process, cgroup, container or pod (or it vanished meanwhile)
   4  conflict: already paused, not paused, paused by an ancestor, or not running
   5  refused: the root cgroup, the host's PID 1, or the caller's own cgroup
-  6  permission denied (pausing needs root, or write access to the cgroup)";
+  6  permission denied (pausing needs root, or write access to the cgroup)
+run and exec exit with the command's own status (126: cannot run it, 127: not found).";
 
 /// Pause and unpause processes and cgroups through the kernel's cgroup freezer.
 ///
@@ -24,6 +29,10 @@ pub struct Cli {
     /// How much to log on stderr
     #[arg(long, global = true, env = "STASIS_LOG", value_enum, default_value_t = LogLevel::Warn)]
     pub log_level: LogLevel,
+
+    /// Where pods and containers are recorded
+    #[arg(long, global = true, env = "STASIS_ROOT", default_value = sandbox::DEFAULT_ROOT)]
+    pub root: PathBuf,
 
     #[command(subcommand)]
     pub command: Command,
@@ -40,6 +49,39 @@ pub enum Command {
     /// Show whether a cgroup is thawed, freezing or frozen, and by whom
     #[command(after_help = EXIT_CODES)]
     State(state::Args),
+    /// Manage pods: namespace-sharing sandboxes anchored by stasis-pause
+    #[command(after_help = EXIT_CODES)]
+    Pod(pod::Args),
+    /// Run a command in a new container (in a pod of its own, or --pod)
+    #[command(after_help = EXIT_CODES)]
+    Run(run::Args),
+    /// List containers
+    #[command(after_help = EXIT_CODES)]
+    Ps(ps::Args),
+    /// Show containers as JSON
+    #[command(after_help = EXIT_CODES)]
+    Inspect(inspect::Args),
+    /// Print a container's output
+    #[command(after_help = EXIT_CODES)]
+    Logs(logs::Args),
+    /// Run a command in a running container
+    #[command(after_help = EXIT_CODES)]
+    Exec(exec::Args),
+    /// Stop containers (SIGTERM, then SIGKILL after a grace period)
+    #[command(after_help = EXIT_CODES)]
+    Stop(stop::Args),
+    /// Send a signal to containers
+    #[command(after_help = EXIT_CODES)]
+    Kill(kill::Args),
+    /// Wait for containers to exit and print their exit codes
+    #[command(after_help = EXIT_CODES)]
+    Wait(wait::Args),
+    /// Remove containers
+    #[command(after_help = EXIT_CODES)]
+    Rm(rm::Args),
+    /// The monitor of a container (started by run; not for people)
+    #[command(hide = true)]
+    InternalMonitor(internal::Args),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

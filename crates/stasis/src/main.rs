@@ -15,8 +15,8 @@ use clap::Parser;
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     init_logging(cli.log_level);
-    match commands::run(cli.command) {
-        Ok(()) => ExitCode::SUCCESS,
+    match commands::run(cli) {
+        Ok(code) => code,
         Err(err) => {
             eprintln!("stasis: {err:#}");
             exit::code_for(&err)

@@ -1,0 +1,388 @@
+//! Starting processes inside a pod — the crate's only unsafe code.
+//!
+//! Each spawn runs a closure in the forked child before `exec` (std's
+//! `pre_exec`), where only the calling thread exists: there it joins or
+//! creates namespaces, moves itself into its cgroup leaves (writing `0` to
+//! `cgroup.procs` means "this process"), and for a container with its own
+//! root filesystem mounts /proc, /sys and a minimal /dev and pivots into it.
+//! Everything the closure needs (paths as C strings, descriptors) is made
+//! before the fork, so the child allocates nothing but what std itself does.
+//!
+//! The PID namespace is the exception: `setns`/`unshare` with `CLONE_NEWPID`
+//! only decide which namespace the caller's *next children* are born in, so
+//! the parent switches its own "PID namespace for children" around the spawn
+//! and restores it after. That affects the calling thread only.
+
+use std::ffi::CString;
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+
+use rustix::fs::{Mode, OFlags};
+
+use rustix::mount::{MountFlags, MountPropagationFlags, UnmountFlags};
+use rustix::thread::{LinkNameSpaceType, UnshareFlags};
+
+use crate::error::{Error, Result};
+use crate::ns::Namespace;
+
+/// What the pause process needs.
+#[derive(Debug)]
+pub(crate) struct PauseSpawn<'a> {
+    pub binary: &'a Path,
+    pub share: &'a [Namespace],
+    pub hostname: &'a str,
+    pub node_procs: Vec<PathBuf>,
+    pub leaf_procs: Vec<PathBuf>,
+}
+
+/// Starts `stasis-pause` in new namespaces (PID 1 of a new PID namespace
+/// when `pid` is shared), in its cgroup leaf, in a session of its own.
+pub(crate) fn spawn_pause(spec: &PauseSpawn<'_>) -> Result<Child> {
+    let node = c_paths(&spec.node_procs)?;
+    let leaf = c_paths(&spec.leaf_procs)?;
+    let hostname = spec.hostname.as_bytes().to_vec();
+    let mut flags = UnshareFlags::empty();
+    for ns in spec.share {
+        flags |= match ns {
+            Namespace::Net => UnshareFlags::NEWNET,
+            Namespace::Ipc => UnshareFlags::NEWIPC,
+            Namespace::Uts => UnshareFlags::NEWUTS,
+            Namespace::Pid | Namespace::Cgroup => UnshareFlags::empty(),
+        };
+    }
+    let cgroupns = spec.share.contains(&Namespace::Cgroup);
+    let mut cmd = Command::new(spec.binary);
+    cmd.stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    // SAFETY: the closure runs in the forked child before exec and only
+    // makes syscalls on data prepared before the fork (C strings, bytes).
+    unsafe {
+        cmd.pre_exec(move || {
+            rustix::process::setsid()?;
+            if cgroupns {
+                // Rooted at the pod node, so members see the pod as `/`.
+                for p in &node {
+                    write_self(p)?;
+                }
+                unshare(UnshareFlags::NEWCGROUP)?;
+            }
+            for p in &leaf {
+                write_self(p)?;
+            }
+            unshare(flags)?;
+            if flags.contains(UnshareFlags::NEWUTS) {
+                rustix::system::sethostname(&hostname)?;
+            }
+            if flags.contains(UnshareFlags::NEWNET) {
+                loopback_up()?;
+            }
+            Ok(())
+        });
+    }
+    let new_pid_ns = spec.share.contains(&Namespace::Pid);
+    with_pid_namespace(new_pid_ns.then_some(PidNs::New), || cmd.spawn()).map_err(|source| {
+        Error::Spawn {
+            what: format!("starting {}", spec.binary.display()),
+            source,
+        }
+    })
+}
+
+/// What a pod member (a container's process, or an exec) needs.
+#[derive(Debug)]
+pub(crate) struct MemberSpawn {
+    pub argv: Vec<String>,
+    pub env: Vec<(String, String)>,
+    pub workdir: Option<PathBuf>,
+    /// The pod's pinned namespaces to join (PID included, if shared).
+    pub joins: Vec<(Namespace, OwnedFd)>,
+    pub leaf_procs: Vec<PathBuf>,
+    /// A root filesystem to pivot into (with /proc, /sys, /dev).
+    pub rootfs: Option<PathBuf>,
+    /// A mount namespace to join instead (exec into a container that has one).
+    pub mount_ns: Option<OwnedFd>,
+    /// Mount a /proc of the pod's PID namespace over the host's.
+    pub mount_proc: bool,
+    /// Start a new session (a container); an exec stays in the caller's.
+    pub new_session: bool,
+}
+
+/// Starts a pod member; stdio as set on the returned command's caller.
+pub(crate) fn spawn_member(spec: MemberSpawn, stdio: impl FnOnce(&mut Command)) -> Result<Child> {
+    let program = spec.argv.first().cloned().ok_or(Error::InvalidArgument {
+        what: "command",
+        value: String::new(),
+        reason: "it is empty",
+    })?;
+    let leaf = c_paths(&spec.leaf_procs)?;
+    let workdir = spec.workdir.as_deref().map(c_path).transpose()?;
+    let rootfs = spec.rootfs.as_deref().map(RootfsPaths::new).transpose()?;
+    let (pid_ns, joins): (Vec<_>, Vec<_>) = spec
+        .joins
+        .into_iter()
+        .partition(|(ns, _)| *ns == Namespace::Pid);
+    let mount_ns = spec.mount_ns;
+    let mount_proc = spec.mount_proc;
+    let new_session = spec.new_session;
+
+    let mut cmd = Command::new(&program);
+    cmd.args(&spec.argv[1..]).env_clear().envs(spec.env);
+    stdio(&mut cmd);
+    // SAFETY: the closure runs in the forked child before exec and only
+    // makes syscalls on data prepared before the fork (C strings and
+    // descriptors that stay open until the child execs).
+    unsafe {
+        cmd.pre_exec(move || {
+            if new_session {
+                rustix::process::setsid()?;
+            }
+            for p in &leaf {
+                write_self(p)?;
+            }
+            for (ns, fd) in &joins {
+                rustix::thread::move_into_link_name_space(fd.as_fd(), Some(ns.link_type()))?;
+            }
+            if let Some(mnt) = &mount_ns {
+                rustix::thread::move_into_link_name_space(
+                    mnt.as_fd(),
+                    Some(LinkNameSpaceType::Mount),
+                )?;
+            } else if rootfs.is_some() || mount_proc {
+                unshare(UnshareFlags::NEWNS)?;
+                rustix::mount::mount_change(
+                    "/",
+                    MountPropagationFlags::PRIVATE | MountPropagationFlags::REC,
+                )?;
+                match &rootfs {
+                    Some(r) => r.enter()?,
+                    None => mount_fs(
+                        c"proc",
+                        c"/proc",
+                        c"proc",
+                        MountFlags::NOSUID | MountFlags::NOEXEC | MountFlags::NODEV,
+                        None,
+                    )?,
+                }
+            }
+            if let Some(dir) = &workdir {
+                rustix::process::chdir(dir.as_c_str())?;
+            }
+            Ok(())
+        });
+    }
+    let pid_ns = pid_ns.into_iter().next().map(|(_, fd)| PidNs::Join(fd));
+    with_pid_namespace(pid_ns, || cmd.spawn()).map_err(|source| Error::Spawn {
+        what: format!("starting {program:?}"),
+        source,
+    })
+}
+
+/// The paths a root filesystem setup needs, as C strings.
+#[derive(Debug)]
+struct RootfsPaths {
+    root: CString,
+    proc: CString,
+    sys: CString,
+    dev: CString,
+    shm: CString,
+    devices: Vec<(CString, CString)>,
+    links: Vec<(CString, CString)>,
+}
+
+const DEVICES: [&str; 6] = ["null", "zero", "full", "random", "urandom", "tty"];
+
+impl RootfsPaths {
+    fn new(root: &Path) -> Result<Self> {
+        for dir in ["proc", "sys", "dev"] {
+            let d = root.join(dir);
+            std::fs::create_dir_all(&d).map_err(crate::error::io_err("creating", &d))?;
+        }
+        let devices = DEVICES
+            .iter()
+            .map(|d| {
+                Ok((
+                    c_path(&Path::new("/dev").join(d))?,
+                    c_path(&root.join("dev").join(d))?,
+                ))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let links = [
+            ("/proc/self/fd", "fd"),
+            ("/proc/self/fd/0", "stdin"),
+            ("/proc/self/fd/1", "stdout"),
+            ("/proc/self/fd/2", "stderr"),
+        ]
+        .iter()
+        .map(|(to, name)| {
+            Ok((
+                c_path(Path::new(to))?,
+                c_path(&root.join("dev").join(name))?,
+            ))
+        })
+        .collect::<Result<Vec<_>>>()?;
+        Ok(RootfsPaths {
+            root: c_path(root)?,
+            proc: c_path(&root.join("proc"))?,
+            sys: c_path(&root.join("sys"))?,
+            dev: c_path(&root.join("dev"))?,
+            shm: c_path(&root.join("dev/shm"))?,
+            devices,
+            links,
+        })
+    }
+
+    /// Mounts /proc, /sys (read-only), a tmpfs /dev with the usual devices
+    /// bound from the host, then pivots into the root and drops the old one.
+    fn enter(&self) -> std::io::Result<()> {
+        let hard = MountFlags::NOSUID | MountFlags::NOEXEC | MountFlags::NODEV;
+        rustix::mount::mount_bind_recursive(self.root.as_c_str(), self.root.as_c_str())?;
+        mount_fs(c"proc", &self.proc, c"proc", hard, None)?;
+        mount_fs(
+            c"sysfs",
+            &self.sys,
+            c"sysfs",
+            hard | MountFlags::RDONLY,
+            None,
+        )?;
+        mount_fs(
+            c"tmpfs",
+            &self.dev,
+            c"tmpfs",
+            MountFlags::NOSUID | MountFlags::STRICTATIME,
+            Some(c"mode=755,size=65536k"),
+        )?;
+        for (host, inside) in &self.devices {
+            drop(rustix::fs::open(
+                inside.as_c_str(),
+                OFlags::CREATE | OFlags::WRONLY | OFlags::CLOEXEC,
+                Mode::from_raw_mode(0o666),
+            )?);
+            rustix::mount::mount_bind(host.as_c_str(), inside.as_c_str())?;
+        }
+        for (target, link) in &self.links {
+            rustix::fs::symlink(target.as_c_str(), link.as_c_str())?;
+        }
+        rustix::fs::mkdir(self.shm.as_c_str(), Mode::from_raw_mode(0o1777))?;
+        mount_fs(
+            c"shm",
+            &self.shm,
+            c"tmpfs",
+            hard,
+            Some(c"mode=1777,size=65536k"),
+        )?;
+        // pivot_root(".", ".") stacks the old root on top of the new one;
+        // detaching "." then leaves only the new root.
+        rustix::process::chdir(self.root.as_c_str())?;
+        rustix::process::pivot_root(c".", c".")?;
+        rustix::mount::unmount(c".", UnmountFlags::DETACH)?;
+        rustix::process::chdir(c"/")?;
+        Ok(())
+    }
+}
+
+fn mount_fs(
+    source: &std::ffi::CStr,
+    target: &std::ffi::CStr,
+    fstype: &std::ffi::CStr,
+    flags: MountFlags,
+    data: Option<&std::ffi::CStr>,
+) -> std::io::Result<()> {
+    rustix::mount::mount(source, target, fstype, flags, data).map_err(Into::into)
+}
+
+/// Which PID namespace the next child is born in.
+enum PidNs {
+    /// A new one (the child is its PID 1).
+    New,
+    /// A pinned one.
+    Join(OwnedFd),
+}
+
+/// Runs `spawn` with the calling thread's "PID namespace for children" set
+/// as asked, restoring it afterwards.
+fn with_pid_namespace<T>(
+    ns: Option<PidNs>,
+    spawn: impl FnOnce() -> std::io::Result<T>,
+) -> std::io::Result<T> {
+    let Some(ns) = ns else {
+        return spawn();
+    };
+    let own = rustix::fs::open(
+        "/proc/self/ns/pid",
+        OFlags::RDONLY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
+    match &ns {
+        PidNs::New => unshare(UnshareFlags::NEWPID)?,
+        PidNs::Join(fd) => rustix::thread::move_into_link_name_space(
+            fd.as_fd(),
+            Some(LinkNameSpaceType::ProcessID),
+        )?,
+    }
+    let result = spawn();
+    // Our own PID namespace is always one we may return to.
+    rustix::thread::move_into_link_name_space(own.as_fd(), Some(LinkNameSpaceType::ProcessID))?;
+    result
+}
+
+fn unshare(flags: UnshareFlags) -> std::io::Result<()> {
+    if flags.is_empty() {
+        return Ok(());
+    }
+    debug_assert!(!flags.contains(UnshareFlags::FILES));
+    // SAFETY: the flags never include CLONE_FILES, so no thread is left with
+    // descriptors that another thread's table no longer has.
+    unsafe { rustix::thread::unshare_unsafe(flags) }.map_err(Into::into)
+}
+
+/// Moves the calling process into the cgroup whose `cgroup.procs` this is.
+fn write_self(procs: &std::ffi::CStr) -> std::io::Result<()> {
+    let fd = rustix::fs::open(procs, OFlags::WRONLY | OFlags::CLOEXEC, Mode::empty())?;
+    rustix::io::write(&fd, b"0")?;
+    Ok(())
+}
+
+/// Brings the new network namespace's loopback up, as a pod expects.
+fn loopback_up() -> std::io::Result<()> {
+    let sock = rustix::net::socket(
+        rustix::net::AddressFamily::INET,
+        rustix::net::SocketType::DGRAM,
+        None,
+    )?;
+    // SAFETY: `ifreq` is plain old data for which all-zero is a valid value.
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (dst, src) in req.ifr_name.iter_mut().zip(b"lo\0") {
+        *dst = *src as libc::c_char;
+    }
+    use std::os::fd::AsRawFd;
+    // SAFETY: SIOCGIFFLAGS reads the name and writes the flags of `req`,
+    // which lives for the call; the socket is open.
+    if unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS, &mut req) } < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: the kernel filled the flags member of the union just above.
+    unsafe {
+        req.ifr_ifru.ifru_flags |= (libc::IFF_UP | libc::IFF_RUNNING) as libc::c_short;
+    }
+    // SAFETY: SIOCSIFFLAGS reads `req`, valid for the call.
+    if unsafe { libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &req) } < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+fn c_path(p: &Path) -> Result<CString> {
+    CString::new(p.as_os_str().as_bytes()).map_err(|_| Error::InvalidArgument {
+        what: "path",
+        value: p.display().to_string(),
+        reason: "it contains a NUL byte",
+    })
+}
+
+fn c_paths(paths: &[PathBuf]) -> Result<Vec<CString>> {
+    paths.iter().map(|p| c_path(p)).collect()
+}

@@ -1,0 +1,36 @@
+//! `stasis inspect`: containers as JSON.
+
+use std::io::Write;
+
+use anyhow::Result;
+
+use crate::commands::ps::ContainerView;
+use crate::commands::{open, Global};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Container names or IDs (any unique prefix)
+    #[arg(required = true, value_name = "CONTAINER")]
+    pub containers: Vec<String>,
+}
+
+pub fn run(global: &Global, args: &Args) -> Result<()> {
+    let sandbox = open(global)?;
+    let records: Vec<_> = args
+        .containers
+        .iter()
+        .map(|q| sandbox.find_container(q))
+        .collect::<Result<_, _>>()?;
+    let views: Vec<_> = records
+        .iter()
+        .map(|c| ContainerView {
+            record: c,
+            status: sandbox.container_status(c),
+            pod_name: sandbox.pod(&c.pod).ok().map(|p| p.name),
+        })
+        .collect();
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut out, &views)?;
+    writeln!(out)?;
+    Ok(())
+}

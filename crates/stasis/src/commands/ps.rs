@@ -1,0 +1,108 @@
+//! `stasis ps`: list containers, with their status read from the kernel.
+
+use std::io::Write;
+
+use anyhow::Result;
+use clap::ValueEnum;
+use serde::Serialize;
+
+use crate::commands::{ago, matches, open, table, Filter, Global};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Show every container (by default only running and paused ones)
+    #[arg(short, long)]
+    pub all: bool,
+    /// Only IDs
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// label=K[=V], status=created|running|paused|exited, pod=P, name=N, id=PREFIX (repeatable; all must match)
+    #[arg(short, long = "filter", value_name = "FILTER")]
+    pub filters: Vec<Filter>,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Table,
+    Json,
+}
+
+#[derive(Serialize)]
+pub(crate) struct ContainerView<'a> {
+    #[serde(flatten)]
+    pub record: &'a sandbox::ContainerRecord,
+    #[serde(flatten)]
+    pub status: sandbox::ContainerStatus,
+    pub pod_name: Option<String>,
+}
+
+pub fn run(global: &Global, args: &Args) -> Result<()> {
+    let sandbox = open(global)?;
+    let pods = sandbox.pods()?;
+    let containers = sandbox.containers()?;
+    let mut views = Vec::new();
+    for c in &containers {
+        let pod = pods.iter().find(|p| p.id == c.pod);
+        let status = sandbox.container_status(c);
+        let filtered_status = args.filters.iter().any(|f| matches!(f, Filter::Status(_)));
+        if !args.all && !filtered_status && !status.is_running() {
+            continue;
+        }
+        if !matches(&sandbox, c, pod, &args.filters) {
+            continue;
+        }
+        views.push(ContainerView {
+            record: c,
+            status,
+            pod_name: pod.map(|p| p.name.clone()),
+        });
+    }
+    let mut out = std::io::stdout().lock();
+    if args.quiet {
+        for v in &views {
+            writeln!(out, "{}", v.record.id.short())?;
+        }
+        return Ok(());
+    }
+    match args.format {
+        Format::Json => {
+            serde_json::to_writer_pretty(&mut out, &views)?;
+            writeln!(out)?;
+        }
+        Format::Table => {
+            let mut rows = vec![[
+                "CONTAINER ID",
+                "NAME",
+                "POD",
+                "STATUS",
+                "CREATED",
+                "COMMAND",
+            ]
+            .map(String::from)
+            .to_vec()];
+            for v in &views {
+                rows.push(vec![
+                    v.record.id.short().to_owned(),
+                    v.record.name.clone(),
+                    v.pod_name.clone().unwrap_or_default(),
+                    v.status.to_string(),
+                    ago(v.record.created),
+                    shorten(&v.record.command.join(" ")),
+                ]);
+            }
+            table(&mut out, &rows)?;
+        }
+    }
+    Ok(())
+}
+
+fn shorten(s: &str) -> String {
+    if s.chars().count() > 40 {
+        format!("{}…", s.chars().take(39).collect::<String>())
+    } else {
+        s.to_owned()
+    }
+}

@@ -1,0 +1,23 @@
+//! `stasis rm`: remove containers (and a pod made for one alone).
+
+use anyhow::Result;
+
+use crate::commands::{each, open, Global};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Kill running containers first
+    #[arg(short, long)]
+    pub force: bool,
+    /// Container names or IDs
+    #[arg(required = true, value_name = "CONTAINER")]
+    pub containers: Vec<String>,
+}
+
+pub fn run(global: &Global, args: &Args) -> Result<()> {
+    let sandbox = open(global)?;
+    each(&args.containers, |q| {
+        let c = sandbox.find_container(q)?;
+        Ok(sandbox.remove_container(&c, args.force)?)
+    })
+}
