@@ -8,6 +8,8 @@ use std::path::PathBuf;
 pub enum Kind {
     Pod,
     Container,
+    /// A name that may be either.
+    ContainerOrPod,
 }
 
 impl std::fmt::Display for Kind {
@@ -15,6 +17,7 @@ impl std::fmt::Display for Kind {
         f.write_str(match self {
             Kind::Pod => "pod",
             Kind::Container => "container",
+            Kind::ContainerOrPod => "container or pod",
         })
     }
 }
@@ -46,6 +49,8 @@ pub enum Error {
     },
     #[error("no such {kind}: {name}")]
     NotFound { kind: Kind, name: String },
+    #[error("no {kind} matches the filters")]
+    NoMatch { kind: Kind },
     #[error("{kind} ID prefix {prefix:?} is ambiguous: {}", matches.join(", "))]
     Ambiguous {
         kind: Kind,
@@ -91,7 +96,7 @@ impl Error {
     /// No pod or container by that name or ID (or the process vanished).
     pub fn is_not_found(&self) -> bool {
         match self {
-            Error::NotFound { .. } => true,
+            Error::NotFound { .. } | Error::NoMatch { .. } => true,
             Error::Freezer(e) => e.is_not_found(),
             _ => false,
         }

@@ -71,7 +71,7 @@ impl Store {
     pub fn record_path(&self, kind: Kind, id: &Id) -> PathBuf {
         self.dir(kind, id).join(match kind {
             Kind::Pod => "pod.json",
-            Kind::Container => "container.json",
+            Kind::Container | Kind::ContainerOrPod => "container.json",
         })
     }
 
@@ -209,7 +209,7 @@ pub fn lookup<'a, T>(
 fn kind_dir(kind: Kind) -> &'static str {
     match kind {
         Kind::Pod => "pods",
-        Kind::Container => "containers",
+        Kind::Container | Kind::ContainerOrPod => "containers",
     }
 }
 

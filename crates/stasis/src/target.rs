@@ -44,7 +44,7 @@ mounted privately for the duration of the command (needs CAP_SYS_ADMIN).";
 // Exactly one target; `--runtime-root` qualifies `--container-id`, so it
 // stays outside the group.
 #[group(skip)]
-#[command(group(clap::ArgGroup::new("target").required(true).multiple(false)))]
+#[command(group(clap::ArgGroup::new("target").multiple(false)))]
 pub struct TargetArgs {
     /// The cgroup of process N
     #[arg(long, group = "target", value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
@@ -68,6 +68,25 @@ pub struct TargetArgs {
 }
 
 /// Which cgroup hierarchy to use.
+/// stasis's own containers and pods, by name or by filter.
+#[derive(Debug, Clone, clap::Args)]
+pub struct NamedArgs {
+    /// stasis containers or pods, by name or ID (any unique prefix); a container is looked up first
+    #[arg(value_name = "NAME|ID", conflicts_with = "target")]
+    pub names: Vec<String>,
+
+    /// Every stasis container that matches: label=K[=V], status=S, pod=P, name=N, id=PREFIX (repeatable; all must match)
+    #[arg(long = "filter", value_name = "FILTER", conflicts_with_all = ["target", "names"])]
+    pub filters: Vec<crate::commands::Filter>,
+}
+
+impl NamedArgs {
+    /// Whether names or filters were given.
+    pub fn is_given(&self) -> bool {
+        !self.names.is_empty() || !self.filters.is_empty()
+    }
+}
+
 #[derive(Debug, Clone, clap::Args)]
 pub struct HierarchyArgs {
     /// Which cgroup hierarchy to use
@@ -91,25 +110,34 @@ pub struct TimeoutArgs {
 }
 
 impl TargetArgs {
-    fn target(&self) -> Target {
+    /// The target the flags name, if any.
+    fn target(&self) -> Option<Target> {
         if let Some(pid) = self.pid {
-            Target::Pid(pid)
+            Some(Target::Pid(pid))
         } else if let Some(path) = &self.cgroup {
-            Target::Cgroup(path.clone())
+            Some(Target::Cgroup(path.clone()))
         } else if let Some(uid) = &self.k8s_pod {
-            Target::K8sPod(uid.clone())
-        } else if let Some(id) = &self.container_id {
-            match &self.runtime_root {
-                Some(root) => Target::RuntimeState {
-                    root: root.clone(),
-                    id: id.clone(),
-                },
-                None => Target::ContainerId(id.clone()),
-            }
+            Some(Target::K8sPod(uid.clone()))
         } else {
-            unreachable!("clap requires one target")
+            self.container_id
+                .as_ref()
+                .map(|id| match &self.runtime_root {
+                    Some(root) => Target::RuntimeState {
+                        root: root.clone(),
+                        id: id.clone(),
+                    },
+                    None => Target::ContainerId(id.clone()),
+                })
         }
     }
+}
+
+/// Exits with clap's usage error (status 2).
+pub fn usage_error(message: &str) -> ! {
+    use clap::CommandFactory;
+    crate::cli::Cli::command()
+        .error(clap::error::ErrorKind::MissingRequiredArgument, message)
+        .exit()
 }
 
 impl HierarchyArg {
@@ -133,7 +161,9 @@ pub struct Resolved {
 /// Finds the hierarchies (mounting one if none is visible) and the cgroup.
 pub fn resolve(target: &TargetArgs, hierarchy: &HierarchyArgs) -> Result<Resolved> {
     let choice = hierarchy.hierarchy.choice();
-    let target = target.target();
+    let Some(target) = target.target() else {
+        usage_error("give a target: --pid, --cgroup, --container-id or --k8s-pod");
+    };
     let (hierarchies, mount) = freezer::open(Path::new("/proc"), choice, &std::env::temp_dir())
         .context("finding the cgroup hierarchies")?;
     let cgroup = hierarchies.resolve(&target, choice)?;

@@ -36,8 +36,8 @@ pub fn run(cli: Cli) -> Result<std::process::ExitCode> {
     let global = Global { root: cli.root };
     let ok = std::process::ExitCode::SUCCESS;
     match cli.command {
-        Command::Pause(args) => pause::run(&args).map(|()| ok),
-        Command::Unpause(args) => unpause::run(&args).map(|()| ok),
+        Command::Pause(args) => pause::run(&global, &args).map(|()| ok),
+        Command::Unpause(args) => unpause::run(&global, &args).map(|()| ok),
         Command::State(args) => state::run(&args).map(|()| ok),
         Command::Pod(args) => pod::run(&global, args).map(|()| ok),
         Command::Run(args) => run::run(&global, args),
@@ -203,6 +203,65 @@ pub(crate) fn each(names: &[String], mut action: impl FnMut(&str) -> Result<()>)
         }
     }
     first_err.map_or(Ok(()), Err)
+}
+
+/// A stasis container or pod named on the command line.
+pub(crate) enum Named {
+    Container(sandbox::ContainerRecord),
+    Pod(sandbox::PodRecord),
+}
+
+/// Runs `action` on every container or pod the names or filters select,
+/// printing each name (as docker does); a filter that selects nothing is an
+/// error, so a typo does not pass for success.
+pub(crate) fn for_each_named(
+    global: &Global,
+    named: &crate::target::NamedArgs,
+    action: impl Fn(&Sandbox, Named) -> sandbox::Result<()>,
+) -> Result<()> {
+    let sandbox = open(global)?;
+    if !named.filters.is_empty() {
+        let pods = sandbox.pods()?;
+        let selected: Vec<String> = sandbox
+            .containers()?
+            .into_iter()
+            .filter(|c| {
+                matches(
+                    &sandbox,
+                    c,
+                    pods.iter().find(|p| p.id == c.pod),
+                    &named.filters,
+                )
+            })
+            .map(|c| c.name)
+            .collect();
+        if selected.is_empty() {
+            return Err(anyhow::Error::new(sandbox::Error::NoMatch {
+                kind: sandbox::Kind::Container,
+            }));
+        }
+        return each(&selected, |name| {
+            let c = sandbox.find_container(name)?;
+            action(&sandbox, Named::Container(c)).map_err(|e| permission_hint(e.into()))
+        });
+    }
+    each(&named.names, |q| {
+        let item = match sandbox.find_container(q) {
+            Ok(c) => Named::Container(c),
+            Err(e) if e.is_not_found() => match sandbox.find_pod(q) {
+                Ok(p) => Named::Pod(p),
+                Err(pe) if pe.is_not_found() => {
+                    return Err(anyhow::Error::new(sandbox::Error::NotFound {
+                        kind: sandbox::Kind::ContainerOrPod,
+                        name: q.to_owned(),
+                    }))
+                }
+                Err(pe) => return Err(pe.into()),
+            },
+            Err(e) => return Err(e.into()),
+        };
+        action(&sandbox, item).map_err(|e| permission_hint(e.into()))
+    })
 }
 
 /// Parses a signal name (`TERM`, `SIGTERM`) or number.

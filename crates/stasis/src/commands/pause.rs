@@ -4,8 +4,8 @@ use anyhow::Result;
 use clap::ValueEnum;
 use freezer::{Freezer, Strategy};
 
-use crate::commands::permission_hint;
-use crate::target::{self, HierarchyArgs, TargetArgs, TimeoutArgs};
+use crate::commands::{for_each_named, permission_hint, Global, Named};
+use crate::target::{self, HierarchyArgs, NamedArgs, TargetArgs, TimeoutArgs};
 
 const STRATEGY_HELP: &str = "\
 Strategies:
@@ -21,6 +21,8 @@ Strategies:
 #[derive(Debug, clap::Args)]
 #[command(after_long_help = STRATEGY_HELP)]
 pub struct Args {
+    #[command(flatten)]
+    pub named: NamedArgs,
     #[command(flatten)]
     pub target: TargetArgs,
     #[command(flatten)]
@@ -39,7 +41,14 @@ pub enum StrategyArg {
     Subgroup,
 }
 
-pub fn run(args: &Args) -> Result<()> {
+pub fn run(global: &Global, args: &Args) -> Result<()> {
+    if args.named.is_given() {
+        let timeout = args.timeout.timeout;
+        return for_each_named(global, &args.named, |sandbox, item| match item {
+            Named::Container(c) => sandbox.pause_container(&c, timeout),
+            Named::Pod(p) => sandbox.pause_pod(&p, timeout),
+        });
+    }
     let resolved = target::resolve(&args.target, &args.hierarchy).map_err(permission_hint)?;
     let strategy = match args.strategy {
         StrategyArg::Auto => Strategy::Auto,

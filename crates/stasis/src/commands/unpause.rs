@@ -3,11 +3,13 @@
 use anyhow::Result;
 use freezer::{Freezer, FrozenBy};
 
-use crate::commands::permission_hint;
-use crate::target::{self, HierarchyArgs, TargetArgs, TimeoutArgs};
+use crate::commands::{for_each_named, permission_hint, Global, Named};
+use crate::target::{self, HierarchyArgs, NamedArgs, TargetArgs, TimeoutArgs};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
+    #[command(flatten)]
+    pub named: NamedArgs,
     #[command(flatten)]
     pub target: TargetArgs,
     #[command(flatten)]
@@ -16,7 +18,14 @@ pub struct Args {
     pub timeout: TimeoutArgs,
 }
 
-pub fn run(args: &Args) -> Result<()> {
+pub fn run(global: &Global, args: &Args) -> Result<()> {
+    if args.named.is_given() {
+        let timeout = args.timeout.timeout;
+        return for_each_named(global, &args.named, |sandbox, item| match item {
+            Named::Container(c) => sandbox.unpause_container(&c, timeout),
+            Named::Pod(p) => sandbox.unpause_pod(&p, timeout),
+        });
+    }
     let resolved = target::resolve(&args.target, &args.hierarchy).map_err(permission_hint)?;
     let result = Freezer::new()
         .timeout(args.timeout.timeout)
