@@ -18,25 +18,35 @@
 //!   `frozen 0`.
 //!
 //! Each freeze is timed from just before the write to the confirming read
-//! (`Instant`), and each thaw likewise. It prints one line of `key=value`
-//! pairs, times in microseconds:
+//! (`Instant`), and each thaw likewise. Between transitions it waits
+//! `--gap-ms` (default 50) untimed: the kernel sends at most one
+//! `cgroup.events` notification per `DIV_ROUND_UP(HZ, 100)` jiffies (up to
+//! ~16 ms at HZ=250) and defers the rest to a timer, so a v2 freeze confirmed
+//! by poll right after a thaw measures that rate limit, not the freeze.
+//! `--gap-ms 0` shows it.
+//!
+//! It prints one line of `key=value` pairs, times in microseconds:
 //!
 //! ```text
-//! kernel-freeze hierarchy=v1 procs=1000 runs=50 freeze_median_us=812.3 freeze_min_us=... freeze_max_us=... thaw_median_us=... thaw_min_us=... thaw_max_us=...
+//! kernel-freeze hierarchy=v1 procs=1000 runs=50 gap_ms=50 freeze_median_us=312.4
+//!     freeze_min_us=... freeze_max_us=... thaw_median_us=... thaw_min_us=... thaw_max_us=...
 //! ```
+//! (on one line). The sleeping processes are `/bin/sleep`; the program's own
+//! process is not in the cgroup.
 //!
 //! Usage (as root):
 //!
 //! ```text
 //! cargo run --release -p freezer --example kernel-freeze -- --hierarchy v1 --procs 1000 --runs 50
-//!     [--warmup 5] [--name stasis-bench-xyz] [--root /sys/fs/cgroup/freezer]
+//!     [--warmup 5] [--gap-ms 50] [--name stasis-bench-xyz] [--root /sys/fs/cgroup/freezer]
 //! ```
 //!
 //! Everything it creates is removed by a `Drop` guard, on success, error or
 //! panic: thaw, kill every process in the cgroup (`cgroup.kill` on v2, a
 //! SIGKILL per PID from `cgroup.procs` on v1), wait (bounded) until it is
-//! empty, reap them (it is their subreaper), rmdir. A SIGKILL to this program itself skips that; a caller that
-//! passes `--name` can then remove the cgroup by name (bench/freeze.sh does).
+//! empty, reap them (it is their subreaper), rmdir. A signal that kills this
+//! program skips that; a caller that passes `--name` can then remove the
+//! cgroup by name (bench/freeze.sh does).
 
 use std::collections::hash_map::RandomState;
 use std::fs::{File, OpenOptions};
@@ -81,18 +91,20 @@ struct Options {
     procs: u32,
     runs: u32,
     warmup: u32,
+    gap: Duration,
     name: String,
     root: PathBuf,
 }
 
 const USAGE: &str = "usage: kernel-freeze --hierarchy v1|v2 [--procs N] [--runs R] [--warmup W] \
-                     [--name stasis-bench-NAME] [--root CGROUP-MOUNT]";
+                     [--gap-ms MS] [--name stasis-bench-NAME] [--root CGROUP-MOUNT]";
 
 fn parse_args() -> Result<Options, String> {
     let mut hierarchy = None;
     let mut procs = 1;
     let mut runs = 50;
     let mut warmup = 5;
+    let mut gap_ms = 50;
     let mut name = None;
     let mut root = None;
     let mut args = std::env::args().skip(1);
@@ -118,6 +130,7 @@ fn parse_args() -> Result<Options, String> {
             "--procs" => procs = number(&value)?,
             "--runs" => runs = number(&value)?,
             "--warmup" => warmup = number(&value)?,
+            "--gap-ms" => gap_ms = number(&value)?,
             "--name" => name = Some(value),
             "--root" => root = Some(PathBuf::from(value)),
             other => return Err(format!("unknown flag {other}\n{USAGE}")),
@@ -136,6 +149,7 @@ fn parse_args() -> Result<Options, String> {
         procs,
         runs,
         warmup,
+        gap: Duration::from_millis(gap_ms.into()),
         name,
         root: root.unwrap_or_else(|| PathBuf::from(hierarchy.default_root())),
     })
@@ -313,7 +327,7 @@ fn timed_out(start: Instant, what: &str) -> io::Error {
 }
 
 /// v1: one freeze (write, then read until `FROZEN`) and one thaw.
-fn cycle_v1(state: &File) -> io::Result<(Duration, Duration)> {
+fn cycle_v1(state: &File, gap: Duration) -> io::Result<(Duration, Duration)> {
     let mut buf = [0u8; 32];
     let start = Instant::now();
     rustix::io::pwrite(state, b"FROZEN", 0)?;
@@ -328,6 +342,7 @@ fn cycle_v1(state: &File) -> io::Result<(Duration, Duration)> {
         std::thread::yield_now();
     }
     let frozen = start.elapsed();
+    std::thread::sleep(gap);
 
     let start = Instant::now();
     rustix::io::pwrite(state, b"THAWED", 0)?;
@@ -396,7 +411,8 @@ fn run(opts: &Options) -> io::Result<()> {
         Hierarchy::V1 => {
             let state = cgroup.file("freezer.state", true)?;
             for i in 0..opts.warmup + opts.runs {
-                let (f, t) = cycle_v1(&state)?;
+                let (f, t) = cycle_v1(&state, opts.gap)?;
+                std::thread::sleep(opts.gap);
                 if i >= opts.warmup {
                     freezes.push(f);
                     thaws.push(t);
@@ -408,7 +424,9 @@ fn run(opts: &Options) -> io::Result<()> {
             let events = cgroup.file("cgroup.events", false)?;
             for i in 0..opts.warmup + opts.runs {
                 let f = set_v2(&freeze, &events, true)?;
+                std::thread::sleep(opts.gap);
                 let t = set_v2(&freeze, &events, false)?;
+                std::thread::sleep(opts.gap);
                 if i >= opts.warmup {
                     freezes.push(f);
                     thaws.push(t);
@@ -429,12 +447,13 @@ fn run(opts: &Options) -> io::Result<()> {
     let f = summarize(freezes);
     let t = summarize(thaws);
     println!(
-        "kernel-freeze hierarchy={} procs={} runs={} \
+        "kernel-freeze hierarchy={} procs={} runs={} gap_ms={} \
          freeze_median_us={:.1} freeze_min_us={:.1} freeze_max_us={:.1} \
          thaw_median_us={:.1} thaw_min_us={:.1} thaw_max_us={:.1}",
         opts.hierarchy.name(),
         opts.procs,
         opts.runs,
+        opts.gap.as_millis(),
         f.median,
         f.min,
         f.max,
