@@ -541,3 +541,228 @@ macro_rules! on_v1_and_v2 {
         }
     };
 }
+
+/// The `stasis-pause` artifact (the `pause` profile's static binary), built
+/// once into the same target directory; `STASIS_PAUSE_BIN` overrides it.
+pub fn pause_binary() -> &'static Path {
+    static PAUSE: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    PAUSE.get_or_init(|| {
+        if let Some(p) = std::env::var_os("STASIS_PAUSE_BIN") {
+            return PathBuf::from(p);
+        }
+        // <base>/<profile>/stasis, where <base> is the target directory or
+        // its <triple> subdirectory when a build target is configured.
+        let base = Path::new(STASIS)
+            .parent()
+            .and_then(Path::parent)
+            .expect("stasis lives in <target>/<profile>/");
+        let target_dir = if base
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().contains("-linux-"))
+        {
+            base.parent().expect("<target>/<triple>")
+        } else {
+            base
+        };
+        let status = Command::new(env!("CARGO"))
+            .args([
+                "build",
+                "--quiet",
+                "-p",
+                "stasis-pause",
+                "--profile",
+                "pause",
+            ])
+            .env("CARGO_TARGET_DIR", target_dir)
+            .status()
+            .expect("run cargo");
+        assert!(status.success(), "building stasis-pause failed");
+        base.join("pause/stasis-pause")
+    })
+}
+
+/// A state root of its own for a test, and the `stasis` commands run in it.
+/// Dropping it force-removes every pod left (which kills their processes and
+/// removes their cgroups, pins and state), then the directory.
+pub struct Stasis {
+    pub root: Scratch,
+}
+
+impl Stasis {
+    pub fn new() -> Self {
+        Stasis {
+            root: Scratch::new(),
+        }
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(STASIS);
+        cmd.arg("--root")
+            .arg(&self.root.0)
+            .args(args)
+            .env("STASIS_PAUSE", pause_binary());
+        cmd
+    }
+
+    /// Runs `stasis --root ROOT args...`, bounded.
+    pub fn run(&self, args: &[&str]) -> Run {
+        run_bounded(&mut self.command(args))
+    }
+
+    /// Starts `stasis --root ROOT args...` with piped stdio, for a caller
+    /// that talks to it.
+    pub fn spawn(&self, args: &[&str]) -> Child {
+        self.command(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn stasis")
+    }
+
+    /// `stasis inspect NAME` as JSON (the first element).
+    pub fn inspect(&self, name: &str) -> serde_json::Value {
+        let run = self.run(&["inspect", name]).ok();
+        let v: serde_json::Value = serde_json::from_str(&run.stdout).expect("inspect json");
+        v[0].clone()
+    }
+
+    /// `stasis pod inspect NAME` as JSON (the first element).
+    pub fn pod(&self, name: &str) -> serde_json::Value {
+        let run = self.run(&["pod", "inspect", name]).ok();
+        let v: serde_json::Value = serde_json::from_str(&run.stdout).expect("pod inspect json");
+        v[0].clone()
+    }
+
+    /// Waits (bounded) for a container's log to contain `text`.
+    pub fn wait_log(&self, container: &str, text: &str) -> String {
+        let mut last = String::new();
+        wait_until(
+            Duration::from_secs(30),
+            &format!("{container}'s log to say {text:?}"),
+            || {
+                last = self.run(&["logs", container]).stdout;
+                last.contains(text)
+            },
+        );
+        last
+    }
+}
+
+impl Drop for Stasis {
+    fn drop(&mut self) {
+        let pods = self.run(&["pod", "ls", "-q"]).stdout;
+        for pod in pods.split_whitespace() {
+            let run = self.run(&["pod", "rm", "-f", pod]);
+            if !run.status.success() {
+                eprintln!("cleanup: pod rm -f {pod}: {run:?}");
+            }
+        }
+    }
+}
+
+/// The host PIDs of a process's children (`/proc/PID/task/PID/children`).
+pub fn children_of(pid: u32) -> Vec<u32> {
+    fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|p| p.parse().ok())
+        .collect()
+}
+
+/// A busy forking target (counter, forkers, sleepers) whose PID 1 is a
+/// shell in a PID namespace of its own, as a container's init is. Returns
+/// the counter file and the host PID of that PID 1.
+pub fn pid_ns_forking_target(cg: &mut TestCgroup, scratch: &Scratch) -> (PathBuf, u32) {
+    let counter = scratch.0.join("counter");
+    let script = format!(
+        r#"python3 {c} {out} & python3 {f} & python3 {f} & for i in $(seq 20); do sleep 1000 & done; wait"#,
+        c = workload("counter.py"),
+        f = workload("forker.py"),
+        out = counter.display()
+    );
+    let unshare = cg.spawn(
+        "unshare",
+        &["--pid", "--fork", "--kill-child", "sh", "-c", &script],
+    );
+    cg.wait_for_procs(25);
+    wait_until(Duration::from_secs(30), "the counter to start", || {
+        fs::read_to_string(&counter).is_ok_and(|s| s.trim().parse::<u64>().is_ok())
+    });
+    let init = *children_of(unshare)
+        .first()
+        .expect("unshare forked the namespace's PID 1");
+    (counter, init)
+}
+
+/// A privileged sidecar that shares the target's PID namespace (a
+/// Kubernetes debug container, `docker run --pid container:X`): new cgroup
+/// and mount namespaces rooted at the target's cgroup, no cgroup
+/// filesystem, and a `/proc` of the target's PID namespace, so that PID 1
+/// is the target's init. It lives in `home`, beside the target.
+pub struct PidSidecar {
+    child: Child,
+    /// The host PID of the process that anchors the namespaces.
+    pub pid: u32,
+}
+
+impl PidSidecar {
+    pub fn new(target: &TestCgroup, home: &TestCgroup, target_init: u32) -> Self {
+        // nsenter forks to enter the PID namespace; its child takes the
+        // cgroup namespace rooted where the shell put itself, the target.
+        let mut child = Command::new("sh")
+            .arg("-c")
+            .arg(concat!(
+                r#"echo $$ > "$0/cgroup.procs" && exec nsenter --target "$1" --pid -- "#,
+                r#"unshare --cgroup --mount --propagation private "#,
+                r#"sh -c 'umount -l /sys/fs/cgroup && mount -t proc proc /proc && exec sleep 1000'"#
+            ))
+            .arg(&target.dir)
+            .arg(target_init.to_string())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("spawn");
+        let nsenter = child.id();
+        let mut anchor = 0;
+        wait_until(Duration::from_secs(30), "the sidecar to settle", || {
+            if let Some(status) = child.try_wait().expect("try_wait") {
+                panic!("the sidecar exited early: {status}");
+            }
+            anchor = children_of(nsenter).first().copied().unwrap_or(0);
+            anchor != 0
+                && fs::read_to_string(format!("/proc/{anchor}/cmdline"))
+                    .is_ok_and(|c| c.starts_with("sleep"))
+        });
+        for pid in [nsenter, anchor] {
+            fs::write(home.dir.join("cgroup.procs"), pid.to_string())
+                .expect("move to the sidecar's cgroup");
+        }
+        PidSidecar { child, pid: anchor }
+    }
+
+    /// Runs `stasis args...` in the sidecar's PID, cgroup and mount
+    /// namespaces, from its cgroup.
+    pub fn stasis(&self, args: &[&str]) -> Run {
+        run_bounded(
+            Command::new("nsenter")
+                .arg(format!("--target={}", self.pid))
+                .args(["--pid", "--cgroup", "--mount", "--", STASIS])
+                .args(args),
+        )
+    }
+}
+
+impl Drop for PidSidecar {
+    fn drop(&mut self) {
+        kill_pid(self.pid);
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn kill_pid(pid: u32) {
+    if let Some(pid) = rustix::process::Pid::from_raw(pid as i32) {
+        let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
+    }
+}
