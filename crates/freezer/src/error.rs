@@ -111,6 +111,8 @@ pub enum Error {
     },
     #[error("refusing to freeze {}: {reason}", path.display())]
     Refused { path: PathBuf, reason: Refusal },
+    #[error("{} holds processes outside this PID namespace, which cannot be moved", path.display())]
+    Unmovable { path: PathBuf },
     #[error("invalid {kind} {id:?}: {reason}")]
     InvalidId {
         kind: &'static str,

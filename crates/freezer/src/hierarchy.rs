@@ -14,6 +14,7 @@ use crate::error::{Error, Result};
 use crate::mountinfo::{self, CgroupMount};
 use crate::proc;
 use crate::runtime;
+use crate::subgroup;
 
 /// A cgroup hierarchy version.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -323,7 +324,8 @@ impl Hierarchies {
                 let hierarchy = self.get(version).ok_or(Error::NoHierarchy {
                     wanted: version.as_str(),
                 })?;
-                self.at_hierarchy_path(hierarchy, &cgroup)
+                let resolved = self
+                    .at_hierarchy_path(hierarchy, &cgroup)
                     .map_err(|e| match e {
                         Error::InvalidPath { .. } => Error::NotVisible {
                             pid: *pid,
@@ -331,7 +333,16 @@ impl Hierarchies {
                             version: version.as_str(),
                         },
                         other => other,
-                    })
+                    })?;
+                // A process the subgroup strategy parked belongs to the
+                // cgroup it was moved out of: that is what was paused, and
+                // what must be unpaused.
+                match resolved.parent() {
+                    Some(parent) if resolved.dir.file_name() == Some(subgroup::NAME.as_ref()) => {
+                        Ok(parent)
+                    }
+                    _ => Ok(resolved),
+                }
             }
             Target::Cgroup(path) => self.resolve_path(path, choice),
             Target::ContainerId(id) => {
@@ -558,6 +569,19 @@ mod tests {
             .resolve(&Target::Pid(7), Choice::Auto)
             .expect_err("gone")
             .is_not_found());
+    }
+
+    #[test]
+    fn a_pid_parked_in_the_subgroup_resolves_to_its_source() {
+        let (t, h) = fake_host();
+        fs::create_dir_all(t.0.join("freezer/a/b/stasis-frozen")).expect("mkdir");
+        fs::write(
+            t.0.join("proc/42/cgroup"),
+            "6:freezer:/a/b/stasis-frozen\n0::/x\n",
+        )
+        .expect("write");
+        let cg = h.resolve(&Target::Pid(42), Choice::Auto).expect("v1");
+        assert_eq!(cg.path, "/a/b");
     }
 
     #[test]

@@ -9,6 +9,12 @@
 //!
 //! The child is the only record: a call that finds it finishes what a crashed
 //! one started, in either direction.
+//!
+//! Only processes the caller's PID namespace can see can be moved. cgroup2
+//! lists the others as PID 0, and the move fails with [`Error::Unmovable`]
+//! (the freeze is undone); the v1 `cgroup.procs` omits them, so on v1 they
+//! stay behind unfrozen. Inside a container they do not arise unless a
+//! process outside its PID namespace was put in its cgroup.
 
 use std::io;
 
@@ -84,7 +90,18 @@ fn move_all(from: &Cgroup, to: &Cgroup, freezing: bool, deadline: &Deadline) -> 
     let target = to.dir.join("cgroup.procs");
     let mut moved = 0;
     loop {
-        let pids = read_pids(&procs)?;
+        let mut pids = read_pids(&procs)?;
+        // cgroup2 lists a process outside the reader's PID namespace as 0,
+        // and writing 0 would move the writer itself (into a frozen
+        // cgroup, where it would never return). Such a process cannot be
+        // moved from here: give up, and let the caller undo the freeze.
+        let before = pids.len();
+        pids.retain(|&pid| pid != 0);
+        if pids.is_empty() && before > 0 {
+            return Err(Error::Unmovable {
+                path: from.dir.clone(),
+            });
+        }
         if pids.is_empty() {
             return Ok(moved);
         }
