@@ -166,3 +166,108 @@ fn crashed_calls_are_completed(v: V) {
 }
 
 on_v1_and_v2!(crashed_calls_are_completed, crashed_calls_are_completed);
+
+/// A sidecar sharing the target's PID namespace pauses it by `--pid 1`:
+/// `/proc/1` is the target's init, not the host's (PID 2 is no kernel
+/// thread there), the cgroup is the namespace root, and the target keeps
+/// forking throughout.
+fn pid_1_from_a_sidecar_in_the_targets_pid_namespace(v: V) {
+    let scratch = Scratch::new();
+    let mut target = TestCgroup::new(v);
+    let mut home = TestCgroup::new(v);
+    let (counter, init) = pid_ns_forking_target(&mut target, Some(&mut home), &scratch);
+    let sidecar = PidSidecar::new(&target, &home, init);
+    let h = v.flag();
+
+    let run = sidecar.stasis(&["state", "--pid", "1", "--hierarchy", h, "--format", "json"]);
+    let state: serde_json::Value = serde_json::from_str(&run.ok().stdout).expect("json");
+    assert_eq!(state["cgroup"], "/", "PID 1 is in the namespace root");
+    assert_eq!(state["phase"], "thawed");
+
+    // The subgroup strategy, as under nsdelegate.
+    sidecar
+        .stasis(&[
+            "pause",
+            "--pid",
+            "1",
+            "--hierarchy",
+            h,
+            "--strategy",
+            "subgroup",
+        ])
+        .ok();
+    let sub = target.dir.join(SUB);
+    assert!(target.procs().is_empty(), "every process left the source");
+    assert!(kernel_frozen(v, &sub));
+    let inside = target.all_procs();
+    assert_counter_stopped(&counter);
+    assert_eq!(
+        target.all_procs().len(),
+        inside.len(),
+        "nothing forks while frozen"
+    );
+    // PID 1 now sits in the subgroup, yet names the paused cgroup.
+    let run = sidecar.stasis(&["state", "--pid", "1", "--hierarchy", h, "--format", "json"]);
+    let state: serde_json::Value = serde_json::from_str(&run.ok().stdout).expect("json");
+    assert_eq!(state["cgroup"], "/");
+    assert_eq!(state["frozen_by"], "subgroup");
+    sidecar
+        .stasis(&["pause", "--pid", "1", "--hierarchy", h])
+        .fails_with(4, "is already paused");
+    sidecar
+        .stasis(&["unpause", "--pid", "1", "--hierarchy", h])
+        .ok();
+    assert!(!sub.exists(), "the subgroup is removed");
+    wait_counter_moves(&counter);
+
+    // auto: the namespace root's own freeze file (no nsdelegate here).
+    sidecar
+        .stasis(&["pause", "--pid", "1", "--hierarchy", h])
+        .ok();
+    assert!(target.kernel_frozen(&target.dir));
+    assert_counter_stopped(&counter);
+    sidecar
+        .stasis(&["unpause", "--pid", "1", "--hierarchy", h])
+        .ok();
+    wait_counter_moves(&counter);
+    assert!(kernel_thawed(v, &target.dir));
+}
+
+on_v1_and_v2!(
+    pid_1_from_a_sidecar_sharing_the_pid_namespace,
+    pid_1_from_a_sidecar_in_the_targets_pid_namespace
+);
+
+/// A process of the target outside its PID namespace (here the `unshare`
+/// that made it) is invisible from the sidecar: cgroup2 lists it as PID 0,
+/// which must never be written back (it would move stasis itself into the
+/// frozen subgroup). The subgroup pause fails and is undone instead.
+fn invisible_process_fails_the_subgroup_pause_on_v2() {
+    let scratch = Scratch::new();
+    let mut target = TestCgroup::new(V::V2);
+    let home = TestCgroup::new(V::V2);
+    // The launcher stays in the target.
+    let (counter, init) = pid_ns_forking_target(&mut target, None, &scratch);
+    let sidecar = PidSidecar::new(&target, &home, init);
+    sidecar
+        .stasis(&[
+            "pause",
+            "--pid",
+            "1",
+            "--hierarchy",
+            "v2",
+            "--strategy",
+            "subgroup",
+        ])
+        .fails_with(1, "outside this PID namespace");
+    assert!(kernel_thawed(V::V2, &target.dir));
+    assert!(!target.dir.join(SUB).exists(), "the subgroup is removed");
+    wait_counter_moves(&counter);
+}
+
+#[test]
+fn invisible_process_fails_the_subgroup_pause() {
+    if root_or_skip("invisible_process_fails_the_subgroup_pause") {
+        invisible_process_fails_the_subgroup_pause_on_v2();
+    }
+}

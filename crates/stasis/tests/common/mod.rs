@@ -671,9 +671,16 @@ pub fn children_of(pid: u32) -> Vec<u32> {
 }
 
 /// A busy forking target (counter, forkers, sleepers) whose PID 1 is a
-/// shell in a PID namespace of its own, as a container's init is. Returns
-/// the counter file and the host PID of that PID 1.
-pub fn pid_ns_forking_target(cg: &mut TestCgroup, scratch: &Scratch) -> (PathBuf, u32) {
+/// shell in a PID namespace of its own, as a container's init is. The
+/// `unshare` that makes the namespace stays in `launcher` (as a runtime's
+/// monitor stays outside its container's cgroup), or in `cg` when there is
+/// none; every process of the namespace is in `cg`. Returns the
+/// counter file and the host PID of the namespace's PID 1.
+pub fn pid_ns_forking_target(
+    cg: &mut TestCgroup,
+    launcher: Option<&mut TestCgroup>,
+    scratch: &Scratch,
+) -> (PathBuf, u32) {
     let counter = scratch.0.join("counter");
     let script = format!(
         r#"python3 {c} {out} & python3 {f} & python3 {f} & for i in $(seq 20); do sleep 1000 & done; wait"#,
@@ -681,11 +688,17 @@ pub fn pid_ns_forking_target(cg: &mut TestCgroup, scratch: &Scratch) -> (PathBuf
         f = workload("forker.py"),
         out = counter.display()
     );
-    let unshare = cg.spawn(
+    // The namespace's PID 1 moves itself (PID 1 there) before it starts
+    // anything, so every child begins in the target.
+    let script = format!(
+        "echo 1 > {}/cgroup.procs && {{ {script}; }}",
+        cg.dir.display()
+    );
+    let unshare = launcher.unwrap_or(cg).spawn(
         "unshare",
         &["--pid", "--fork", "--kill-child", "sh", "-c", &script],
     );
-    cg.wait_for_procs(25);
+    cg.wait_for_procs(24);
     wait_until(Duration::from_secs(30), "the counter to start", || {
         fs::read_to_string(&counter).is_ok_and(|s| s.trim().parse::<u64>().is_ok())
     });
