@@ -155,8 +155,8 @@ make_cgroup() {
 
 echo "== building (release) into $TARGET_DIR"
 (cd "$REPO" && cargo build --release --quiet -p stasis -p freezer --example kernel-freeze)
-STASIS=$TARGET_DIR/release/stasis
-KFREEZE=$TARGET_DIR/release/examples/kernel-freeze
+STASIS=$TARGET_DIR/x86_64-unknown-linux-gnu/release/stasis
+KFREEZE=$TARGET_DIR/x86_64-unknown-linux-gnu/release/examples/kernel-freeze
 [[ -x $STASIS && -x $KFREEZE ]] || die "build did not produce $STASIS and $KFREEZE"
 
 echo "== rootfs and bundles in $WORK"

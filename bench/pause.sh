@@ -38,7 +38,7 @@ trap cleanup EXIT
 [[ $(id -u) == 0 ]] || { echo "bench/pause.sh: needs root (PID namespaces)" >&2; exit 1; }
 
 (cd "$root" && cargo build --quiet -p stasis-pause --profile pause)
-stasis_pause="${CARGO_TARGET_DIR:-$root/target}/pause/stasis-pause"
+stasis_pause="${CARGO_TARGET_DIR:-$root/target}/x86_64-unknown-linux-gnu/pause/stasis-pause"
 gcc -O2 -o "$work/pause-reap" "$root/bench/pause-reap.c"
 
 # name | binary | arguments (the inits that need a child get a long sleep)

@@ -13,7 +13,7 @@ cd "$root"
 cargo build --quiet -p stasis-pause --profile pause
 target=${CARGO_TARGET_DIR:-target}
 [[ $target == /* ]] || target=$root/$target
-bin=$target/pause/stasis-pause
+bin=$target/x86_64-unknown-linux-gnu/pause/stasis-pause
 
 fail() { echo "check-artifact: $bin: $*" >&2; exit 1; }
 

@@ -10,7 +10,7 @@
 //! The root cgroup has no `freezer.state`.
 
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::deadline::Deadline;
 use crate::error::{Error, Result};
@@ -42,8 +42,9 @@ pub(crate) fn read(dir: &Path) -> Result<V1State> {
 pub(crate) fn freeze(dir: &Path, deadline: &Deadline) -> Result<()> {
     let state = dir.join(STATE);
     kernfs::write(&state, "FROZEN")?;
-    let mut pause = Duration::from_micros(50);
-    let mut polls = 0u32;
+    let start = Instant::now();
+    let mut refrozen_at = start;
+    let mut stuck_limit = Duration::from_millis(50);
     loop {
         match read_phase(&state)? {
             Phase::Frozen => return Ok(()),
@@ -57,21 +58,29 @@ pub(crate) fn freeze(dir: &Path, deadline: &Deadline) -> Result<()> {
                 timeout: deadline.budget,
             });
         }
-        polls += 1;
-        if polls <= 8 {
-            // Most freezes finish within a scheduler tick: let the tasks run.
-            std::thread::yield_now();
-            continue;
-        }
-        if polls % 16 == 0 {
-            tracing::debug!(path = %dir.display(), polls, "still FREEZING; thawing and refreezing");
+        // A task stuck in an unfreezable wait holds the cgroup FREEZING:
+        // thaw and refreeze to let it move on, less often each time, so
+        // that a large cgroup that is merely slow is not disturbed.
+        if refrozen_at.elapsed() >= stuck_limit {
+            tracing::debug!(path = %dir.display(), "still FREEZING; thawing and refreezing");
             kernfs::write(&state, "THAWED")?;
             kernfs::write(&state, "FROZEN")?;
+            refrozen_at = Instant::now();
+            stuck_limit *= 2;
         }
+        // Most freezes finish within a few milliseconds: poll finely at
+        // first, then back off.
+        let pause = if start.elapsed() < Duration::from_millis(5) {
+            POLL_FINE
+        } else {
+            (start.elapsed() / 8).clamp(POLL_FINE, Duration::from_millis(10))
+        };
         std::thread::sleep(pause.min(deadline.remaining()));
-        pause = (pause * 2).min(Duration::from_millis(10));
     }
 }
+
+/// How often to re-read `freezer.state` while a freeze is young.
+const POLL_FINE: Duration = Duration::from_micros(100);
 
 /// Thaws `dir`'s own freeze. Takes effect at once; an ancestor's freeze, if
 /// any, still holds it.

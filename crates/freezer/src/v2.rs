@@ -5,7 +5,9 @@
 //! the kernel flips `frozen` in `cgroup.events` asynchronously, announcing
 //! each change through kernfs: `poll(2)` on an open `cgroup.events` wakes with
 //! `POLLPRI` after the file changed since it was last read. So a wait is:
-//! read, check, poll, read again — no sleeping. The root cgroup has neither
+//! read, check, poll, read again — no sleeping. Notifications are rate
+//! limited (one per `DIV_ROUND_UP(HZ, 100)` jiffies, the rest deferred to a
+//! timer), so each poll is capped and the file re-read. The root cgroup has neither
 //! file. Under `nsdelegate`, a cgroup namespace's root refuses writes to its
 //! own `cgroup.freeze` with EPERM (the subgroup strategy is for that case).
 
@@ -71,6 +73,7 @@ pub(crate) fn set(dir: &Path, freeze: bool, wait: bool, deadline: &Deadline) -> 
         return Ok(());
     }
     let mut buf = [0u8; 256];
+    let mut cap = Duration::from_micros(50);
     loop {
         let text = pread_text(&events, &events_path, &mut buf)?;
         if frozen_in(&events_path, text)? == freeze {
@@ -90,7 +93,12 @@ pub(crate) fn set(dir: &Path, freeze: bool, wait: bool, deadline: &Deadline) -> 
                 }
             });
         }
-        wait_for_change(&events, &events_path, remaining)?;
+        // The kernel sends at most one cgroup.events notification per
+        // ~10 ms and defers the rest to a timer, while `frozen` itself is
+        // already up to date: a capped wait, growing to 0.5 ms, bounds how
+        // late a change is seen.
+        wait_for_change(&events, &events_path, remaining.min(cap))?;
+        cap = (cap * 2).min(Duration::from_micros(500));
     }
 }
 

@@ -40,13 +40,23 @@ fn artifact() -> &'static Path {
                 // Absolute, so it compares equal to /proc/<pid>/exe.
                 return fs::canonicalize(&path).expect("STASIS_PAUSE_BIN names a file");
             }
-            // `<target>/<profile>/stasis-pause` is the hosted variant; the artifact
-            // goes to `<target>/pause/`.
+            // `<base>/<profile>/stasis-pause` is the hosted variant; the artifact
+            // goes to `<base>/pause/`. `<base>` is the target directory, or its
+            // `<triple>/` subdirectory when a build target is configured (as
+            // .cargo/config.toml does), in which case cargo adds the triple.
             let hosted = Path::new(env!("CARGO_BIN_EXE_stasis-pause"));
-            let target = hosted
+            let base = hosted
                 .parent()
                 .and_then(Path::parent)
-                .expect("the hosted binary lives in <target>/<profile>/");
+                .expect("the hosted binary lives in <base>/<profile>/");
+            let target = if base
+                .file_name()
+                .is_some_and(|n| n.to_string_lossy().contains("-linux-"))
+            {
+                base.parent().expect("<target>/<triple>")
+            } else {
+                base
+            };
             let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml");
             let mut build = Command::new(env!("CARGO"))
                 .args([
@@ -64,7 +74,7 @@ fn artifact() -> &'static Path {
                 .expect("run cargo to build the pause-profile artifact");
             let status = wait_child(&mut build, Duration::from_secs(300));
             assert!(status.success(), "building the artifact failed: {status}");
-            target.join("pause").join("stasis-pause")
+            base.join("pause").join("stasis-pause")
         })
         .as_path()
 }

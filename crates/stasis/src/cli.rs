@@ -118,13 +118,18 @@ mod tests {
     }
 
     #[test]
-    fn a_target_is_required_and_single() {
-        assert!(Cli::try_parse_from(["stasis", "pause"]).is_err());
+    fn a_target_is_single() {
+        // With no target at all, the verb itself answers with a usage error.
+        assert!(Cli::try_parse_from(["stasis", "pause"]).is_ok());
         assert!(Cli::try_parse_from(["stasis", "pause", "--pid", "1", "--cgroup", "x"]).is_err());
+        assert!(Cli::try_parse_from(["stasis", "pause", "web", "--pid", "1"]).is_err());
+        assert!(Cli::try_parse_from(["stasis", "pause", "--filter", "label=a", "web"]).is_err());
+        assert!(Cli::try_parse_from(["stasis", "pause", "--filter", "bogus=1"]).is_err());
         assert!(Cli::try_parse_from(["stasis", "pause", "--pid", "0"]).is_err());
         assert!(
             Cli::try_parse_from(["stasis", "pause", "--cgroup", "x", "--timeout", "soon"]).is_err()
         );
+        assert!(Cli::try_parse_from(["stasis", "pause", "web", "db"]).is_ok());
         assert!(Cli::try_parse_from(["stasis", "state", "--pid", "7", "--format", "json"]).is_ok());
         assert!(Cli::try_parse_from(["stasis", "pause", "--container-id", "abc"]).is_ok());
         assert!(Cli::try_parse_from(["stasis", "pause", "--k8s-pod", "u", "--pid", "3"]).is_err());
@@ -145,5 +150,7 @@ mod tests {
         assert!(
             Cli::try_parse_from(["stasis", "pause", "--pid", "3", "--runtime-root", "/r"]).is_err()
         );
+        assert!(Cli::try_parse_from(["stasis", "run", "--", "true"]).is_ok());
+        assert!(Cli::try_parse_from(["stasis", "run"]).is_err());
     }
 }

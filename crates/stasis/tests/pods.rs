@@ -253,16 +253,17 @@ fn pausing_the_pod_freezes_every_member_and_a_waiting_request_completes() {
     // A client outside the pod's cgroup, in its network namespace (through
     // the pin), so that it is not frozen with the pod.
     let pin = s.root.0.join("pods").join(&pod_id).join("ns/net");
-    let mut client = Command::new("nsenter")
-        .arg(format!("--net={}", pin.display()))
-        .args(["/usr/bin/python3", &py("http_client.py"), "8081"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("client");
-    let _kill_client = KillOnDrop(client.id());
+    let mut client = ChildGuard(
+        Command::new("nsenter")
+            .arg(format!("--net={}", pin.display()))
+            .args(["/usr/bin/python3", &py("http_client.py"), "8081"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("client"),
+    );
     let (tx, rx) = mpsc::channel();
-    let out = client.stdout.take().expect("piped");
+    let out = client.0.stdout.take().expect("piped");
     std::thread::spawn(move || {
         for line in BufReader::new(out).lines().map_while(Result::ok) {
             if tx.send(line).is_err() {
@@ -285,7 +286,7 @@ fn pausing_the_pod_freezes_every_member_and_a_waiting_request_completes() {
     }
     assert_eq!(s.pod("frz")["status"], "paused");
     assert_counter_stopped(&counter);
-    let mut stdin = client.stdin.take().expect("piped");
+    let mut stdin = client.0.stdin.take().expect("piped");
     stdin.write_all(b"go\n").expect("ask");
     assert_eq!(
         rx.recv_timeout(Duration::from_secs(30)).expect("sent"),
@@ -309,13 +310,13 @@ fn pausing_the_pod_freezes_every_member_and_a_waiting_request_completes() {
     assert_eq!(s.inspect("server")["status"], "running");
 }
 
-struct KillOnDrop(u32);
+/// A child process killed and reaped when the test ends, even on panic.
+struct ChildGuard(std::process::Child);
 
-impl Drop for KillOnDrop {
+impl Drop for ChildGuard {
     fn drop(&mut self) {
-        if let Some(pid) = rustix::process::Pid::from_raw(self.0 as i32) {
-            let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
-        }
+        let _ = self.0.kill();
+        let _ = self.0.wait();
     }
 }
 
