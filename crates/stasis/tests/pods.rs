@@ -120,28 +120,6 @@ fn classic_pod_shares_network_ipc_and_hostname() {
     assert_eq!(list.as_array().expect("array").len(), 6, "{list}");
 }
 
-/// The host PIDs whose parent is `pid`, with their state letters.
-fn children_of(pid: u32) -> Vec<(u32, char)> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir("/proc").expect("proc").flatten() {
-        let Ok(p) = entry.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{p}/stat")) else {
-            continue;
-        };
-        let Some((_, rest)) = stat.rsplit_once(')') else {
-            continue;
-        };
-        let mut f = rest.split_whitespace();
-        let state = f.next().and_then(|s| s.chars().next()).unwrap_or('?');
-        if f.next().and_then(|pp| pp.parse::<u32>().ok()) == Some(pid) {
-            out.push((p, state));
-        }
-    }
-    out
-}
-
 #[test]
 fn pid_shared_pod_has_stasis_pause_as_pid_1_and_no_zombies() {
     if !root_or_skip("pid_shared_pod_has_stasis_pause_as_pid_1_and_no_zombies") {
@@ -497,6 +475,10 @@ fn bad_input_gets_one_line_and_a_documented_code() {
     s.run(&["pause", "pz"]).fails_with(4, "already paused");
     s.run(&["exec", "pz", "--", "true"])
         .fails_with(4, "container pz is paused");
+    s.run(&["pod", "pause", "dup"]).ok();
+    s.run(&["run", "--pod", "dup", "--", "true"])
+        .fails_with(4, "pod dup is paused");
+    s.run(&["pod", "unpause", "dup"]).ok();
     s.run(&["unpause", "pz"]).ok();
     s.run(&["unpause", "pz"]).fails_with(4, "is not paused");
     s.run(&["rm", "pz"]).fails_with(4, "is running");

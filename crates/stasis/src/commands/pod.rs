@@ -101,6 +101,24 @@ struct PodView<'a> {
     containers: Vec<String>,
 }
 
+impl<'a> PodView<'a> {
+    fn new(
+        sandbox: &sandbox::Sandbox,
+        record: &'a PodRecord,
+        containers: &[sandbox::ContainerRecord],
+    ) -> Self {
+        PodView {
+            record,
+            status: sandbox.pod_status(record),
+            containers: containers
+                .iter()
+                .filter(|c| c.pod == record.id)
+                .map(|c| c.name.clone())
+                .collect(),
+        }
+    }
+}
+
 pub fn run(global: &Global, args: Args) -> Result<()> {
     let sandbox = open(global)?;
     match args.command {
@@ -131,15 +149,7 @@ pub fn run(global: &Global, args: Args) -> Result<()> {
             }
             let views: Vec<PodView<'_>> = pods
                 .iter()
-                .map(|p| PodView {
-                    record: p,
-                    status: sandbox.pod_status(p),
-                    containers: containers
-                        .iter()
-                        .filter(|c| c.pod == p.id)
-                        .map(|c| c.name.clone())
-                        .collect(),
-                })
+                .map(|p| PodView::new(&sandbox, p, &containers))
                 .collect();
             match a.format {
                 crate::commands::ps::Format::Json => {
@@ -166,23 +176,15 @@ pub fn run(global: &Global, args: Args) -> Result<()> {
         }
         PodCommand::Inspect(a) => {
             let containers = sandbox.containers()?;
-            let mut views = Vec::new();
             let pods: Vec<PodRecord> = a
                 .pods
                 .iter()
                 .map(|q| sandbox.find_pod(q))
                 .collect::<Result<_, _>>()?;
-            for p in &pods {
-                views.push(PodView {
-                    record: p,
-                    status: sandbox.pod_status(p),
-                    containers: containers
-                        .iter()
-                        .filter(|c| c.pod == p.id)
-                        .map(|c| c.name.clone())
-                        .collect(),
-                });
-            }
+            let views: Vec<PodView<'_>> = pods
+                .iter()
+                .map(|p| PodView::new(&sandbox, p, &containers))
+                .collect();
             let mut out = std::io::stdout().lock();
             serde_json::to_writer_pretty(&mut out, &views)?;
             writeln!(out)?;
