@@ -170,10 +170,17 @@ impl Sandbox {
         let pod = match &opts.pod {
             Some(q) => {
                 let pod = self.find_pod_or_containers_pod(q)?;
-                if self.pod_status(&pod) != PodStatus::Running
-                    && self.pod_status(&pod) != PodStatus::Paused
-                {
-                    return Err(not_running(Kind::Pod, &pod.name));
+                match self.pod_status(&pod) {
+                    PodStatus::Running => {}
+                    // A process moved into a frozen cgroup freezes before it
+                    // can exec, and its monitor (and `run`) would wait for it.
+                    PodStatus::Paused => {
+                        return Err(Error::Paused {
+                            kind: Kind::Pod,
+                            name: pod.name,
+                        })
+                    }
+                    _ => return Err(not_running(Kind::Pod, &pod.name)),
                 }
                 pod
             }
