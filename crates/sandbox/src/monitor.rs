@@ -31,6 +31,8 @@ impl Sandbox {
                 source: e.into(),
             }
         })?;
+        // It outlives the command that started it: hold no directory busy.
+        std::env::set_current_dir("/").map_err(io_err("changing directory to", "/"))?;
         let container = self.container(id)?;
         let started = self.start_process(&container);
         let child = match started {

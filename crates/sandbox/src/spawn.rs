@@ -119,7 +119,8 @@ pub(crate) fn spawn_member(spec: MemberSpawn, stdio: impl FnOnce(&mut Command)) 
         reason: "it is empty",
     })?;
     let leaf = c_paths(&spec.leaf_procs)?;
-    let workdir = spec.workdir.as_deref().map(c_path).transpose()?;
+    // Without a working directory, `/` (as docker): never the caller's.
+    let workdir = c_path(spec.workdir.as_deref().unwrap_or(Path::new("/")))?;
     let rootfs = spec.rootfs.as_deref().map(RootfsPaths::new).transpose()?;
     let (pid_ns, joins): (Vec<_>, Vec<_>) = spec
         .joins
@@ -168,9 +169,7 @@ pub(crate) fn spawn_member(spec: MemberSpawn, stdio: impl FnOnce(&mut Command)) 
                     )?,
                 }
             }
-            if let Some(dir) = &workdir {
-                rustix::process::chdir(dir.as_c_str())?;
-            }
+            rustix::process::chdir(workdir.as_c_str())?;
             Ok(())
         });
     }

@@ -68,6 +68,11 @@ fn classic_pod_shares_network_ipc_and_hostname() {
     }
     // Shared hostname.
     assert_eq!(
+        s.run(&["exec", "server", "--", "pwd"]).ok().stdout.trim(),
+        "/",
+        "docker's default working directory"
+    );
+    assert_eq!(
         s.run(&["exec", "server", "--", "hostname"])
             .ok()
             .stdout
