@@ -49,7 +49,8 @@ impl Default for Freezer {
 pub struct Outcome {
     /// The strategy used: `direct` or `subgroup`.
     pub strategy: Strategy,
-    /// The state afterwards, read back from the kernel.
+    /// The state afterwards: as confirmed by the freeze, or read back from
+    /// the kernel after a thaw.
     pub state: State,
 }
 
@@ -133,9 +134,20 @@ impl Freezer {
             return Err(self.undo(cg, strategy, error));
         }
         tracing::info!(path = %cg.dir.display(), ?strategy, "frozen");
+        // Confirmed frozen just now; reading it back would walk every task
+        // again (v1 computes freezer.state on read).
         Ok(Outcome {
             strategy,
-            state: self.state(cg)?,
+            state: State {
+                phase: Phase::Frozen,
+                frozen_by: Some(match strategy {
+                    Strategy::Subgroup => FrozenBy::Subgroup,
+                    _ => FrozenBy::Itself,
+                }),
+                ancestor: None,
+                subgroup: (strategy == Strategy::Subgroup)
+                    .then(|| format!("{}/{}", cg.path.trim_end_matches('/'), subgroup::NAME)),
+            },
         })
     }
 

@@ -68,18 +68,26 @@ pub(crate) fn freeze(dir: &Path, deadline: &Deadline) -> Result<()> {
             refrozen_at = Instant::now();
             stuck_limit *= 2;
         }
-        // Most freezes finish within a few milliseconds: poll finely at
-        // first, then back off.
-        let pause = if start.elapsed() < Duration::from_millis(5) {
+        // A sleeping task reaches the refrigerator within microseconds:
+        // yield at first (a sleep costs its timer slack on top), then poll
+        // finely for a few milliseconds, then back off.
+        let elapsed = start.elapsed();
+        if elapsed < SPIN {
+            std::thread::yield_now();
+            continue;
+        }
+        let pause = if elapsed < Duration::from_millis(5) {
             POLL_FINE
         } else {
-            (start.elapsed() / 8).clamp(POLL_FINE, Duration::from_millis(10))
+            (elapsed / 8).clamp(POLL_FINE, Duration::from_millis(10))
         };
         std::thread::sleep(pause.min(deadline.remaining()));
     }
 }
 
-/// How often to re-read `freezer.state` while a freeze is young.
+/// How long to re-read `freezer.state` without sleeping.
+const SPIN: Duration = Duration::from_micros(200);
+/// How often to re-read it after that, while a freeze is young.
 const POLL_FINE: Duration = Duration::from_micros(100);
 
 /// Thaws `dir`'s own freeze. Takes effect at once; an ancestor's freeze, if

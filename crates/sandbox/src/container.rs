@@ -17,7 +17,6 @@ use crate::ns::{self, Namespace};
 use crate::pod::{already, docker_error, not_running, PodOptions, PodRecord, PodStatus};
 use crate::process::ProcessRef;
 use crate::spawn::{spawn_member, MemberSpawn};
-use crate::store::lookup;
 use crate::{now, Sandbox};
 
 /// A container's record.
@@ -164,8 +163,12 @@ impl Sandbox {
             None => None,
         };
         // The name must be free before anything (a pod) is made for it.
-        if self.containers()?.iter().any(|c| c.name == name) {
-            return Err(self.name_in_use(&name));
+        if let Some(owner) = self.store.name_owner(Kind::Container, &name) {
+            return Err(Error::NameInUse {
+                kind: Kind::Container,
+                name,
+                id: owner.short().to_owned(),
+            });
         }
         let pod = match &opts.pod {
             Some(q) => {
@@ -185,7 +188,7 @@ impl Sandbox {
                 pod
             }
             None => {
-                let pod_name = if self.pods()?.iter().any(|p| p.name == name) {
+                let pod_name = if self.store.name_owner(Kind::Pod, &name).is_some() {
                     None
                 } else {
                     Some(name.clone())
@@ -214,9 +217,7 @@ impl Sandbox {
         };
         let created = (|| {
             let _lock = self.store.lock()?;
-            if self.containers()?.iter().any(|c| c.name == record.name) {
-                return Err(self.name_in_use(&record.name));
-            }
+            self.store.claim_name(Kind::Container, &record.name, &id)?;
             self.store.create_dir(Kind::Container, &id)?;
             self.store.write(Kind::Container, &id, &record)?;
             PodCgroups::of(&self.hierarchies, &pod.id)?.create(&[id.as_str()])
@@ -225,7 +226,7 @@ impl Sandbox {
             if pod.implicit && opts.pod.is_none() {
                 let _ = self.remove_pod(&pod, true);
             }
-            let _ = self.store.remove(Kind::Container, &id);
+            let _ = self.store.remove(Kind::Container, &id, &record.name);
             return Err(e);
         }
         Ok(record)
@@ -277,8 +278,8 @@ impl Sandbox {
 
     /// The container a name, ID or unique prefix names.
     pub fn find_container(&self, query: &str) -> Result<ContainerRecord> {
-        let all = self.containers()?;
-        lookup(Kind::Container, query, &all, |c| &c.id, |c| &c.name).cloned()
+        let id = self.store.find(Kind::Container, query)?;
+        self.container(&id)
     }
 
     /// A container by ID, read afresh.
@@ -310,20 +311,6 @@ impl Sandbox {
                 Err(ce) => Err(ce),
             },
             Err(e) => Err(e),
-        }
-    }
-
-    fn name_in_use(&self, name: &str) -> Error {
-        let id = self
-            .containers()
-            .ok()
-            .and_then(|cs| cs.into_iter().find(|c| c.name == name))
-            .map(|c| c.id.short().to_owned())
-            .unwrap_or_default();
-        Error::NameInUse {
-            kind: Kind::Container,
-            name: name.to_owned(),
-            id,
         }
     }
 
@@ -487,7 +474,7 @@ impl Sandbox {
         let cgroups = PodCgroups::of(&self.hierarchies, &c.pod)?;
         cgroups.kill_all(Some(c.id.as_str()), Duration::from_secs(10))?;
         cgroups.remove_leaf(c.id.as_str())?;
-        self.store.remove(Kind::Container, &c.id)
+        self.store.remove(Kind::Container, &c.id, &c.name)
     }
 
     /// Runs a command in a running container's namespaces and cgroup, with

@@ -14,7 +14,6 @@ use crate::id::{validate_name, Id};
 use crate::ns::{self, Namespace};
 use crate::process::ProcessRef;
 use crate::spawn::{spawn_pause, PauseSpawn};
-use crate::store::lookup;
 use crate::{now, Sandbox};
 
 /// A pod's record.
@@ -96,14 +95,7 @@ impl Sandbox {
         };
         {
             let _lock = self.store.lock()?;
-            let pods: Vec<PodRecord> = self.store.all(Kind::Pod)?;
-            if let Some(other) = pods.iter().find(|p| p.name == record.name) {
-                return Err(Error::NameInUse {
-                    kind: Kind::Pod,
-                    name: record.name,
-                    id: other.id.short().to_owned(),
-                });
-            }
+            self.store.claim_name(Kind::Pod, &record.name, &id)?;
             self.store.create_dir(Kind::Pod, &id)?;
             self.store.write(Kind::Pod, &id, &record)?;
         }
@@ -112,7 +104,7 @@ impl Sandbox {
         if let Err(e) = result {
             tracing::debug!(pod = %id, error = %e, "pod creation failed; removing it");
             let _ = self.remove_pod_resources(&record);
-            let _ = self.store.remove(Kind::Pod, &id);
+            let _ = self.store.remove(Kind::Pod, &id, &record.name);
             return Err(e);
         }
         Ok(record)
@@ -153,8 +145,8 @@ impl Sandbox {
 
     /// The pod a name, ID or unique prefix names.
     pub fn find_pod(&self, query: &str) -> Result<PodRecord> {
-        let pods = self.pods()?;
-        lookup(Kind::Pod, query, &pods, |p| &p.id, |p| &p.name).cloned()
+        let id = self.store.find(Kind::Pod, query)?;
+        self.pod(&id)
     }
 
     /// The pod's status, from its pause process and the kernel's freezer.
@@ -254,7 +246,7 @@ impl Sandbox {
             self.remove_container_state(c)?;
         }
         self.remove_pod_resources(pod)?;
-        self.store.remove(Kind::Pod, &pod.id)
+        self.store.remove(Kind::Pod, &pod.id, &pod.name)
     }
 
     fn remove_pod_resources(&self, pod: &PodRecord) -> Result<()> {

@@ -7,12 +7,18 @@
 //! <root>/containers/<id>/container.json
 //! <root>/containers/<id>/log          the container's stdout and stderr
 //! <root>/<kind>/<id>/lock             the record's lock
+//! <root>/names/<kind>/<name>          the ID that holds a name
 //! ```
 //!
 //! A record is written whole or not at all (temp file, fsync, rename) under
 //! its lock, so a CLI killed at any point leaves a store every later command
 //! can read. A directory without a readable record (a create killed before
 //! its first write) is ignored by listings.
+//!
+//! Names are claimed by creating `names/<kind>/<name>` exclusively under the
+//! store lock, so checking one costs one file, however many records exist;
+//! a claim whose ID has no record (a create that died) is stale and may be
+//! taken over.
 
 use std::fs::OpenOptions;
 use std::io::Write;
@@ -157,53 +163,93 @@ impl Store {
         Ok(out)
     }
 
-    /// Removes a record's directory and everything in it.
-    pub fn remove(&self, kind: Kind, id: &Id) -> Result<()> {
+    /// Removes a record's directory and everything in it, and releases its
+    /// name.
+    pub fn remove(&self, kind: Kind, id: &Id, name: &str) -> Result<()> {
         let dir = self.dir(kind, id);
         match std::fs::remove_dir_all(&dir) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(io_err("removing", &dir)(e)),
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io_err("removing", &dir)(e)),
         }
-    }
-}
-
-/// Finds the one record `query` names: a full ID, else an exact name, else
-/// a unique ID prefix (docker's order).
-pub fn lookup<'a, T>(
-    kind: Kind,
-    query: &str,
-    records: &'a [T],
-    id_of: impl Fn(&T) -> &Id,
-    name_of: impl Fn(&T) -> &str,
-) -> Result<&'a T> {
-    if let Some(r) = records.iter().find(|r| id_of(r).as_str() == query) {
-        return Ok(r);
-    }
-    if let Some(r) = records.iter().find(|r| name_of(r) == query) {
-        return Ok(r);
-    }
-    if Id::is_prefix_like(query) {
-        let matches: Vec<&T> = records
-            .iter()
-            .filter(|r| id_of(r).as_str().starts_with(query))
-            .collect();
-        match matches.as_slice() {
-            [one] => return Ok(one),
-            [] => {}
-            many => {
-                return Err(Error::Ambiguous {
-                    kind,
-                    prefix: query.to_owned(),
-                    matches: many.iter().map(|r| id_of(r).short().to_owned()).collect(),
-                })
+        if self.name_owner(kind, name).as_ref() == Some(id) {
+            let path = self.name_path(kind, name);
+            match std::fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io_err("releasing the name", &path)(e)),
             }
         }
+        Ok(())
     }
-    Err(Error::NotFound {
-        kind,
-        name: query.to_owned(),
-    })
+
+    fn name_path(&self, kind: Kind, name: &str) -> PathBuf {
+        // Names are validated before they get here: no separator, no `..`.
+        self.root.join("names").join(kind_dir(kind)).join(name)
+    }
+
+    /// The ID whose record holds `name`, if that record exists.
+    pub fn name_owner(&self, kind: Kind, name: &str) -> Option<Id> {
+        let text = std::fs::read_to_string(self.name_path(kind, name)).ok()?;
+        let id = Id::try_from(text.trim().to_owned()).ok()?;
+        self.record_path(kind, &id).exists().then_some(id)
+    }
+
+    /// Claims `name` for `id`; call with the store lock held.
+    pub fn claim_name(&self, kind: Kind, name: &str, id: &Id) -> Result<()> {
+        if let Some(owner) = self.name_owner(kind, name) {
+            return Err(Error::NameInUse {
+                kind,
+                name: name.to_owned(),
+                id: owner.short().to_owned(),
+            });
+        }
+        let path = self.name_path(kind, name);
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(io_err("creating", dir))?;
+        }
+        // Free, or stale: write the claim whole, then put it in place.
+        let tmp = path.with_extension(format!("{}.tmp", id.short()));
+        std::fs::write(&tmp, id.as_str()).map_err(io_err("writing", &tmp))?;
+        std::fs::rename(&tmp, &path).map_err(io_err("claiming the name", &path))
+    }
+
+    /// The one record `query` names: a full ID, else a name, else a unique
+    /// ID prefix (docker's order).
+    pub fn find(&self, kind: Kind, query: &str) -> Result<Id> {
+        if let Ok(id) = Id::try_from(query.to_owned()) {
+            if self.record_path(kind, &id).exists() {
+                return Ok(id);
+            }
+        }
+        if crate::id::validate_name(query).is_ok() {
+            if let Some(id) = self.name_owner(kind, query) {
+                return Ok(id);
+            }
+        }
+        if Id::is_prefix_like(query) {
+            let matches: Vec<Id> = self
+                .ids(kind)?
+                .into_iter()
+                .filter(|id| id.as_str().starts_with(query) && self.record_path(kind, id).exists())
+                .collect();
+            match matches.as_slice() {
+                [one] => return Ok(one.clone()),
+                [] => {}
+                many => {
+                    return Err(Error::Ambiguous {
+                        kind,
+                        prefix: query.to_owned(),
+                        matches: many.iter().map(|id| id.short().to_owned()).collect(),
+                    })
+                }
+            }
+        }
+        Err(Error::NotFound {
+            kind,
+            name: query.to_owned(),
+        })
+    }
 }
 
 fn kind_dir(kind: Kind) -> &'static str {
@@ -248,8 +294,9 @@ mod tests {
         let mut recs = Vec::new();
         for name in ["web", "db"] {
             let id = Id::generate().expect("id");
+            let _lock = store.lock().expect("store lock");
+            store.claim_name(Kind::Container, name, &id).expect("claim");
             store.create_dir(Kind::Container, &id).expect("dir");
-            let _lock = store.lock_record(Kind::Container, &id).expect("lock");
             let rec = Rec {
                 id: id.clone(),
                 name: name.into(),
@@ -257,26 +304,45 @@ mod tests {
             store.write(Kind::Container, &id, &rec).expect("write");
             recs.push(rec);
         }
-        // A directory whose create died before the first write is skipped.
+        // A name is held while its record exists.
+        let other = Id::generate().expect("id");
+        let err = store
+            .claim_name(Kind::Container, "web", &other)
+            .expect_err("taken");
+        assert!(err.is_conflict(), "{err}");
+        // A create that died before its first write: the directory is
+        // skipped and its claim is stale.
+        let dead = Id::generate().expect("id");
         store
-            .create_dir(Kind::Container, &Id::generate().expect("id"))
-            .expect("dir");
+            .claim_name(Kind::Container, "ghost", &dead)
+            .expect("claim");
+        store.create_dir(Kind::Container, &dead).expect("dir");
+        store
+            .claim_name(Kind::Container, "ghost", &other)
+            .expect("a stale claim is taken over");
         let all: Vec<Rec> = store.all(Kind::Container).expect("all");
         assert_eq!(all.len(), 2);
-        let find = |q: &str| {
-            lookup(Kind::Container, q, &all, |r| &r.id, |r| &r.name).map(|r| r.name.clone())
-        };
-        assert_eq!(find("web").expect("by name"), "web");
-        assert_eq!(find(recs[1].id.as_str()).expect("by id"), "db");
-        assert_eq!(find(recs[0].id.short()).expect("by prefix"), "web");
+        let find = |q: &str| store.find(Kind::Container, q);
+        assert_eq!(find("web").expect("by name"), recs[0].id);
+        assert_eq!(find(recs[1].id.as_str()).expect("by id"), recs[1].id);
+        assert_eq!(find(recs[0].id.short()).expect("by prefix"), recs[0].id);
         assert!(find("nope").expect_err("missing").is_not_found());
-        // The empty prefix-like "" is no query; a one-digit prefix may be ambiguous.
+        assert!(find("../x").expect_err("not a name").is_not_found());
+        // A one-digit prefix both IDs share is ambiguous.
         let shared = (0..=15u8)
             .map(|d| format!("{d:x}"))
-            .find(|p| all.iter().all(|r| r.id.as_str().starts_with(p.as_str())));
+            .find(|p| recs.iter().all(|r| r.id.as_str().starts_with(p.as_str())));
         if let Some(p) = shared {
             assert!(find(&p).expect_err("ambiguous").is_invalid());
         }
+        // Removing a record releases its name.
+        store
+            .remove(Kind::Container, &recs[0].id, "web")
+            .expect("remove");
+        assert!(find("web").expect_err("gone").is_not_found());
+        store
+            .claim_name(Kind::Container, "web", &other)
+            .expect("free again");
         let _ = std::fs::remove_dir_all(&root);
     }
 }
