@@ -226,9 +226,26 @@ impl Hierarchies {
     /// (`proc_root` is `/proc` outside tests).
     pub fn detect(proc_root: &Path) -> Result<Self> {
         let path = proc_root.join("self/mountinfo");
-        let text =
-            crate::kernfs::read_text(&path).map_err(|source| Error::Read { path, source })?;
-        Ok(Self::from_mounts(proc_root, &mountinfo::parse(&text)))
+        // The first mount of a kind whose top is the hierarchy's root wins
+        // (see `from_mounts`), so once both kinds have one, nothing later in
+        // the file can change the answer.
+        let settled = |mounts: &[CgroupMount]| {
+            let top = |v1: bool| {
+                mounts.iter().any(|m| {
+                    m.root == "/"
+                        && if v1 {
+                            !m.unified && m.controllers.iter().any(|c| c == "freezer")
+                        } else {
+                            m.unified
+                        }
+                })
+            };
+            top(true) && top(false)
+        };
+        let mounts = std::fs::File::open(&path)
+            .and_then(|f| mountinfo::read_until(f, settled))
+            .map_err(|source| Error::Read { path, source })?;
+        Ok(Self::from_mounts(proc_root, &mounts))
     }
 
     /// Builds the view from parsed mounts; the first mount of each kind whose

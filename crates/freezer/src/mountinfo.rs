@@ -26,6 +26,31 @@ pub fn parse(text: &str) -> Vec<CgroupMount> {
     text.lines().filter_map(parse_line).collect()
 }
 
+/// Reads cgroup mounts line by line from `reader` until `enough` says the
+/// mounts so far settle the question. mountinfo is generated afresh on
+/// every read and grows with every mount (a host with many pods has
+/// thousands of namespace pins), while the cgroup mounts are made at boot
+/// and come first: stopping early keeps detection independent of the rest.
+pub fn read_until(
+    reader: impl std::io::Read,
+    enough: impl Fn(&[CgroupMount]) -> bool,
+) -> std::io::Result<Vec<CgroupMount>> {
+    use std::io::BufRead;
+    let mut mounts = Vec::new();
+    let mut lines = std::io::BufReader::with_capacity(16 * 1024, reader);
+    let mut line = String::new();
+    while lines.read_line(&mut line)? > 0 {
+        if let Some(m) = parse_line(line.trim_end_matches('\n')) {
+            mounts.push(m);
+            if enough(&mounts) {
+                break;
+            }
+        }
+        line.clear();
+    }
+    Ok(mounts)
+}
+
 fn parse_line(line: &str) -> Option<CgroupMount> {
     let (left, right) = line.split_once(" - ")?;
     let mut right = right.split(' ');
@@ -120,6 +145,22 @@ mod tests {
         assert_eq!(mounts[0].root, "/docker/abc");
         assert_eq!(mounts[1].root, "/a b");
         assert_eq!(mounts[1].mount_point, PathBuf::from("/mnt/my cg"));
+    }
+
+    #[test]
+    fn stops_reading_once_enough_is_known() {
+        let text = format!(
+            "{HYBRID}{}",
+            "99 1 0:1 / /x rw - cgroup2 cgroup2 rw\n".repeat(3)
+        );
+        let all = read_until(text.as_bytes(), |_| false).expect("read");
+        assert_eq!(all.len(), 7);
+        let first_two_unified = read_until(text.as_bytes(), |m| {
+            m.iter().filter(|m| m.unified).count() == 2
+        })
+        .expect("read");
+        assert_eq!(first_two_unified.len(), 5);
+        assert_eq!(first_two_unified, all[..5].to_vec());
     }
 
     #[test]
