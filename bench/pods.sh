@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The pods benchmark (issue 3): `stasis pod create` / `pod rm`, `stasis run -d`
+# The pods benchmark (issue 4): `stasis pod create` / `pod rm`, `stasis run -d`
 # and idle-pod memory, side by side with the process start-up floor
 # (/bin/true) and podman's pods (`podman pod create --network none`, with and
 # without `pod start`, which is when its infra container and namespaces exist).
