@@ -201,19 +201,8 @@ pub fn find_container(top: &Path, query: &str) -> Result<Found> {
             .filter(|id| id_matches(id, query))
             .map(str::to_owned)
     })?;
-    if found.iter().any(|f| f.id == query) {
-        found.retain(|f| f.id == query);
-    }
-    choose(found, || Error::NoSuchContainer {
+    choose(found, "container ID", query, || Error::NoSuchContainer {
         id: query.to_owned(),
-    })
-    .map_err(|e| match e {
-        Error::Ambiguous { matches, .. } => Error::Ambiguous {
-            kind: "container ID",
-            id: query.to_owned(),
-            matches,
-        },
-        other => other,
     })
 }
 
@@ -225,16 +214,8 @@ pub fn find_pod(top: &Path, uid: &str) -> Result<Found> {
     collect(top, &mut found, |name, ancestors| {
         is_pod_node(name, ancestors, uid).then(|| uid.replace('_', "-"))
     })?;
-    choose(found, || Error::NoSuchPod {
+    choose(found, "pod UID", uid, || Error::NoSuchPod {
         uid: uid.to_owned(),
-    })
-    .map_err(|e| match e {
-        Error::Ambiguous { matches, .. } => Error::Ambiguous {
-            kind: "pod UID",
-            id: uid.to_owned(),
-            matches,
-        },
-        other => other,
     })
 }
 
@@ -283,10 +264,19 @@ fn collect(
     Ok(())
 }
 
-/// The one cgroup a list of matches means: nested matches of one identity
-/// collapse to the outermost; none is `not_found()`, several distinct ones
-/// are [`Error::Ambiguous`] (its `kind` and `id` filled in by the caller).
-fn choose(mut found: Vec<Found>, not_found: impl FnOnce() -> Error) -> Result<Found> {
+/// The one cgroup a list of matches means: an exact match of `query` wins
+/// over prefix matches, and nested matches of one identity collapse to the
+/// outermost; none is `not_found()`, several distinct ones are
+/// [`Error::Ambiguous`], listed.
+fn choose(
+    mut found: Vec<Found>,
+    kind: &'static str,
+    query: &str,
+    not_found: impl FnOnce() -> Error,
+) -> Result<Found> {
+    if found.iter().any(|f| f.id == query) {
+        found.retain(|f| f.id == query);
+    }
     found.sort_by(|a, b| a.rel.cmp(&b.rel));
     let all = found.clone();
     found.retain(|f| {
@@ -309,8 +299,8 @@ fn choose(mut found: Vec<Found>, not_found: impl FnOnce() -> Error) -> Result<Fo
                 matches.push_str(&format!(" and {} more", n - SHOWN));
             }
             Err(Error::Ambiguous {
-                kind: "",
-                id: String::new(),
+                kind,
+                id: query.to_owned(),
                 matches,
             })
         }
@@ -350,7 +340,7 @@ pub fn read_state_dir(root: &Path, query: &str) -> Result<(String, Init)> {
         path: root.to_owned(),
         source,
     })?;
-    let mut found: Vec<Found> = entries
+    let found: Vec<Found> = entries
         .flatten()
         .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
         .filter_map(|e| e.file_name().to_str().map(str::to_owned))
@@ -360,19 +350,8 @@ pub fn read_state_dir(root: &Path, query: &str) -> Result<(String, Init)> {
             rel: vec![name],
         })
         .collect();
-    if found.iter().any(|f| f.id == query) {
-        found.retain(|f| f.id == query);
-    }
-    let id = choose(found, || Error::NoSuchContainer {
+    let id = choose(found, "container ID", query, || Error::NoSuchContainer {
         id: query.to_owned(),
-    })
-    .map_err(|e| match e {
-        Error::Ambiguous { matches, .. } => Error::Ambiguous {
-            kind: "container ID",
-            id: query.to_owned(),
-            matches,
-        },
-        other => other,
     })?
     .id;
     let dir = root.join(&id);
