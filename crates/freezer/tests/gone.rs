@@ -4,18 +4,7 @@
 use std::path::Path;
 
 use freezer::{Choice, Freezer, Hierarchies, Target};
-
-fn root_or_skip(test: &str) -> bool {
-    if rustix::process::geteuid().is_root() {
-        return true;
-    }
-    assert!(
-        std::env::var_os("STASIS_REQUIRE_ROOT_TESTS").is_none_or(|v| v != "1"),
-        "{test} needs root, and STASIS_REQUIRE_ROOT_TESTS=1 requires root tests to run"
-    );
-    eprintln!("skipping {test}: needs root (STASIS_REQUIRE_ROOT_TESTS=1 makes this a failure)");
-    false
-}
+use testkit::root_or_skip;
 
 /// Removes the directory on drop if the test did not.
 struct Dir(std::path::PathBuf);

@@ -13,14 +13,12 @@
 
 #![allow(unsafe_code)] // fork/setns/pidfd for the process trees under test
 
-use std::ffi::OsStr;
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::OnceLock;
 use std::thread::sleep;
 use std::time::{Duration, Instant};
 
@@ -33,69 +31,10 @@ const SYS_RT_SIGTIMEDWAIT: &str = "128";
 
 /// The artifact under test.
 fn artifact() -> &'static Path {
-    static ARTIFACT: OnceLock<PathBuf> = OnceLock::new();
-    ARTIFACT
-        .get_or_init(|| {
-            if let Some(path) = std::env::var_os("STASIS_PAUSE_BIN") {
-                // Absolute, so it compares equal to /proc/<pid>/exe.
-                return fs::canonicalize(&path).expect("STASIS_PAUSE_BIN names a file");
-            }
-            // `<base>/<profile>/stasis-pause` is the hosted variant; the artifact
-            // goes to `<base>/pause/`. `<base>` is the target directory, or its
-            // `<triple>/` subdirectory when a build target is configured (as
-            // .cargo/config.toml does), in which case cargo adds the triple.
-            let hosted = Path::new(env!("CARGO_BIN_EXE_stasis-pause"));
-            let base = hosted
-                .parent()
-                .and_then(Path::parent)
-                .expect("the hosted binary lives in <base>/<profile>/");
-            let target = if base
-                .file_name()
-                .is_some_and(|n| n.to_string_lossy().contains("-linux-"))
-            {
-                base.parent().expect("<target>/<triple>")
-            } else {
-                base
-            };
-            let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml");
-            let mut build = Command::new(env!("CARGO"))
-                .args([
-                    "build",
-                    "--quiet",
-                    "-p",
-                    "stasis-pause",
-                    "--profile",
-                    "pause",
-                ])
-                .arg("--manifest-path")
-                .arg(&manifest)
-                .env("CARGO_TARGET_DIR", target)
-                .spawn()
-                .expect("run cargo to build the pause-profile artifact");
-            let status = wait_child(&mut build, Duration::from_secs(300));
-            assert!(status.success(), "building the artifact failed: {status}");
-            base.join("pause").join("stasis-pause")
-        })
-        .as_path()
+    testkit::pause_artifact(Path::new(env!("CARGO_BIN_EXE_stasis-pause")))
 }
 
-fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    unsafe { libc::geteuid() == 0 }
-}
-
-/// False (after saying why) when the test must skip for lack of root.
-fn root_or_skip(test: &str) -> bool {
-    if is_root() {
-        return true;
-    }
-    assert!(
-        std::env::var_os("STASIS_REQUIRE_ROOT_TESTS").as_deref() != Some(OsStr::new("1")),
-        "{test}: needs root, and STASIS_REQUIRE_ROOT_TESTS=1 forbids skipping"
-    );
-    eprintln!("skipping {test}: needs root (a new PID namespace)");
-    false
-}
+use testkit::root_or_skip;
 
 /// Polls `done` every few milliseconds until it holds; panics after TIMEOUT.
 fn wait_until(what: &str, mut done: impl FnMut() -> bool) {

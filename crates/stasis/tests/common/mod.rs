@@ -14,19 +14,7 @@ pub const STASIS: &str = env!("CARGO_BIN_EXE_stasis");
 pub const V1_MOUNT: &str = "/sys/fs/cgroup/freezer";
 pub const V2_MOUNT: &str = "/sys/fs/cgroup/unified";
 
-/// Whether a root-only test may run. Skips (with the reason) when not root,
-/// and fails instead when `STASIS_REQUIRE_ROOT_TESTS=1`.
-pub fn root_or_skip(test: &str) -> bool {
-    if rustix::process::geteuid().is_root() {
-        return true;
-    }
-    assert!(
-        std::env::var_os("STASIS_REQUIRE_ROOT_TESTS").is_none_or(|v| v != "1"),
-        "{test} needs root, and STASIS_REQUIRE_ROOT_TESTS=1 requires root tests to run"
-    );
-    eprintln!("skipping {test}: needs root (STASIS_REQUIRE_ROOT_TESTS=1 makes this a failure)");
-    false
-}
+pub use testkit::root_or_skip;
 
 /// A unique name: `stasis-test-<random>`.
 pub fn unique_name() -> String {
@@ -542,43 +530,9 @@ macro_rules! on_v1_and_v2 {
     };
 }
 
-/// The `stasis-pause` artifact (the `pause` profile's static binary), built
-/// once into the same target directory; `STASIS_PAUSE_BIN` overrides it.
+/// The `stasis-pause` artifact (the `pause` profile's static binary).
 pub fn pause_binary() -> &'static Path {
-    static PAUSE: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    PAUSE.get_or_init(|| {
-        if let Some(p) = std::env::var_os("STASIS_PAUSE_BIN") {
-            return PathBuf::from(p);
-        }
-        // <base>/<profile>/stasis, where <base> is the target directory or
-        // its <triple> subdirectory when a build target is configured.
-        let base = Path::new(STASIS)
-            .parent()
-            .and_then(Path::parent)
-            .expect("stasis lives in <target>/<profile>/");
-        let target_dir = if base
-            .file_name()
-            .is_some_and(|n| n.to_string_lossy().contains("-linux-"))
-        {
-            base.parent().expect("<target>/<triple>")
-        } else {
-            base
-        };
-        let status = Command::new(env!("CARGO"))
-            .args([
-                "build",
-                "--quiet",
-                "-p",
-                "stasis-pause",
-                "--profile",
-                "pause",
-            ])
-            .env("CARGO_TARGET_DIR", target_dir)
-            .status()
-            .expect("run cargo");
-        assert!(status.success(), "building stasis-pause failed");
-        base.join("pause/stasis-pause")
-    })
+    testkit::pause_artifact(Path::new(STASIS))
 }
 
 /// A state root of its own for a test, and the `stasis` commands run in it.

@@ -1,0 +1,88 @@
+//! What the real-kernel test suites of the stasis crates share; a
+//! dev-dependency only, never part of a shipped binary.
+//!
+//! - [`root_or_skip`]: the gate of every root-only test. It skips with the
+//!   reason when not root, and fails instead when `STASIS_REQUIRE_ROOT_TESTS=1`
+//!   (as CI sets it), so a green run never hides a skipped suite.
+//! - [`pause_artifact`]: the `stasis-pause` binary the `pause` profile
+//!   builds (static, no libc), built on first use into the same target
+//!   directory.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// Whether a root-only test may run: `true` as root; otherwise prints why it
+/// skips and returns `false`, or panics when `STASIS_REQUIRE_ROOT_TESTS=1`.
+pub fn root_or_skip(test: &str) -> bool {
+    if rustix::process::geteuid().is_root() {
+        return true;
+    }
+    assert!(
+        std::env::var_os("STASIS_REQUIRE_ROOT_TESTS").is_none_or(|v| v != "1"),
+        "{test} needs root, and STASIS_REQUIRE_ROOT_TESTS=1 requires root tests to run"
+    );
+    eprintln!("skipping {test}: needs root (STASIS_REQUIRE_ROOT_TESTS=1 makes this a failure)");
+    false
+}
+
+/// The `stasis-pause` artifact, built once per test process with
+/// `cargo build -p stasis-pause --profile pause` into the target directory
+/// that holds `built_binary` (any binary cargo built for the tests, as
+/// `<base>/<profile>/<name>`); `STASIS_PAUSE_BIN` overrides it.
+pub fn pause_artifact(built_binary: &Path) -> &'static Path {
+    static ARTIFACT: OnceLock<PathBuf> = OnceLock::new();
+    ARTIFACT.get_or_init(|| {
+        if let Some(path) = std::env::var_os("STASIS_PAUSE_BIN") {
+            return std::fs::canonicalize(&path).expect("STASIS_PAUSE_BIN names a file");
+        }
+        // `<base>` is the target directory, or its `<triple>/` subdirectory
+        // when a build target is configured (as .cargo/config.toml does), in
+        // which case cargo adds the triple itself.
+        let base = built_binary
+            .parent()
+            .and_then(Path::parent)
+            .expect("a built binary lives in <base>/<profile>/");
+        let target_dir = if base
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().contains("-linux-"))
+        {
+            base.parent().expect("<target>/<triple>")
+        } else {
+            base
+        };
+        let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let mut build = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+            .args([
+                "build",
+                "--quiet",
+                "-p",
+                "stasis-pause",
+                "--profile",
+                "pause",
+            ])
+            .current_dir(&workspace)
+            .env("CARGO_TARGET_DIR", target_dir)
+            .spawn()
+            .expect("run cargo to build the stasis-pause artifact");
+        let deadline = Instant::now() + Duration::from_secs(600);
+        let status = loop {
+            if let Some(status) = build.try_wait().expect("wait for cargo") {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = build.kill();
+                let _ = build.wait();
+                panic!("building the stasis-pause artifact took over 10 minutes");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        assert!(
+            status.success(),
+            "building the stasis-pause artifact failed: {status}"
+        );
+        // Absolute and canonical, so that it compares equal to /proc/PID/exe.
+        std::fs::canonicalize(base.join("pause").join("stasis-pause")).expect("the artifact exists")
+    })
+}
