@@ -90,10 +90,7 @@ fn auto_falls_back_to_the_subgroup_under_nsdelegate() {
     sidecar
         .stasis(&["pause", "--cgroup", "/", "--hierarchy", "v2"])
         .ok();
-    let sub = target.dir.join("stasis-frozen");
-    assert!(kernel_frozen(V::V2, &sub));
-    assert!(target.procs().is_empty());
-    assert_counter_stopped(&counter);
+    let sub = assert_paused_in_subgroup(&target, &counter);
     let run = sidecar.stasis(&[
         "state",
         "--cgroup",

@@ -28,17 +28,9 @@ fn from_inside_a_cgroup_namespace(v: V) {
             "subgroup",
         ])
         .ok();
-    let sub = target.dir.join(SUB);
-    assert!(target.procs().is_empty(), "every process left the source");
-    assert!(kernel_frozen(v, &sub), "the subgroup is frozen");
+    let sub = assert_paused_in_subgroup(&target, &counter);
     let inside = target.all_procs();
     assert!(inside.len() >= 23, "{inside:?}");
-    assert_counter_stopped(&counter);
-    assert_eq!(
-        target.all_procs().len(),
-        inside.len(),
-        "nothing forks while frozen"
-    );
 
     // The host sees it as paused by the subgroup.
     let dir = target.dir_str();
@@ -196,16 +188,7 @@ fn pid_1_from_a_sidecar_in_the_targets_pid_namespace(v: V) {
             "subgroup",
         ])
         .ok();
-    let sub = target.dir.join(SUB);
-    assert!(target.procs().is_empty(), "every process left the source");
-    assert!(kernel_frozen(v, &sub));
-    let inside = target.all_procs();
-    assert_counter_stopped(&counter);
-    assert_eq!(
-        target.all_procs().len(),
-        inside.len(),
-        "nothing forks while frozen"
-    );
+    let sub = assert_paused_in_subgroup(&target, &counter);
     // PID 1 now sits in the subgroup, yet names the paused cgroup.
     let run = sidecar.stasis(&["state", "--pid", "1", "--hierarchy", h, "--format", "json"]);
     let state: serde_json::Value = serde_json::from_str(&run.ok().stdout).expect("json");

@@ -19,7 +19,6 @@ pub mod wait;
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::PathBuf;
-use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use sandbox::Sandbox;
@@ -181,11 +180,6 @@ pub(crate) fn table(out: &mut impl Write, rows: &[Vec<String>]) -> std::io::Resu
         writeln!(out, "{}", line.trim_end())?;
     }
     Ok(())
-}
-
-/// Parses `-t`/`--time` seconds.
-pub(crate) fn seconds(s: u64) -> Duration {
-    Duration::from_secs(s)
 }
 
 /// Runs `action` on each named item, printing the name on success (as

@@ -2,11 +2,13 @@
 
 use std::io::Write;
 
+use std::time::Duration;
+
 use anyhow::{Context, Result};
 use sandbox::{PodOptions, PodRecord};
 use serde::Serialize;
 
-use crate::commands::{ago, each, open, parse_labels, permission_hint, seconds, table, Global};
+use crate::commands::{ago, each, open, parse_labels, permission_hint, table, Global};
 use crate::target::TimeoutArgs;
 
 #[derive(Debug, clap::Args)]
@@ -204,7 +206,7 @@ pub fn run(global: &Global, args: Args) -> Result<()> {
         }),
         PodCommand::Stop(a) => each(&a.names.pods, |q| {
             let pod = sandbox.find_pod(q)?;
-            Ok(sandbox.stop_pod(&pod, seconds(a.time))?)
+            Ok(sandbox.stop_pod(&pod, Duration::from_secs(a.time))?)
         }),
         PodCommand::Rm(a) => each(&a.names.pods, |q| {
             let pod = sandbox.find_pod(q)?;

@@ -1,8 +1,10 @@
 //! `stasis stop`: SIGTERM, then SIGKILL after the grace period.
 
+use std::time::Duration;
+
 use anyhow::Result;
 
-use crate::commands::{each, open, seconds, Global};
+use crate::commands::{each, open, Global};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -18,6 +20,6 @@ pub fn run(global: &Global, args: &Args) -> Result<()> {
     let sandbox = open(global)?;
     each(&args.containers, |q| {
         let c = sandbox.find_container(q)?;
-        Ok(sandbox.stop_container(&c, seconds(args.time))?)
+        Ok(sandbox.stop_container(&c, Duration::from_secs(args.time))?)
     })
 }

@@ -733,3 +733,24 @@ fn kill_pid(pid: u32) {
         let _ = rustix::process::kill_process(pid, rustix::process::Signal::KILL);
     }
 }
+
+/// Asserts that `target` is paused by the subgroup strategy: every process
+/// has left it for its frozen `stasis-frozen` child, its counter stands
+/// still and nothing forks. Returns the child's directory.
+#[track_caller]
+pub fn assert_paused_in_subgroup(target: &TestCgroup, counter: &Path) -> PathBuf {
+    let sub = target.dir.join("stasis-frozen");
+    assert!(target.procs().is_empty(), "every process left the source");
+    assert!(
+        kernel_frozen(target.version, &sub),
+        "the subgroup is frozen"
+    );
+    let inside = target.all_procs();
+    assert_counter_stopped(counter);
+    assert_eq!(
+        target.all_procs().len(),
+        inside.len(),
+        "nothing forks while frozen"
+    );
+    sub
+}
