@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A first pause: start a counter in a cgroup of its own, pause it with stasis,
 # show that it stopped, unpause it, and clean up. Run as root after
-# `cargo build --release`.
+# `cargo build --release` (which builds stasis-pause next to stasis).
 set -euo pipefail
 stasis=${STASIS:-$(dirname "$0")/../target/x86_64-unknown-linux-gnu/release/stasis}
 cg=/sys/fs/cgroup/freezer/stasis-demo-$$
@@ -32,10 +32,10 @@ a=$(cat "$counter"); sleep 0.5; b=$(cat "$counter")
 echo "counter after unpause: $a -> $b"
 
 # A first pod: a counter in a container, the pod paused and unpaused.
-pause_bin=${STASIS_PAUSE:-$(dirname "$0")/../target/x86_64-unknown-linux-gnu/pause/stasis-pause}
+# stasis finds the stasis-pause that `cargo build --release` put next to it.
 root=$(mktemp -d /tmp/stasis-try-XXXXXX)
 pod_counter=$(mktemp)
-s() { STASIS_PAUSE=$pause_bin "$stasis" --root "$root" "$@"; }
+s() { "$stasis" --root "$root" "$@"; }
 cleanup_pod() {
   s pod rm -f demo >/dev/null 2>&1 || true
   rm -rf "$root" "$pod_counter"

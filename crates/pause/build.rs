@@ -1,9 +1,11 @@
-//! Links the `pause` profile build as a static, loader-free, libc-free executable.
+//! Links the `release` and `pause` profile builds as a static, loader-free,
+//! libc-free executable.
 //!
-//! Only the `pause` profile (workspace `Cargo.toml`, `panic = "abort"`) builds the
-//! artifact; every other profile builds a hosted variant of the same code that
-//! links like any Rust program, because a `no_std` binary cannot be built with
-//! `panic = "unwind"`, which `cargo test` and the dev profile use. Cargo tells a
+//! Those two profiles (workspace `Cargo.toml`, `panic = "abort"`) build the
+//! artifact, so a `stasis` built with `cargo build --release` finds the small
+//! binary next to itself; the dev and test profiles build a hosted variant of
+//! the same code that links like any Rust program, because a `no_std` binary
+//! cannot be built with `panic = "unwind"`, which they use. Cargo tells a
 //! build script neither the profile name nor its panic strategy, so the profile
 //! is read from the output directory, which Cargo names after the profile
 //! (`<target>/pause/build/...`). A mismatch (this cfg without `panic = "abort"`)
@@ -32,7 +34,7 @@ fn main() {
     println!("cargo::rerun-if-changed=build.rs");
     println!("cargo::rustc-check-cfg=cfg(stasis_nolibc)");
     let out_dir = env::var_os("OUT_DIR").expect("cargo sets OUT_DIR for build scripts");
-    if profile_dir(Path::new(&out_dir)) == Some("pause") {
+    if matches!(profile_dir(Path::new(&out_dir)), Some("release" | "pause")) {
         println!("cargo::rustc-cfg=stasis_nolibc");
         for arg in NOLIBC_LINK_ARGS {
             println!("cargo::rustc-link-arg-bins={arg}");

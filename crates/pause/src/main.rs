@@ -7,21 +7,23 @@
 //! version. Signals are taken synchronously with `rt_sigtimedwait(2)` on a
 //! blocked mask, so there are no handlers and nothing runs in signal context.
 //!
-//! The `pause` profile (`cargo build -p stasis-pause --profile pause`) builds it
-//! without std and without libc: a static executable with its own `_start`
-//! that needs no loader, a few KiB on disk and three pages resident. Every other
-//! profile builds a hosted variant of the same code (see `build.rs` for why).
+//! The `release` profile (`cargo build --release`) and the `pause` profile
+//! (`cargo build -p stasis-pause --profile pause`, the same artifact alone)
+//! build it without std and without libc: a static executable with its own
+//! `_start` that needs no loader, a few KiB on disk and three pages resident.
+//! The dev and test profiles build a hosted variant of the same code (see
+//! `build.rs` for why).
 //!
 //! What it deliberately does not do: start, supervise or signal any other
 //! process (it is not an init system like tini or catatonit: nothing to forward
 //! signals to), allocate, read configuration or the environment, or log beyond
 //! one line on stderr. All unsafe code is in [`sys`].
-#![cfg_attr(stasis_nolibc, no_std)]
+#![cfg_attr(all(stasis_nolibc, not(test)), no_std)]
 #![cfg_attr(not(test), no_main)]
 // Under the test harness the harness owns `main`, so the program is unreachable.
 #![cfg_attr(test, allow(dead_code))]
 
-#[cfg(all(stasis_nolibc, not(panic = "abort")))]
+#[cfg(all(stasis_nolibc, not(test), not(panic = "abort")))]
 compile_error!(
     "the `pause` profile must set panic = \"abort\": a binary without std cannot unwind"
 );
@@ -119,7 +121,7 @@ fn fail(what: &[u8], errno: isize) -> ! {
     sys::exit(1)
 }
 
-#[cfg(stasis_nolibc)]
+#[cfg(all(stasis_nolibc, not(test)))]
 #[panic_handler]
 fn panic(_: &core::panic::PanicInfo<'_>) -> ! {
     // No code path here panics by design; should one, exit the way Rust

@@ -257,7 +257,7 @@ impl Args {
 // followed by argv; the SysV ABI wants `rsp + 8` 16-byte aligned inside the
 // called function, which `and` followed by `call` provides. `rbp = 0` ends
 // frame-pointer chains for debuggers.
-#[cfg(stasis_nolibc)]
+#[cfg(all(stasis_nolibc, not(test)))]
 core::arch::global_asm!(
     ".globl _start",
     ".type _start,@function",
@@ -270,7 +270,7 @@ core::arch::global_asm!(
     entry = sym start,
 );
 
-#[cfg(stasis_nolibc)]
+#[cfg(all(stasis_nolibc, not(test)))]
 extern "C" fn start(sp: *const usize) -> ! {
     // SAFETY: `_start` passes the initial stack pointer, where the kernel's ELF
     // loader put argc (one word) followed by argc argv pointers and a NULL.
@@ -283,9 +283,9 @@ extern "C" fn start(sp: *const usize) -> ! {
     crate::run(args)
 }
 
-/// The hosted variant's entry point (every profile but `pause`; see build.rs):
+/// The hosted variant's entry point (the dev and test profiles; see build.rs):
 /// called by libc's crt1 with the same argc/argv.
-#[cfg(all(not(stasis_nolibc), not(test)))]
+#[cfg(not(any(stasis_nolibc, test)))]
 #[unsafe(no_mangle)]
 extern "C" fn main(argc: core::ffi::c_int, argv: *const *const u8) -> core::ffi::c_int {
     crate::run(Args {
