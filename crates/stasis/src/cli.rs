@@ -84,6 +84,33 @@ pub enum Command {
     InternalMonitor(internal::Args),
 }
 
+/// Ends the process for a command-line error: `--help` and `--version` print
+/// as clap prints them (exit 0); a usage error prints one line, `stasis: `
+/// and clap's message without its usage and tip lines, and exits 2.
+pub fn exit_usage(err: clap::Error) -> ! {
+    use clap::error::ErrorKind;
+    if matches!(
+        err.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        err.exit()
+    }
+    eprintln!("stasis: {}", one_line(&err.render().to_string()));
+    std::process::exit(i32::from(crate::exit::USAGE))
+}
+
+/// clap's message up to its first blank line, as one line.
+fn one_line(rendered: &str) -> String {
+    let text = rendered.strip_prefix("error: ").unwrap_or(rendered);
+    text.lines()
+        .take_while(|l| !l.trim().is_empty())
+        .map(str::trim)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogLevel {
     Off,
@@ -111,6 +138,24 @@ impl LogLevel {
 mod tests {
     use super::*;
     use clap::CommandFactory;
+
+    #[test]
+    fn usage_errors_fit_on_one_line() {
+        for args in [
+            &["stasis", "pod", "create", "--share", "net,mnt"][..],
+            &["stasis", "run"],
+            &["stasis", "kill", "-s", "NOPE", "x"],
+            &["stasis", "nosuchverb"],
+        ] {
+            let err = Cli::try_parse_from(args).expect_err("usage error");
+            let line = one_line(&err.render().to_string());
+            assert!(
+                !line.is_empty() && !line.contains('\n'),
+                "{args:?}: {line:?}"
+            );
+            assert!(!line.contains("For more information"), "{line}");
+        }
+    }
 
     #[test]
     fn cli_is_well_formed() {

@@ -5,6 +5,11 @@
 mod cli;
 mod commands;
 mod exit;
+mod filter;
+mod flags;
+mod human;
+mod signal;
+mod table;
 mod target;
 
 use std::io::IsTerminal;
@@ -13,7 +18,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
-    let cli = cli::Cli::parse();
+    let cli = cli::Cli::try_parse().unwrap_or_else(|e| cli::exit_usage(e));
     init_logging(cli.log_level);
     match commands::run(cli) {
         Ok(code) => code,

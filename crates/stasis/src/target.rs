@@ -77,7 +77,7 @@ pub struct NamedArgs {
 
     /// Every stasis container that matches: label=K[=V], status=S, pod=P, name=N, id=PREFIX (repeatable; all must match)
     #[arg(long = "filter", value_name = "FILTER", conflicts_with_all = ["target", "names"])]
-    pub filters: Vec<crate::commands::Filter>,
+    pub filters: Vec<crate::filter::Filter>,
 }
 
 impl NamedArgs {

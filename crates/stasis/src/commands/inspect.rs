@@ -6,17 +6,18 @@ use anyhow::Result;
 
 use crate::commands::ps::ContainerView;
 use crate::commands::{open, Global};
+use crate::flags;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Container names or IDs (any unique prefix)
-    #[arg(required = true, value_name = "CONTAINER")]
-    pub containers: Vec<String>,
+    #[command(flatten)]
+    pub containers: flags::Containers,
 }
 
 pub fn run(global: &Global, args: &Args) -> Result<()> {
     let sandbox = open(global)?;
     let records: Vec<_> = args
+        .containers
         .containers
         .iter()
         .map(|q| sandbox.find_container(q))

@@ -2,21 +2,21 @@
 
 use anyhow::Result;
 
-use crate::commands::{each, open, parse_signal, Global};
+use crate::commands::{each, open, Global};
+use crate::{flags, signal};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The signal, by name (TERM, SIGTERM) or number
-    #[arg(short, long, default_value = "KILL", value_parser = parse_signal)]
+    #[arg(short, long, default_value = "KILL", value_parser = signal::parse)]
     pub signal: rustix::process::Signal,
-    /// Container names or IDs
-    #[arg(required = true, value_name = "CONTAINER")]
-    pub containers: Vec<String>,
+    #[command(flatten)]
+    pub containers: flags::Containers,
 }
 
 pub fn run(global: &Global, args: &Args) -> Result<()> {
     let sandbox = open(global)?;
-    each(&args.containers, |q| {
+    each(&args.containers.containers, |q| {
         let c = sandbox.find_container(q)?;
         Ok(sandbox.kill_container(&c, args.signal)?)
     })

@@ -1,11 +1,14 @@
-//! One module per verb, and what several verbs share: the sandbox handle,
-//! name lookups, labels, filters and tables.
+//! One module per verb, the dispatch from the parsed command line to them,
+//! and the sandbox handle they open. What several verbs share lives in a
+//! module of its own: [`named`] (acting on names), [`crate::flags`],
+//! [`crate::filter`], [`crate::table`], [`crate::human`], [`crate::signal`].
 
 pub mod exec;
 pub mod inspect;
 pub mod internal;
 pub mod kill;
 pub mod logs;
+pub(crate) mod named;
 pub mod pause;
 pub mod pod;
 pub mod ps;
@@ -16,14 +19,14 @@ pub mod stop;
 pub mod unpause;
 pub mod wait;
 
-use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::PathBuf;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use sandbox::Sandbox;
 
 use crate::cli::{Cli, Command};
+
+pub(crate) use named::{each, for_each_named, Named};
 
 /// Options every verb that touches pods and containers shares.
 #[derive(Debug, Clone)]
@@ -75,206 +78,4 @@ pub(crate) fn permission_hint(err: anyhow::Error) -> anyhow::Error {
     } else {
         err
     }
-}
-
-/// Parses `KEY=VALUE` labels.
-pub(crate) fn parse_labels(labels: &[String]) -> Result<BTreeMap<String, String>> {
-    labels
-        .iter()
-        .map(|l| match l.split_once('=') {
-            Some((k, v)) if !k.is_empty() => Ok((k.to_owned(), v.to_owned())),
-            _ => bail!("invalid label {l:?}: use KEY=VALUE"),
-        })
-        .collect()
-}
-
-/// A `--filter` of `ps` and `pause`: `label=K[=V]`, `status=S`, `pod=P`,
-/// `name=N`, `id=PREFIX`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Filter {
-    Label(String, Option<String>),
-    Status(String),
-    Pod(String),
-    Name(String),
-    Id(String),
-}
-
-impl std::str::FromStr for Filter {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, String> {
-        let (key, value) = s
-            .split_once('=')
-            .ok_or_else(|| format!("{s:?} is not KEY=VALUE"))?;
-        match key {
-            "label" => Ok(match value.split_once('=') {
-                Some((k, v)) => Filter::Label(k.to_owned(), Some(v.to_owned())),
-                None => Filter::Label(value.to_owned(), None),
-            }),
-            "status" if matches!(value, "created" | "running" | "paused" | "exited") => {
-                Ok(Filter::Status(value.to_owned()))
-            }
-            "status" => Err(format!(
-                "status {value:?}: use created, running, paused or exited"
-            )),
-            "pod" => Ok(Filter::Pod(value.to_owned())),
-            "name" => Ok(Filter::Name(value.to_owned())),
-            "id" => Ok(Filter::Id(value.to_owned())),
-            _ => Err(format!(
-                "unknown filter {key:?}: use label, status, pod, name or id"
-            )),
-        }
-    }
-}
-
-/// Whether a container passes every filter.
-pub(crate) fn matches(
-    sandbox: &Sandbox,
-    c: &sandbox::ContainerRecord,
-    pod: Option<&sandbox::PodRecord>,
-    filters: &[Filter],
-) -> bool {
-    filters.iter().all(|f| match f {
-        Filter::Label(k, v) => c
-            .labels
-            .get(k)
-            .is_some_and(|have| v.as_ref().is_none_or(|v| v == have)),
-        Filter::Status(s) => sandbox.container_status(c).word() == s,
-        Filter::Pod(p) => {
-            pod.is_some_and(|pod| pod.name == *p || pod.id.as_str().starts_with(p.as_str()))
-        }
-        Filter::Name(n) => c.name == *n,
-        Filter::Id(i) => c.id.as_str().starts_with(i.as_str()),
-    })
-}
-
-/// How long ago, as `ps` says it.
-pub(crate) fn ago(then: u64) -> String {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let s = now.saturating_sub(then);
-    match s {
-        0..=59 => format!("{s} seconds ago"),
-        60..=3599 => format!("{} minutes ago", s / 60),
-        3600..=86399 => format!("{} hours ago", s / 3600),
-        _ => format!("{} days ago", s / 86400),
-    }
-}
-
-/// Prints rows as left-aligned columns.
-pub(crate) fn table(out: &mut impl Write, rows: &[Vec<String>]) -> std::io::Result<()> {
-    let cols = rows.first().map_or(0, Vec::len);
-    let widths: Vec<usize> = (0..cols)
-        .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
-        .collect();
-    for row in rows {
-        let mut line = String::new();
-        for (i, cell) in row.iter().enumerate() {
-            if i + 1 == cols {
-                line.push_str(cell);
-            } else {
-                line.push_str(&format!("{cell:<w$}   ", w = widths[i]));
-            }
-        }
-        writeln!(out, "{}", line.trim_end())?;
-    }
-    Ok(())
-}
-
-/// Runs `action` on each named item, printing the name on success (as
-/// docker does) and the first error after trying them all.
-pub(crate) fn each(names: &[String], mut action: impl FnMut(&str) -> Result<()>) -> Result<()> {
-    let mut first_err = None;
-    let mut out = std::io::stdout().lock();
-    for name in names {
-        match action(name) {
-            Ok(()) => {
-                let _ = writeln!(out, "{name}");
-            }
-            Err(e) if first_err.is_none() => first_err = Some(e),
-            Err(e) => eprintln!("stasis: {e:#}"),
-        }
-    }
-    first_err.map_or(Ok(()), Err)
-}
-
-/// A stasis container or pod named on the command line.
-pub(crate) enum Named {
-    Container(sandbox::ContainerRecord),
-    Pod(sandbox::PodRecord),
-}
-
-/// Runs `action` on every container or pod the names or filters select,
-/// printing each name (as docker does); a filter that selects nothing is an
-/// error, so a typo does not pass for success.
-pub(crate) fn for_each_named(
-    global: &Global,
-    named: &crate::target::NamedArgs,
-    action: impl Fn(&Sandbox, Named) -> sandbox::Result<()>,
-) -> Result<()> {
-    let sandbox = open(global)?;
-    if !named.filters.is_empty() {
-        let pods = sandbox.pods()?;
-        let selected: Vec<String> = sandbox
-            .containers()?
-            .into_iter()
-            .filter(|c| {
-                matches(
-                    &sandbox,
-                    c,
-                    pods.iter().find(|p| p.id == c.pod),
-                    &named.filters,
-                )
-            })
-            .map(|c| c.name)
-            .collect();
-        if selected.is_empty() {
-            return Err(anyhow::Error::new(sandbox::Error::NoMatch {
-                kind: sandbox::Kind::Container,
-            }));
-        }
-        return each(&selected, |name| {
-            let c = sandbox.find_container(name)?;
-            action(&sandbox, Named::Container(c)).map_err(|e| permission_hint(e.into()))
-        });
-    }
-    each(&named.names, |q| {
-        let item = match sandbox.find_container(q) {
-            Ok(c) => Named::Container(c),
-            Err(e) if e.is_not_found() => match sandbox.find_pod(q) {
-                Ok(p) => Named::Pod(p),
-                Err(pe) if pe.is_not_found() => {
-                    return Err(anyhow::Error::new(sandbox::Error::NotFound {
-                        kind: sandbox::Kind::ContainerOrPod,
-                        name: q.to_owned(),
-                    }))
-                }
-                Err(pe) => return Err(pe.into()),
-            },
-            Err(e) => return Err(e.into()),
-        };
-        action(&sandbox, item).map_err(|e| permission_hint(e.into()))
-    })
-}
-
-/// Parses a signal name (`TERM`, `SIGTERM`) or number.
-pub(crate) fn parse_signal(s: &str) -> Result<rustix::process::Signal, String> {
-    let name = s.strip_prefix("SIG").unwrap_or(s).to_ascii_uppercase();
-    let raw = match name.as_str() {
-        "HUP" => libc::SIGHUP,
-        "INT" => libc::SIGINT,
-        "QUIT" => libc::SIGQUIT,
-        "KILL" => libc::SIGKILL,
-        "USR1" => libc::SIGUSR1,
-        "USR2" => libc::SIGUSR2,
-        "TERM" => libc::SIGTERM,
-        "CONT" => libc::SIGCONT,
-        "STOP" => libc::SIGSTOP,
-        "ALRM" => libc::SIGALRM,
-        "PIPE" => libc::SIGPIPE,
-        "WINCH" => libc::SIGWINCH,
-        n => n.parse().map_err(|_| format!("unknown signal {s:?}"))?,
-    };
-    rustix::process::Signal::from_named_raw(raw).ok_or_else(|| format!("unknown signal {s:?}"))
 }

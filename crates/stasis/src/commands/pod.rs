@@ -2,14 +2,14 @@
 
 use std::io::Write;
 
-use std::time::Duration;
-
 use anyhow::{Context, Result};
 use sandbox::{PodOptions, PodRecord};
 use serde::Serialize;
 
-use crate::commands::{ago, each, open, parse_labels, permission_hint, table, Global};
+use crate::commands::{each, open, permission_hint, Global};
+use crate::flags::{self, Format};
 use crate::target::TimeoutArgs;
+use crate::{human, table};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -25,7 +25,7 @@ pub enum PodCommand {
     #[command(alias = "ps", alias = "list")]
     Ls(LsArgs),
     /// Show pods as JSON
-    Inspect(NamesArgs),
+    Inspect(flags::Pods),
     /// Freeze every process of pods, with one write at each pod's cgroup
     Pause(PauseArgs),
     /// Thaw paused pods
@@ -42,37 +42,27 @@ pub struct CreateArgs {
     #[arg(long)]
     pub name: Option<String>,
     /// Namespaces the members share: net, ipc, uts, pid, cgroup
-    #[arg(long, value_name = "LIST", default_value = "net,ipc,uts")]
-    pub share: String,
+    #[arg(long, value_name = "LIST", default_value = "net,ipc,uts", value_parser = parse_share)]
+    pub share: Share,
     /// The pod's hostname (default: its name)
     #[arg(long)]
     pub hostname: Option<String>,
-    /// A label, KEY=VALUE (repeatable)
-    #[arg(long = "label", value_name = "KEY=VALUE")]
-    pub labels: Vec<String>,
+    #[command(flatten)]
+    pub labels: flags::Labels,
 }
 
 #[derive(Debug, clap::Args)]
 pub struct LsArgs {
-    /// Only IDs
-    #[arg(short, long)]
-    pub quiet: bool,
-    /// Output format
-    #[arg(long, value_enum, default_value_t = crate::commands::ps::Format::Table)]
-    pub format: crate::commands::ps::Format,
-}
-
-#[derive(Debug, clap::Args)]
-pub struct NamesArgs {
-    /// Pod names or IDs (any unique prefix)
-    #[arg(required = true, value_name = "POD")]
-    pub pods: Vec<String>,
+    #[command(flatten)]
+    pub quiet: flags::Quiet,
+    #[command(flatten)]
+    pub output: flags::Output,
 }
 
 #[derive(Debug, clap::Args)]
 pub struct PauseArgs {
     #[command(flatten)]
-    pub names: NamesArgs,
+    pub names: flags::Pods,
     #[command(flatten)]
     pub timeout: TimeoutArgs,
 }
@@ -80,19 +70,28 @@ pub struct PauseArgs {
 #[derive(Debug, clap::Args)]
 pub struct StopArgs {
     #[command(flatten)]
-    pub names: NamesArgs,
-    /// Seconds to wait after SIGTERM before SIGKILL
-    #[arg(short = 't', long = "time", default_value_t = 10)]
-    pub time: u64,
+    pub names: flags::Pods,
+    #[command(flatten)]
+    pub grace: flags::Grace,
 }
 
 #[derive(Debug, clap::Args)]
 pub struct RmArgs {
     #[command(flatten)]
-    pub names: NamesArgs,
+    pub names: flags::Pods,
     /// Stop running pods first (SIGKILL)
     #[arg(short, long)]
     pub force: bool,
+}
+
+/// The namespaces `--share` names, parsed once by clap.
+#[derive(Debug, Clone)]
+pub struct Share(pub Vec<sandbox::ns::Namespace>);
+
+fn parse_share(s: &str) -> Result<Share, String> {
+    sandbox::ns::parse_share(s)
+        .map(Share)
+        .map_err(|e| e.to_string())
 }
 
 #[derive(Serialize)]
@@ -125,13 +124,12 @@ pub fn run(global: &Global, args: Args) -> Result<()> {
     let sandbox = open(global)?;
     match args.command {
         PodCommand::Create(a) => {
-            let share = sandbox::ns::parse_share(&a.share)?;
             let pod = sandbox
                 .create_pod(PodOptions {
                     name: a.name,
-                    share,
+                    share: a.share.0,
                     hostname: a.hostname,
-                    labels: parse_labels(&a.labels)?,
+                    labels: a.labels.to_map(),
                     implicit: false,
                 })
                 .context("creating the pod")
@@ -143,7 +141,7 @@ pub fn run(global: &Global, args: Args) -> Result<()> {
             let pods = sandbox.pods()?;
             let containers = sandbox.containers()?;
             let mut out = std::io::stdout().lock();
-            if a.quiet {
+            if a.quiet.quiet {
                 for p in &pods {
                     writeln!(out, "{}", p.id.short())?;
                 }
@@ -153,12 +151,12 @@ pub fn run(global: &Global, args: Args) -> Result<()> {
                 .iter()
                 .map(|p| PodView::new(&sandbox, p, &containers))
                 .collect();
-            match a.format {
-                crate::commands::ps::Format::Json => {
+            match a.output.format {
+                Format::Json => {
                     serde_json::to_writer_pretty(&mut out, &views)?;
                     writeln!(out)?;
                 }
-                crate::commands::ps::Format::Table => {
+                Format::Table => {
                     let mut rows = vec![["POD ID", "NAME", "STATUS", "CONTAINERS", "CREATED"]
                         .map(String::from)
                         .to_vec()];
@@ -168,10 +166,10 @@ pub fn run(global: &Global, args: Args) -> Result<()> {
                             v.record.name.clone(),
                             v.status.to_string(),
                             v.containers.len().to_string(),
-                            ago(v.record.created),
+                            human::ago(v.record.created),
                         ]);
                     }
-                    table(&mut out, &rows)?;
+                    table::print(&mut out, &rows)?;
                 }
             }
             Ok(())
@@ -206,7 +204,7 @@ pub fn run(global: &Global, args: Args) -> Result<()> {
         }),
         PodCommand::Stop(a) => each(&a.names.pods, |q| {
             let pod = sandbox.find_pod(q)?;
-            Ok(sandbox.stop_pod(&pod, Duration::from_secs(a.time))?)
+            Ok(sandbox.stop_pod(&pod, a.grace.duration())?)
         }),
         PodCommand::Rm(a) => each(&a.names.pods, |q| {
             let pod = sandbox.find_pod(q)?;

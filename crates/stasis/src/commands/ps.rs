@@ -3,31 +3,24 @@
 use std::io::Write;
 
 use anyhow::Result;
-use clap::ValueEnum;
 use serde::Serialize;
 
-use crate::commands::{ago, matches, open, table, Filter, Global};
+use crate::commands::{open, Global};
+use crate::filter::matches;
+use crate::flags::{self, Format};
+use crate::{human, table};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// Show every container (by default only running and paused ones)
     #[arg(short, long)]
     pub all: bool,
-    /// Only IDs
-    #[arg(short, long)]
-    pub quiet: bool,
-    /// label=K[=V], status=created|running|paused|exited, pod=P, name=N, id=PREFIX (repeatable; all must match)
-    #[arg(short, long = "filter", value_name = "FILTER")]
-    pub filters: Vec<Filter>,
-    /// Output format
-    #[arg(long, value_enum, default_value_t = Format::Table)]
-    pub format: Format,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Format {
-    Table,
-    Json,
+    #[command(flatten)]
+    pub quiet: flags::Quiet,
+    #[command(flatten)]
+    pub filters: flags::Filters,
+    #[command(flatten)]
+    pub output: flags::Output,
 }
 
 #[derive(Serialize)]
@@ -47,11 +40,11 @@ pub fn run(global: &Global, args: &Args) -> Result<()> {
     for c in &containers {
         let pod = pods.iter().find(|p| p.id == c.pod);
         let status = sandbox.container_status(c);
-        let filtered_status = args.filters.iter().any(|f| matches!(f, Filter::Status(_)));
+        let filtered_status = args.filters.filters.iter().any(|f| f.is_status());
         if !args.all && !filtered_status && !status.is_running() {
             continue;
         }
-        if !matches(&sandbox, c, pod, &args.filters) {
+        if !matches(&sandbox, c, pod, &args.filters.filters) {
             continue;
         }
         views.push(ContainerView {
@@ -61,13 +54,13 @@ pub fn run(global: &Global, args: &Args) -> Result<()> {
         });
     }
     let mut out = std::io::stdout().lock();
-    if args.quiet {
+    if args.quiet.quiet {
         for v in &views {
             writeln!(out, "{}", v.record.id.short())?;
         }
         return Ok(());
     }
-    match args.format {
+    match args.output.format {
         Format::Json => {
             serde_json::to_writer_pretty(&mut out, &views)?;
             writeln!(out)?;
@@ -83,17 +76,23 @@ pub fn run(global: &Global, args: &Args) -> Result<()> {
             ]
             .map(String::from)
             .to_vec()];
+            let now = human::now();
             for v in &views {
                 rows.push(vec![
                     v.record.id.short().to_owned(),
                     v.record.name.clone(),
                     v.pod_name.clone().unwrap_or_default(),
-                    v.status.to_string(),
-                    ago(v.record.created),
+                    human::status(
+                        v.status,
+                        v.record.started,
+                        v.record.exit.as_ref().map(|e| e.finished),
+                        now,
+                    ),
+                    human::ago(v.record.created),
                     shorten(&v.record.command.join(" ")),
                 ]);
             }
-            table(&mut out, &rows)?;
+            table::print(&mut out, &rows)?;
         }
     }
     Ok(())

@@ -7,7 +7,8 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use sandbox::ContainerOptions;
 
-use crate::commands::{open, parse_labels, permission_hint, Global};
+use crate::commands::{open, permission_hint, Global};
+use crate::flags;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -20,21 +21,15 @@ pub struct Args {
     /// A name for the container ([a-zA-Z0-9][a-zA-Z0-9_.-]*)
     #[arg(long)]
     pub name: Option<String>,
-    /// A label, KEY=VALUE (repeatable)
-    #[arg(long = "label", value_name = "KEY=VALUE")]
-    pub labels: Vec<String>,
-    /// An environment variable, KEY=VALUE (repeatable)
-    #[arg(short, long = "env", value_name = "KEY=VALUE")]
-    pub env: Vec<String>,
-    /// The working directory inside the container
-    #[arg(short, long, value_name = "DIR")]
-    pub workdir: Option<PathBuf>,
+    #[command(flatten)]
+    pub labels: flags::Labels,
+    #[command(flatten)]
+    pub process: flags::Process,
     /// Run in its own mount namespace with DIR as its root (with /proc, /dev, /sys)
     #[arg(long, value_name = "DIR")]
     pub rootfs: Option<PathBuf>,
-    /// The command and its arguments
-    #[arg(last = true, required = true, value_name = "CMD")]
-    pub command: Vec<String>,
+    #[command(flatten)]
+    pub command: flags::Command,
 }
 
 pub fn run(global: &Global, args: Args) -> Result<ExitCode> {
@@ -43,11 +38,11 @@ pub fn run(global: &Global, args: Args) -> Result<ExitCode> {
         .create_container(ContainerOptions {
             name: args.name,
             pod: args.pod,
-            labels: parse_labels(&args.labels)?,
-            env: args.env,
-            workdir: args.workdir,
+            labels: args.labels.to_map(),
+            env: args.process.env(),
+            workdir: args.process.workdir,
             rootfs: args.rootfs,
-            command: args.command,
+            command: args.command.command,
         })
         .context("creating the container")
         .map_err(permission_hint)?;

@@ -1,25 +1,22 @@
 //! `stasis stop`: SIGTERM, then SIGKILL after the grace period.
 
-use std::time::Duration;
-
 use anyhow::Result;
 
 use crate::commands::{each, open, Global};
+use crate::flags;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Seconds to wait after SIGTERM before SIGKILL
-    #[arg(short = 't', long = "time", default_value_t = 10)]
-    pub time: u64,
-    /// Container names or IDs
-    #[arg(required = true, value_name = "CONTAINER")]
-    pub containers: Vec<String>,
+    #[command(flatten)]
+    pub grace: flags::Grace,
+    #[command(flatten)]
+    pub containers: flags::Containers,
 }
 
 pub fn run(global: &Global, args: &Args) -> Result<()> {
     let sandbox = open(global)?;
-    each(&args.containers, |q| {
+    each(&args.containers.containers, |q| {
         let c = sandbox.find_container(q)?;
-        Ok(sandbox.stop_container(&c, Duration::from_secs(args.time))?)
+        Ok(sandbox.stop_container(&c, args.grace.duration())?)
     })
 }

@@ -3,17 +3,17 @@
 use anyhow::{bail, Result};
 
 use crate::commands::{open, Global};
+use crate::flags;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Container names or IDs
-    #[arg(required = true, value_name = "CONTAINER")]
-    pub containers: Vec<String>,
+    #[command(flatten)]
+    pub containers: flags::Containers,
 }
 
 pub fn run(global: &Global, args: &Args) -> Result<()> {
     let sandbox = open(global)?;
-    for q in &args.containers {
+    for q in &args.containers.containers {
         let c = sandbox.find_container(q)?;
         match sandbox.wait_exit(&c, None)? {
             Some(code) => println!("{code}"),

@@ -1,0 +1,270 @@
+//! The flags that more than one verb takes, each defined once (as ripgrep's
+//! `flags/defs.rs` does): a verb flattens the struct it needs, so a flag has
+//! one spelling, one help line and one parser everywhere. A malformed value
+//! is a clap value-parser error: one line and exit status 2.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::ValueEnum;
+
+use crate::filter::Filter;
+
+/// `--label KEY=VALUE`, repeatable.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct Labels {
+    /// A label, KEY=VALUE (repeatable)
+    #[arg(long = "label", value_name = "KEY=VALUE", value_parser = parse_label)]
+    pub labels: Vec<(String, String)>,
+}
+
+impl Labels {
+    /// The labels as a map; a key given twice keeps its last value, as in docker.
+    pub fn to_map(&self) -> BTreeMap<String, String> {
+        self.labels.iter().cloned().collect()
+    }
+}
+
+/// What `run` and `exec` share about the process they start.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct Process {
+    /// An environment variable, KEY=VALUE, or KEY to pass this one's value (repeatable)
+    #[arg(short, long = "env", value_name = "KEY=VALUE", value_parser = parse_env)]
+    pub env: Vec<String>,
+    /// The working directory inside the container (an absolute path)
+    #[arg(short, long, value_name = "DIR", value_parser = parse_workdir)]
+    pub workdir: Option<PathBuf>,
+}
+
+impl Process {
+    /// The `KEY=VALUE` pairs: a bare `KEY` takes this process's value and is
+    /// dropped when it has none, as docker does.
+    pub fn env(&self) -> Vec<String> {
+        self.env
+            .iter()
+            .filter_map(|e| {
+                if e.contains('=') {
+                    Some(e.clone())
+                } else {
+                    std::env::var(e).ok().map(|v| format!("{e}={v}"))
+                }
+            })
+            .collect()
+    }
+}
+
+/// `-t/--time SECONDS`: the grace period between SIGTERM and SIGKILL.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Grace {
+    /// Seconds to wait after SIGTERM before SIGKILL
+    #[arg(
+        short = 't',
+        long = "time",
+        value_name = "SECONDS",
+        default_value_t = 10
+    )]
+    pub time: u64,
+}
+
+impl Grace {
+    pub fn duration(&self) -> Duration {
+        Duration::from_secs(self.time)
+    }
+}
+
+/// `-q/--quiet`: only IDs.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct Quiet {
+    /// Only IDs
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+/// `-f/--filter`: which stasis containers a verb selects.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct Filters {
+    /// Select containers: label=K[=V], status=created|running|paused|exited, pod=P, name=N, id=PREFIX (repeatable; all must match)
+    #[arg(short = 'f', long = "filter", value_name = "FILTER")]
+    pub filters: Vec<Filter>,
+}
+
+/// `--format`: a table (or text) for people, JSON for scripts.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Output {
+    /// Output format
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Columns or `key: value` lines, for people
+    #[value(alias = "text")]
+    Table,
+    /// JSON, for scripts
+    Json,
+}
+
+/// Containers named on the command line.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Containers {
+    /// Container names or IDs (any unique prefix)
+    #[arg(required = true, value_name = "CONTAINER")]
+    pub containers: Vec<String>,
+}
+
+/// One container named on the command line.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ContainerName {
+    /// Container name or ID (any unique prefix)
+    #[arg(value_name = "CONTAINER")]
+    pub container: String,
+}
+
+/// Pods named on the command line.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Pods {
+    /// Pod names or IDs (any unique prefix)
+    #[arg(required = true, value_name = "POD")]
+    pub pods: Vec<String>,
+}
+
+/// The command a container or exec runs, after `--`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Command {
+    /// The command and its arguments
+    #[arg(last = true, required = true, value_name = "CMD")]
+    pub command: Vec<String>,
+}
+
+/// `KEY=VALUE` with a non-empty key.
+fn parse_label(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_owned(), v.to_owned())),
+        _ => Err(format!("{s:?} is not KEY=VALUE")),
+    }
+}
+
+/// `KEY=VALUE` or `KEY`; a key is non-empty and holds no NUL.
+fn parse_env(s: &str) -> Result<String, String> {
+    let key = s.split_once('=').map_or(s, |(k, _)| k);
+    if key.is_empty() {
+        return Err(format!("{s:?} has no variable name (use KEY=VALUE)"));
+    }
+    if s.contains('\0') {
+        return Err(format!("{s:?} contains a NUL byte"));
+    }
+    Ok(s.to_owned())
+}
+
+/// An absolute path, as docker requires of `--workdir`.
+fn parse_workdir(s: &str) -> Result<PathBuf, String> {
+    let path = PathBuf::from(s);
+    if !path.is_absolute() {
+        return Err(format!("{s:?} is not an absolute path"));
+    }
+    if s.contains('\0') {
+        return Err(format!("{s:?} contains a NUL byte"));
+    }
+    Ok(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Debug, Parser)]
+    struct Probe {
+        #[command(flatten)]
+        labels: Labels,
+        #[command(flatten)]
+        process: Process,
+        #[command(flatten)]
+        grace: Grace,
+        #[command(flatten)]
+        quiet: Quiet,
+        #[command(flatten)]
+        filters: Filters,
+        #[command(flatten)]
+        output: Output,
+    }
+
+    fn parse(args: &[&str]) -> Result<Probe, clap::Error> {
+        Probe::try_parse_from(std::iter::once("probe").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn each_flag_parses_to_its_value() {
+        let p = parse(&[
+            "--label",
+            "a=1",
+            "--label",
+            "b=",
+            "--label",
+            "a=2",
+            "-e",
+            "X=1",
+            "-w",
+            "/srv",
+            "-t",
+            "3",
+            "-q",
+            "-f",
+            "label=tier",
+            "--format",
+            "json",
+        ])
+        .expect("parses");
+        assert_eq!(
+            p.labels.to_map(),
+            BTreeMap::from([("a".into(), "2".into()), ("b".into(), String::new())])
+        );
+        assert_eq!(p.process.env, ["X=1"]);
+        assert_eq!(p.process.workdir, Some(PathBuf::from("/srv")));
+        assert_eq!(p.grace.duration(), Duration::from_secs(3));
+        assert!(p.quiet.quiet);
+        assert_eq!(p.filters.filters, [Filter::Label("tier".into(), None)]);
+        assert_eq!(p.output.format, Format::Json);
+        let d = parse(&[]).expect("defaults");
+        assert_eq!(d.grace.time, 10);
+        assert_eq!(d.output.format, Format::Table);
+        assert_eq!(
+            parse(&["--format", "text"]).expect("alias").output.format,
+            Format::Table
+        );
+    }
+
+    #[test]
+    fn malformed_values_are_usage_errors() {
+        for bad in [
+            &["--label", "novalue"][..],
+            &["--label", "=v"],
+            &["-e", "=v"],
+            &["-w", "relative/dir"],
+            &["-t", "soon"],
+            &["-f", "bogus=1"],
+            &["--format", "yaml"],
+        ] {
+            let err = parse(bad).expect_err(&format!("{bad:?}"));
+            assert_eq!(err.exit_code(), 2, "{bad:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_bare_env_key_takes_this_process_value_or_is_dropped() {
+        let p = Process {
+            env: vec![
+                "PATH".into(),
+                "STASIS_TEST_SURELY_UNSET_VARIABLE".into(),
+                "A=b".into(),
+            ],
+            workdir: None,
+        };
+        let env = p.env();
+        assert!(env[0].starts_with("PATH="), "{env:?}");
+        assert_eq!(env[1], "A=b");
+        assert_eq!(env.len(), 2);
+    }
+}
