@@ -38,7 +38,7 @@ pub enum PodCommand {
 
 #[derive(Debug, clap::Args)]
 pub struct CreateArgs {
-    /// A name for the pod ([a-zA-Z0-9][a-zA-Z0-9_.-]*)
+    /// A name for the pod: letters, digits, _ . -, starting with a letter or digit
     #[arg(long)]
     pub name: Option<String>,
     /// Namespaces the members share: net, ipc, uts, pid, cgroup

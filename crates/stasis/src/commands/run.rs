@@ -18,7 +18,7 @@ pub struct Args {
     /// Join this pod, or the pod of this container (like --net=container:X)
     #[arg(long, value_name = "POD|CONTAINER")]
     pub pod: Option<String>,
-    /// A name for the container ([a-zA-Z0-9][a-zA-Z0-9_.-]*)
+    /// A name for the container: letters, digits, _ . -, starting with a letter or digit
     #[arg(long)]
     pub name: Option<String>,
     #[command(flatten)]
