@@ -5,7 +5,8 @@
 #   sudo bash scripts/test.sh [CARGO TEST ARGS...]
 #
 # As root it installs the Debian packages below (apt-get update and install,
-# only when one is missing) and sets STASIS_REQUIRE_ROOT_TESTS=1, so a kernel
+# only when one is missing) and CRIU 4.1 (scripts/install-criu.sh, a no-op
+# when it is there), and sets STASIS_REQUIRE_ROOT_TESTS=1, so a kernel
 # test that cannot run fails instead of skipping. Without root it installs
 # nothing and runs the tests as they are: the kernel tests skip, each saying
 # why. The tests start and stop the daemons they use themselves (containerd,
@@ -41,6 +42,8 @@ if [ "$(id -u)" -eq 0 ]; then
     apt-get update -q
     apt-get install -y -q --no-install-recommends "${missing[@]}"
   fi
+  # CRIU 4.1 for checkpoint/restore, built from source (see the script).
+  bash scripts/install-criu.sh
   export STASIS_REQUIRE_ROOT_TESTS=1
 else
   echo "scripts/test.sh: not root: installing nothing; the kernel tests will skip" >&2
