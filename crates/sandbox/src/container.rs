@@ -1,5 +1,8 @@
 //! Containers: a process started in its pod's namespaces and its own cgroup
-//! leaf, optionally in its own root filesystem, watched by a monitor.
+//! leaf, optionally in its own root filesystem, watched by a monitor. The
+//! records, their status, and the verbs on one running container (start,
+//! pause, unpause, kill, stop, wait). Containers depend on pods, never the
+//! reverse.
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -10,13 +13,12 @@ use std::time::{Duration, Instant};
 use freezer::Freezer;
 use serde::{Deserialize, Serialize};
 
-use crate::cgroups::PodCgroups;
-use crate::error::{io_err, Error, Kind, Result};
+use crate::error::{Error, Kind, Result};
 use crate::id::{validate_name, Id};
-use crate::ns::{self, Namespace};
-use crate::pod::{already, docker_error, not_running, PodOptions, PodRecord, PodStatus};
+use crate::monitor::Ready;
+use crate::pod::{PodOptions, PodRecord, PodStatus};
 use crate::process::ProcessRef;
-use crate::spawn::{spawn_member, MemberSpawn};
+use crate::watch::Watch;
 use crate::{now, Sandbox};
 
 /// A container's record.
@@ -46,6 +48,9 @@ pub struct ContainerRecord {
     pub started: Option<u64>,
     #[serde(default)]
     pub exit: Option<ExitRecord>,
+    /// Removed (with its implicit pod) once it exits: `run -d --rm`.
+    #[serde(default)]
+    pub auto_remove: bool,
 }
 
 /// How a container ended.
@@ -110,6 +115,9 @@ pub struct ContainerOptions {
     pub workdir: Option<PathBuf>,
     pub rootfs: Option<PathBuf>,
     pub command: Vec<String>,
+    /// Remove the container (and its implicit pod) once it exits, from its
+    /// monitor (`run -d --rm`; an attached `run --rm` removes it itself).
+    pub auto_remove: bool,
 }
 
 impl Sandbox {
@@ -149,8 +157,10 @@ impl Sandbox {
         }
         let rootfs = match &opts.rootfs {
             Some(r) => {
-                let canon =
-                    std::fs::canonicalize(r).map_err(io_err("opening the root filesystem", r))?;
+                let canon = std::fs::canonicalize(r).map_err(|source| Error::Rootfs {
+                    path: r.clone(),
+                    source,
+                })?;
                 if !canon.is_dir() || canon == std::path::Path::new("/") {
                     return Err(Error::InvalidArgument {
                         what: "root filesystem",
@@ -177,13 +187,8 @@ impl Sandbox {
                     PodStatus::Running => {}
                     // A process moved into a frozen cgroup freezes before it
                     // can exec, and its monitor (and `run`) would wait for it.
-                    PodStatus::Paused => {
-                        return Err(Error::Paused {
-                            kind: Kind::Pod,
-                            name: pod.name,
-                        })
-                    }
-                    _ => return Err(not_running(Kind::Pod, &pod.name)),
+                    PodStatus::Paused => return Err(Error::paused(Kind::Pod, &pod.name)),
+                    _ => return Err(Error::not_running(Kind::Pod, &pod.name)),
                 }
                 pod
             }
@@ -214,13 +219,14 @@ impl Sandbox {
             monitor: None,
             started: None,
             exit: None,
+            auto_remove: opts.auto_remove,
         };
         let created = (|| {
             let _lock = self.store.lock()?;
             self.store.claim_name(Kind::Container, &record.name, &id)?;
             self.store.create_dir(Kind::Container, &id)?;
             self.store.write(Kind::Container, &id, &record)?;
-            PodCgroups::of(&self.hierarchies, &pod.id)?.create(&[id.as_str()])
+            self.pod_cgroups(&pod)?.create(&[id.as_str()])
         })();
         if let Err(e) = created {
             if pod.implicit && opts.pod.is_none() {
@@ -245,8 +251,8 @@ impl Sandbox {
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
-            .map_err(|source| Error::Spawn {
-                what: "starting the container's monitor".into(),
+            .map_err(|source| Error::SpawnMonitor {
+                container: container.name.clone(),
                 source,
             })?;
         let mut answer = String::new();
@@ -255,18 +261,16 @@ impl Sandbox {
             let _ = out.read_to_string(&mut answer);
         }
         let record = self.container(&container.id)?;
-        match answer.trim().strip_prefix("error: ") {
-            Some(msg) => Err(Error::Spawn {
-                what: format!("starting container {}", container.name),
-                source: std::io::Error::other(msg.to_owned()),
+        match Ready::parse(&answer) {
+            Some(Ready::Failed { code, message }) => Err(Error::StartFailed {
+                container: container.name.clone(),
+                code,
+                message,
             }),
-            None if record.process.is_some() => Ok(record),
-            None => Err(Error::Spawn {
-                what: format!("starting container {}", container.name),
-                source: std::io::Error::other(format!(
-                    "the monitor ended without starting it ({:?})",
-                    child.try_wait()
-                )),
+            Some(Ready::Started { .. }) if record.process.is_some() => Ok(record),
+            _ => Err(Error::MonitorVanished {
+                container: container.name.clone(),
+                status: format!("{:?}", child.try_wait()),
             }),
         }
     }
@@ -274,6 +278,15 @@ impl Sandbox {
     /// Every container.
     pub fn containers(&self) -> Result<Vec<ContainerRecord>> {
         self.store.all(Kind::Container)
+    }
+
+    /// The containers of a pod.
+    pub fn members(&self, pod: &PodRecord) -> Result<Vec<ContainerRecord>> {
+        Ok(self
+            .containers()?
+            .into_iter()
+            .filter(|c| c.pod == pod.id)
+            .collect())
     }
 
     /// The container a name, ID or unique prefix names.
@@ -292,16 +305,6 @@ impl Sandbox {
             })
     }
 
-    /// A pod by ID, read afresh.
-    pub fn pod(&self, id: &Id) -> Result<PodRecord> {
-        self.store
-            .read(Kind::Pod, id)?
-            .ok_or_else(|| Error::NotFound {
-                kind: Kind::Pod,
-                name: id.short().to_owned(),
-            })
-    }
-
     fn find_pod_or_containers_pod(&self, query: &str) -> Result<PodRecord> {
         match self.find_pod(query) {
             Ok(p) => Ok(p),
@@ -314,19 +317,20 @@ impl Sandbox {
         }
     }
 
-    /// The container's status, from its process, its record and the kernel.
+    /// The container's status, from its process, its record and the kernel
+    /// (frozen in any hierarchy is paused).
     pub fn container_status(&self, c: &ContainerRecord) -> ContainerStatus {
         if let Some(exit) = &c.exit {
             return ContainerStatus::Exited(Some(exit.code));
         }
         match &c.process {
             None => ContainerStatus::Created,
-            Some(p) if p.is_alive() => match PodCgroups::of(&self.hierarchies, &c.pod) {
-                Ok(cg) if cg.is_frozen(&self.hierarchies, Some(c.id.as_str())) => {
-                    ContainerStatus::Paused
+            Some(p) if p.is_alive(&self.host.proc) => {
+                match crate::cgroups::PodCgroups::of(&self.host.hierarchies, &c.pod) {
+                    Ok(cg) if cg.is_frozen(Some(c.id.as_str())) => ContainerStatus::Paused,
+                    _ => ContainerStatus::Running,
                 }
-                _ => ContainerStatus::Running,
-            },
+            }
             // The monitor records the exit right after the process ends.
             Some(_) => match self.container(&c.id) {
                 Ok(fresh) if fresh.exit.is_some() => self.container_status(&fresh),
@@ -335,19 +339,33 @@ impl Sandbox {
         }
     }
 
+    /// The name of a container's pod, for messages.
+    fn pod_name(&self, c: &ContainerRecord) -> String {
+        self.pod(&c.pod)
+            .map(|p| p.name)
+            .unwrap_or_else(|_| c.pod.short().to_owned())
+    }
+
+    /// The container's leaf in the hierarchy stasis freezes by default.
+    fn leaf_cgroup(&self, c: &ContainerRecord) -> Result<freezer::Cgroup> {
+        crate::cgroups::PodCgroups::of(&self.host.hierarchies, &c.pod)?
+            .freezer_cgroup(Some(c.id.as_str()))
+    }
+
     /// Freezes the container's leaf.
     pub fn pause_container(&self, c: &ContainerRecord, timeout: Duration) -> Result<()> {
         match self.container_status(c) {
             ContainerStatus::Running => {}
-            ContainerStatus::Paused => return Err(already(Kind::Container, &c.name)),
-            _ => return Err(not_running(Kind::Container, &c.name)),
+            ContainerStatus::Paused => {
+                return Err(Error::already_paused(Kind::Container, &c.name))
+            }
+            _ => return Err(Error::not_running(Kind::Container, &c.name)),
         }
-        let cg = PodCgroups::of(&self.hierarchies, &c.pod)?
-            .freezer_cgroup(&self.hierarchies, Some(c.id.as_str()))?;
+        let cg = self.leaf_cgroup(c)?;
         Freezer::new()
             .timeout(timeout)
-            .freeze(&self.hierarchies, &cg)
-            .map_err(|e| docker_error(e, Kind::Container, &c.name))?;
+            .freeze(&self.host.hierarchies, &cg)
+            .map_err(|e| Error::from_freezer(e, Kind::Container, &c.name))?;
         Ok(())
     }
 
@@ -355,187 +373,101 @@ impl Sandbox {
     pub fn unpause_container(&self, c: &ContainerRecord, timeout: Duration) -> Result<()> {
         match self.container_status(c) {
             ContainerStatus::Paused => {}
-            ContainerStatus::Running => {
-                return Err(Error::NotPaused {
-                    kind: Kind::Container,
-                    name: c.name.clone(),
-                })
-            }
-            _ => return Err(not_running(Kind::Container, &c.name)),
+            ContainerStatus::Running => return Err(Error::not_paused(Kind::Container, &c.name)),
+            _ => return Err(Error::not_running(Kind::Container, &c.name)),
         }
-        let cg = PodCgroups::of(&self.hierarchies, &c.pod)?
-            .freezer_cgroup(&self.hierarchies, Some(c.id.as_str()))?;
+        let cg = self.leaf_cgroup(c)?;
         match Freezer::new().timeout(timeout).thaw(&cg) {
             Ok(_) => Ok(()),
-            Err(freezer::Error::PausedByAncestor { .. }) => Err(Error::PausedByPod {
-                container: c.name.clone(),
-                pod: self
-                    .pod(&c.pod)
-                    .map(|p| p.name)
-                    .unwrap_or_else(|_| c.pod.short().to_owned()),
-            }),
-            Err(e) => Err(docker_error(e, Kind::Container, &c.name)),
+            Err(freezer::Error::PausedByAncestor { .. }) => {
+                Err(Error::paused_by_pod(&c.name, &self.pod_name(c)))
+            }
+            Err(e) => Err(Error::from_freezer(e, Kind::Container, &c.name)),
         }
+    }
+
+    /// Thaws a container paused by itself, in every hierarchy; one held by
+    /// its paused pod is refused (thawing it would thaw its siblings).
+    fn thaw_own_freeze(&self, c: &ContainerRecord) -> Result<()> {
+        if self.container_status(c) != ContainerStatus::Paused {
+            return Ok(());
+        }
+        let cgroups = crate::cgroups::PodCgroups::of(&self.host.hierarchies, &c.pod)?;
+        if cgroups.is_frozen(None) {
+            return Err(Error::paused_by_pod(&c.name, &self.pod_name(c)));
+        }
+        cgroups.thaw_frozen(Some(c.id.as_str()))?;
+        Ok(())
     }
 
     /// Stops a container: SIGTERM, then SIGKILL after `grace`. A container
     /// paused by itself is thawed first; one held by its paused pod is not
     /// stopped (that would mean thawing its siblings).
     pub fn stop_container(&self, c: &ContainerRecord, grace: Duration) -> Result<()> {
-        if self.container_status(c) == ContainerStatus::Paused {
-            let cg = PodCgroups::of(&self.hierarchies, &c.pod)?
-                .freezer_cgroup(&self.hierarchies, Some(c.id.as_str()))?;
-            match Freezer::new().thaw(&cg) {
-                Ok(_) => {}
-                Err(freezer::Error::PausedByAncestor { .. }) => {
-                    return Err(Error::PausedByPod {
-                        container: c.name.clone(),
-                        pod: self.pod(&c.pod).map(|p| p.name).unwrap_or_default(),
-                    })
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
+        self.thaw_own_freeze(c)?;
         self.stop_processes(std::slice::from_ref(c), grace)
     }
 
+    /// SIGTERM to each running container, SIGKILL to those left after
+    /// `grace`, then a bounded wait for each exit to be recorded. Signals and
+    /// waits go through pidfds.
     pub(crate) fn stop_processes(&self, cs: &[ContainerRecord], grace: Duration) -> Result<()> {
-        let running: Vec<&ContainerRecord> = cs
+        let live: Vec<&ContainerRecord> = cs
             .iter()
             .filter(|c| self.container_status(c).is_running())
             .collect();
-        for c in &running {
-            if let Some(p) = &c.process {
-                p.signal(rustix::process::Signal::TERM)?;
+        let mut running = Vec::new();
+        for c in &live {
+            if let Some(p) = c.process.as_ref().map(|p| p.open(&self.host.proc)).transpose()? {
+                running.extend(p);
             }
+        }
+        for p in &running {
+            p.signal(rustix::process::Signal::TERM)?;
         }
         let end = Instant::now() + grace;
-        while Instant::now() < end
-            && running
-                .iter()
-                .any(|c| self.container_status(c).is_running())
-        {
-            std::thread::sleep(Duration::from_millis(5));
+        for p in &running {
+            p.wait(end.saturating_duration_since(Instant::now()))?;
         }
-        for c in &running {
-            if let Some(p) = &c.process {
-                p.signal(rustix::process::Signal::KILL)?;
-            }
+        for p in &running {
+            p.signal(rustix::process::Signal::KILL)?;
         }
-        for c in &running {
+        for c in live {
             self.wait_exit(c, Some(Duration::from_secs(10)))?;
         }
         Ok(())
     }
 
-    /// Sends a signal to a running container's main process.
+    /// Sends a signal to a running container's main process. A container
+    /// paused by itself is then resumed, as docker does (moby's
+    /// `killWithSignal` without a configured stop signal): a fatal signal
+    /// ends it at once, another one is handled. One held by its paused pod
+    /// is refused, as `stop` is.
     pub fn kill_container(
         &self,
         c: &ContainerRecord,
         signal: rustix::process::Signal,
     ) -> Result<()> {
-        if !self.container_status(c).is_running() {
-            return Err(not_running(Kind::Container, &c.name));
+        let status = self.container_status(c);
+        if !status.is_running() {
+            return Err(Error::not_running(Kind::Container, &c.name));
         }
-        match &c.process {
-            Some(p) => p.signal(signal),
-            None => Err(not_running(Kind::Container, &c.name)),
+        let cgroups = crate::cgroups::PodCgroups::of(&self.host.hierarchies, &c.pod)?;
+        if status == ContainerStatus::Paused && cgroups.is_frozen(None) {
+            return Err(Error::paused_by_pod(&c.name, &self.pod_name(c)));
         }
-    }
-
-    /// Removes a container (and the pod made for it alone). A running one
-    /// needs `force`, which kills it.
-    pub fn remove_container(&self, c: &ContainerRecord, force: bool) -> Result<()> {
-        if self.container_status(c).is_running() {
-            if !force {
-                return Err(Error::StillRunning {
-                    kind: Kind::Container,
-                    name: c.name.clone(),
-                });
-            }
-            let pod = self.pod(&c.pod)?;
-            self.thaw_if_frozen(&pod)?;
-            if let Some(p) = &c.process {
-                p.signal(rustix::process::Signal::KILL)?;
-            }
-            self.wait_exit(c, Some(Duration::from_secs(10)))?;
-        }
-        self.remove_container_state(c)?;
-        if let Ok(pod) = self.pod(&c.pod) {
-            let others = self.containers()?.iter().any(|o| o.pod == pod.id);
-            if pod.implicit && !others {
-                self.remove_pod(&pod, true)?;
-            }
-        }
-        Ok(())
-    }
-
-    pub(crate) fn remove_container_state(&self, c: &ContainerRecord) -> Result<()> {
-        let cgroups = PodCgroups::of(&self.hierarchies, &c.pod)?;
-        cgroups.kill_all(Some(c.id.as_str()), Duration::from_secs(10))?;
-        cgroups.remove_leaf(c.id.as_str())?;
-        self.store.remove(Kind::Container, &c.id, &c.name)
-    }
-
-    /// Runs a command in a running container's namespaces and cgroup, with
-    /// this process's stdio; returns its exit status. Refused while paused.
-    pub fn exec(
-        &self,
-        c: &ContainerRecord,
-        argv: Vec<String>,
-        env: Vec<String>,
-        workdir: Option<PathBuf>,
-    ) -> Result<i32> {
-        match self.container_status(c) {
-            ContainerStatus::Running => {}
-            ContainerStatus::Paused => {
-                return Err(Error::Paused {
-                    kind: Kind::Container,
-                    name: c.name.clone(),
-                })
-            }
-            _ => return Err(not_running(Kind::Container, &c.name)),
-        }
-        let pod = self.pod(&c.pod)?;
         let process = c
             .process
-            .ok_or_else(|| not_running(Kind::Container, &c.name))?;
-        let own_mount = c.rootfs.is_some() || pod.share.contains(&Namespace::Pid);
-        let mount_ns = if own_mount {
-            let path = format!("/proc/{}/ns/mnt", process.pid);
-            let fd = rustix::fs::open(
-                path.as_str(),
-                rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::CLOEXEC,
-                rustix::fs::Mode::empty(),
-            )
-            .map_err(|e| io_err("opening the mount namespace", &path)(e.into()))?;
-            // Opened after the check: make sure the PID was not reused meanwhile.
-            if !process.is_alive() {
-                return Err(not_running(Kind::Container, &c.name));
-            }
-            Some(fd)
-        } else {
-            None
-        };
-        let mut all_env = self.base_env(&pod, c);
-        all_env.extend(parse_env(&env)?);
-        let spec = MemberSpawn {
-            argv,
-            env: all_env,
-            workdir: workdir.or_else(|| c.workdir.clone()),
-            joins: ns::open(&self.pod_dir(&pod), &pod.share)?,
-            leaf_procs: PodCgroups::of(&self.hierarchies, &pod.id)?.leaf_procs(c.id.as_str()),
-            rootfs: None,
-            mount_ns,
-            mount_proc: false,
-            new_session: false,
-        };
-        let mut child = spawn_member(spec, |_| {})?;
-        let status = child.wait().map_err(|source| Error::Spawn {
-            what: "waiting for the exec'd command".into(),
-            source,
-        })?;
-        Ok(exit_code(status))
+            .ok_or_else(|| Error::not_running(Kind::Container, &c.name))?;
+        match process.open(&self.host.proc)? {
+            Some(p) => p.signal(signal)?,
+            None => return Err(Error::not_running(Kind::Container, &c.name)),
+        }
+        if status == ContainerStatus::Paused {
+            // The signal is pending; it takes effect once the leaf thaws.
+            cgroups.thaw_frozen(Some(c.id.as_str()))?;
+        }
+        Ok(())
     }
 
     /// The environment every member starts with, then the container's own.
@@ -556,14 +488,20 @@ impl Sandbox {
     /// timeout or if its monitor died first.
     pub fn wait_exit(&self, c: &ContainerRecord, limit: Option<Duration>) -> Result<Option<i32>> {
         let end = limit.map(|l| Instant::now() + l);
-        let mut watch = crate::logs::Watch::new(&self.store.dir(Kind::Container, &c.id))?;
+        let mut watch = Watch::new(&self.store.dir(Kind::Container, &c.id))?;
+        let proc = &self.host.proc;
         loop {
-            let fresh = self.container(&c.id)?;
+            let fresh = match self.container(&c.id) {
+                Ok(f) => f,
+                // Removed meanwhile (`--rm`): it has exited.
+                Err(e) if e.is_not_found() => return Ok(None),
+                Err(e) => return Err(e),
+            };
             if let Some(exit) = &fresh.exit {
                 return Ok(Some(exit.code));
             }
-            let monitor_gone = fresh.monitor.as_ref().is_some_and(|m| !m.is_alive());
-            let process_gone = fresh.process.as_ref().is_some_and(|p| !p.is_alive());
+            let monitor_gone = fresh.monitor.as_ref().is_some_and(|m| !m.is_alive(proc));
+            let process_gone = fresh.process.as_ref().is_some_and(|p| !p.is_alive(proc));
             if monitor_gone && (process_gone || fresh.process.is_none()) {
                 return Ok(None);
             }

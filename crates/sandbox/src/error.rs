@@ -1,7 +1,11 @@
-//! The sandbox's one error type.
+//! The sandbox's one error type: one variant per operation, each naming its
+//! path or PID once with the cause in `source`, and the docker-style
+//! conflicts (already paused, not running, ...) built by the constructors at
+//! the end.
 
 use std::io;
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// Pod or container: what an error is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,19 +30,69 @@ impl std::fmt::Display for Kind {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    #[error("{action} {}", path.display())]
-    Io {
-        action: &'static str,
+    // The state store.
+    #[error("creating the state directory {}", path.display())]
+    CreateStore {
         path: PathBuf,
         #[source]
         source: io::Error,
     },
-    #[error("reading record {}", path.display())]
+    #[error("cannot read the state store {}", path.display())]
+    ReadStore {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("creating the record directory {}", path.display())]
+    CreateRecord {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("writing the record {}", path.display())]
+    WriteRecord {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("reading the record {}", path.display())]
+    ReadRecord {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("parsing the record {}", path.display())]
     Record {
         path: PathBuf,
         #[source]
         source: serde_json::Error,
     },
+    #[error("removing the record directory {}", path.display())]
+    RemoveRecord {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("locking {}", path.display())]
+    Lock {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("claiming the name {}", path.display())]
+    ClaimName {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("releasing the name {}", path.display())]
+    ReleaseName {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+
+    // User input.
     #[error("invalid name {name:?}: {reason}")]
     InvalidName { name: String, reason: &'static str },
     #[error("invalid {what} {value:?}: {reason}")]
@@ -47,6 +101,14 @@ pub enum Error {
         value: String,
         reason: &'static str,
     },
+    #[error("root filesystem {}", path.display())]
+    Rootfs {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+
+    // Lookups and docker's conflicts.
     #[error("no such {kind}: {name}")]
     NotFound { kind: Kind, name: String },
     #[error("no {kind} matches the filters")]
@@ -75,16 +137,175 @@ pub enum Error {
     PausedByPod { container: String, pod: String },
     #[error("{kind} {name} is running; stop it first or use --force")]
     StillRunning { kind: Kind, name: String },
-    #[error("{what} failed")]
-    Spawn {
-        what: String,
+
+    // Processes.
+    #[error("reading random bytes for an ID")]
+    Random(#[source] io::Error),
+    #[error("becoming a child subreaper")]
+    Subreaper(#[source] io::Error),
+    #[error("changing directory to {}", path.display())]
+    Chdir {
+        path: PathBuf,
         #[source]
         source: io::Error,
     },
+    #[error("opening a pidfd for process {pid}")]
+    OpenProcess {
+        pid: u32,
+        #[source]
+        source: io::Error,
+    },
+    #[error("sending signal {signal} to process {pid}")]
+    Signal {
+        pid: u32,
+        signal: i32,
+        #[source]
+        source: io::Error,
+    },
+    #[error("waiting for process {pid}")]
+    WaitProcess {
+        pid: u32,
+        #[source]
+        source: io::Error,
+    },
+    #[error("process {pid} did not exit within {timeout:?}")]
+    ProcessTimeout { pid: u32, timeout: Duration },
+
+    // Starting things.
+    #[error("starting the pause process {}", binary.display())]
+    SpawnPause {
+        binary: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("the pause process {pid} exited at once ({status})")]
+    PauseExited { pid: u32, status: String },
     #[error("no stasis-pause binary: set STASIS_PAUSE, or install it next to stasis or on PATH")]
     NoPauseBinary,
+    #[error("starting the monitor of container {container}")]
+    SpawnMonitor {
+        container: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("starting container {container}: {message}")]
+    StartFailed {
+        container: String,
+        /// The exit status the monitor recorded for it.
+        code: i32,
+        message: String,
+    },
+    #[error("the monitor of container {container} ended without starting it ({status})")]
+    MonitorVanished { container: String, status: String },
+    #[error("{program}: executable file not found")]
+    CommandNotFound {
+        program: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{program}: cannot execute")]
+    CommandNotExecutable {
+        program: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("working directory {}", dir.display())]
+    Workdir {
+        dir: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("starting {program}")]
+    SpawnCommand {
+        program: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("preparing the root filesystem at {}", path.display())]
+    PrepareRootfs {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("waiting for the container's process")]
+    WaitChild(#[source] io::Error),
+
+    // Namespaces.
+    #[error("pinning the namespace at {}", path.display())]
+    Pin {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("opening the namespace {}", path.display())]
+    OpenNamespace {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("unpinning the namespace at {}", path.display())]
+    Unpin {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+
+    // cgroups.
     #[error("this host has no cgroup hierarchy stasis can use for pods")]
     NoCgroups,
+    #[error("creating the cgroup {}", path.display())]
+    CreateCgroup {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("listing the cgroup {}", path.display())]
+    ListCgroup {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("removing the cgroup {}", path.display())]
+    RemoveCgroup {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("watching the cgroup {}", path.display())]
+    WatchCgroup {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("the processes of {} did not exit within {timeout:?}", path.display())]
+    CgroupNotEmpty { path: PathBuf, timeout: Duration },
+
+    // Logs.
+    #[error("opening the log {}", path.display())]
+    OpenLog {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("reading the log {}", path.display())]
+    ReadLog {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("copying the log {}", path.display())]
+    CopyLog {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("watching {}", path.display())]
+    Watch {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+
     #[error(transparent)]
     Freezer(#[from] freezer::Error),
 }
@@ -93,10 +314,12 @@ pub enum Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
-    /// No pod or container by that name or ID (or the process vanished).
+    /// No pod or container by that name or ID, or a path the user named
+    /// (a root filesystem) does not exist.
     pub fn is_not_found(&self) -> bool {
         match self {
             Error::NotFound { .. } | Error::NoMatch { .. } => true,
+            Error::Rootfs { source, .. } => source.kind() == io::ErrorKind::NotFound,
             Error::Freezer(e) => e.is_not_found(),
             _ => false,
         }
@@ -124,6 +347,7 @@ impl Error {
             Error::InvalidName { .. } | Error::InvalidArgument { .. } | Error::Ambiguous { .. } => {
                 true
             }
+            Error::Rootfs { source, .. } => source.kind() != io::ErrorKind::NotFound,
             Error::Freezer(e) => e.is_invalid(),
             _ => false,
         }
@@ -131,24 +355,176 @@ impl Error {
 
     /// The kernel said EPERM or EACCES.
     pub fn is_permission_denied(&self) -> bool {
-        let io = match self {
-            Error::Io { source, .. } | Error::Spawn { source, .. } => source,
-            Error::Freezer(e) => return e.is_permission_denied(),
-            _ => return false,
-        };
-        matches!(io.raw_os_error(), Some(c) if c == libc::EPERM || c == libc::EACCES)
+        if let Error::Freezer(e) = self {
+            return e.is_permission_denied();
+        }
+        // A command that cannot be executed is the command's fault (126).
+        if matches!(self, Error::CommandNotExecutable { .. }) {
+            return false;
+        }
+        self.io_error().is_some_and(|io| {
+            matches!(io.raw_os_error(), Some(c) if c == libc::EPERM || c == libc::EACCES)
+        })
+    }
+
+    /// The exit status docker gives a command that could not be started:
+    /// 127 when it (or, for `run`, its working directory) does not exist,
+    /// 126 when it cannot be executed (or, for `exec`, its working directory
+    /// is missing: docker's code for an exec the runtime refused).
+    pub fn command_exit_code(&self, exec: bool) -> Option<u8> {
+        match self {
+            Error::CommandNotFound { .. } => Some(127),
+            Error::CommandNotExecutable { .. } => Some(126),
+            Error::Workdir { .. } => Some(if exec { 126 } else { 127 }),
+            Error::StartFailed { code, .. } => u8::try_from(*code).ok(),
+            _ => None,
+        }
+    }
+
+    /// The I/O error underneath, if there is one.
+    pub fn io_error(&self) -> Option<&io::Error> {
+        match self {
+            Error::CreateStore { source, .. }
+            | Error::ReadStore { source, .. }
+            | Error::CreateRecord { source, .. }
+            | Error::WriteRecord { source, .. }
+            | Error::ReadRecord { source, .. }
+            | Error::RemoveRecord { source, .. }
+            | Error::Lock { source, .. }
+            | Error::ClaimName { source, .. }
+            | Error::ReleaseName { source, .. }
+            | Error::Rootfs { source, .. }
+            | Error::Chdir { source, .. }
+            | Error::OpenProcess { source, .. }
+            | Error::Signal { source, .. }
+            | Error::WaitProcess { source, .. }
+            | Error::SpawnPause { source, .. }
+            | Error::SpawnMonitor { source, .. }
+            | Error::CommandNotFound { source, .. }
+            | Error::CommandNotExecutable { source, .. }
+            | Error::Workdir { source, .. }
+            | Error::SpawnCommand { source, .. }
+            | Error::PrepareRootfs { source, .. }
+            | Error::Pin { source, .. }
+            | Error::OpenNamespace { source, .. }
+            | Error::Unpin { source, .. }
+            | Error::CreateCgroup { source, .. }
+            | Error::ListCgroup { source, .. }
+            | Error::RemoveCgroup { source, .. }
+            | Error::WatchCgroup { source, .. }
+            | Error::OpenLog { source, .. }
+            | Error::ReadLog { source, .. }
+            | Error::CopyLog { source, .. }
+            | Error::Watch { source, .. } => Some(source),
+            Error::Random(source) | Error::Subreaper(source) | Error::WaitChild(source) => {
+                Some(source)
+            }
+            _ => None,
+        }
+    }
+
+    // Docker's words for a pod or container.
+
+    pub(crate) fn already_paused(kind: Kind, name: &str) -> Error {
+        Error::AlreadyPaused {
+            kind,
+            name: name.to_owned(),
+        }
+    }
+
+    pub(crate) fn not_paused(kind: Kind, name: &str) -> Error {
+        Error::NotPaused {
+            kind,
+            name: name.to_owned(),
+        }
+    }
+
+    pub(crate) fn not_running(kind: Kind, name: &str) -> Error {
+        Error::NotRunning {
+            kind,
+            name: name.to_owned(),
+        }
+    }
+
+    pub(crate) fn paused(kind: Kind, name: &str) -> Error {
+        Error::Paused {
+            kind,
+            name: name.to_owned(),
+        }
+    }
+
+    pub(crate) fn still_running(kind: Kind, name: &str) -> Error {
+        Error::StillRunning {
+            kind,
+            name: name.to_owned(),
+        }
+    }
+
+    pub(crate) fn paused_by_pod(container: &str, pod: &str) -> Error {
+        Error::PausedByPod {
+            container: container.to_owned(),
+            pod: pod.to_owned(),
+        }
+    }
+
+    /// The freezer's conflicts in docker's words for a pod or container.
+    pub(crate) fn from_freezer(e: freezer::Error, kind: Kind, name: &str) -> Error {
+        if e.is_already_paused() {
+            Error::already_paused(kind, name)
+        } else if matches!(e, freezer::Error::NotPaused { .. }) {
+            Error::not_paused(kind, name)
+        } else {
+            Error::Freezer(e)
+        }
     }
 }
 
-/// Wraps an I/O error with the operation and path.
-pub(crate) fn io_err(
-    action: &'static str,
+/// Wraps an I/O error into the variant `make` builds for `path`.
+pub(crate) fn at(
+    make: fn(PathBuf, io::Error) -> Error,
     path: impl Into<PathBuf>,
 ) -> impl FnOnce(io::Error) -> Error {
     let path = path.into();
-    move |source| Error::Io {
-        action,
-        path,
-        source,
+    move |source| make(path, source)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn predicates_map_the_codes_the_cli_documents() {
+        let enoent = || io::Error::from_raw_os_error(libc::ENOENT);
+        let eacces = || io::Error::from_raw_os_error(libc::EACCES);
+        let rootfs = Error::Rootfs {
+            path: "/nonexistent".into(),
+            source: enoent(),
+        };
+        assert!(rootfs.is_not_found() && !rootfs.is_invalid());
+        let store = Error::ReadStore {
+            path: "/run/stasis".into(),
+            source: eacces(),
+        };
+        assert!(store.is_permission_denied());
+        assert!(store.to_string().contains("cannot read the state store"));
+        let noexec = Error::CommandNotExecutable {
+            program: "/etc/passwd".into(),
+            source: eacces(),
+        };
+        assert!(!noexec.is_permission_denied());
+        assert_eq!(noexec.command_exit_code(true), Some(126));
+        let missing = Error::CommandNotFound {
+            program: "nosuchcmd".into(),
+            source: enoent(),
+        };
+        assert_eq!(missing.command_exit_code(true), Some(127));
+        let workdir = Error::Workdir {
+            dir: "/no/such".into(),
+            source: enoent(),
+        };
+        assert_eq!(workdir.command_exit_code(false), Some(127));
+        assert_eq!(workdir.command_exit_code(true), Some(126));
+        assert!(workdir.to_string().contains("/no/such"));
+        assert!(Error::paused_by_pod("c", "p").is_conflict());
     }
 }

@@ -8,19 +8,35 @@
 //! of that node, optionally in its own root filesystem, whose parent is a
 //! monitor that logs its output and records its exit. Pausing a pod is one
 //! write at its node ([`freezer`]); whether anything is paused is read from
-//! the kernel, never stored.
+//! the kernel (in any hierarchy), never stored. A pod that `run` made for
+//! one container ends with it: its pause process when the container exits,
+//! its record with `rm`.
 //!
-//! - [`Sandbox`] — the entry point: a state root and the host's cgroup
-//!   hierarchies. Pods: [`Sandbox::create_pod`], [`Sandbox::pause_pod`],
+//! - [`Sandbox`] — the entry point: a state root and the [`Host`] (`/proc`
+//!   and the cgroup hierarchies, parameters so rules run on fake trees).
+//!   Pods: [`Sandbox::create_pod`], [`Sandbox::pause_pod`],
 //!   [`Sandbox::stop_pod`], [`Sandbox::remove_pod`]. Containers:
 //!   [`Sandbox::create_container`], [`Sandbox::start_container`],
-//!   [`Sandbox::run_monitor`], [`Sandbox::exec`], [`Sandbox::copy_logs`].
-//! - [`store`] — atomic JSON records under per-record locks.
+//!   [`Sandbox::run_monitor`], [`Sandbox::exec`], [`Sandbox::kill_container`],
+//!   [`Sandbox::copy_logs`].
+//! - [`ProcessRef`] — a recorded process (PID + start time), opened as a
+//!   pidfd ([`Process`]) to signal or wait for it without a PID-reuse race.
+//! - [`store`] — atomic JSON records under per-record locks, and names.
 //! - [`ns`] — the namespaces and their pins.
+//! - [`Error`] — one variant per operation, with predicates
+//!   ([`Error::is_not_found`], [`Error::is_conflict`],
+//!   [`Error::command_exit_code`]) for the CLI's exit codes.
+//!
+//! Modules, each with one job: `pod` (pods, their pause process and
+//! freeze), `container` (records, status, the verbs on one container),
+//! `exec`, `monitor`, `logs`, `teardown` (stopping and removing, implicit
+//! pods), `cgroups` (the pod's nodes), `watch` (inotify), `spawn` (the only
+//! unsafe code). Containers depend on pods, logs on containers, teardown on
+//! both; never the reverse.
 //!
 //! ```no_run
-//! use sandbox::{ContainerOptions, PodOptions, Sandbox};
-//! let sandbox = Sandbox::open("/run/stasis".as_ref())?;
+//! use sandbox::{ContainerOptions, Host, PodOptions, Sandbox};
+//! let sandbox = Sandbox::open_with("/run/stasis".as_ref(), Host::detect()?)?;
 //! let pod = sandbox.create_pod(PodOptions { name: Some("web".into()), ..Default::default() })?;
 //! let c = sandbox.create_container(ContainerOptions {
 //!     pod: Some(pod.name.clone()),
@@ -34,13 +50,16 @@
 //! namespace for children around a fork, and the monitor must be a process
 //! of its own: call these from a single-threaded process (the CLI), or a
 //! dedicated thread. It does not do networking beyond loopback, images, or
-//! user namespaces.
+//! user namespaces, and it does not run a daemon: every call works on the
+//! store and the kernel directly.
 
 #![deny(unsafe_code)]
 
 mod cgroups;
 mod container;
 mod error;
+mod exec;
+mod host;
 mod id;
 mod logs;
 mod monitor;
@@ -50,6 +69,8 @@ mod process;
 #[allow(unsafe_code)]
 mod spawn;
 pub mod store;
+mod teardown;
+mod watch;
 
 use std::path::{Path, PathBuf};
 
@@ -57,25 +78,32 @@ pub use cgroups::PodCgroups;
 pub use container::{ContainerOptions, ContainerRecord, ContainerStatus, ExitRecord};
 pub use error::{Error, Kind, Result};
 pub use freezer;
+pub use host::Host;
 pub use id::{validate_name, Id};
 pub use pod::{PodOptions, PodRecord, PodStatus};
-pub use process::ProcessRef;
+pub use process::{Process, ProcessRef};
 pub use store::{Store, DEFAULT_ROOT};
 
 /// The pods and containers under one state root.
 #[derive(Debug, Clone)]
 pub struct Sandbox {
     store: Store,
-    hierarchies: freezer::Hierarchies,
+    host: Host,
     pause_binary: Option<PathBuf>,
 }
 
 impl Sandbox {
-    /// Opens the store at `root` and detects the host's cgroup hierarchies.
+    /// Opens the store at `root` on the real host (`/proc`, and the cgroup
+    /// hierarchies it shows).
     pub fn open(root: &Path) -> Result<Self> {
+        Self::open_with(root, Host::detect()?)
+    }
+
+    /// Opens the store at `root` with the given host paths.
+    pub fn open_with(root: &Path, host: Host) -> Result<Self> {
         Ok(Sandbox {
             store: Store::open(root)?,
-            hierarchies: freezer::Hierarchies::detect(Path::new("/proc"))?,
+            host,
             pause_binary: None,
         })
     }
@@ -93,9 +121,13 @@ impl Sandbox {
 
     /// The cgroup hierarchies in use.
     pub fn hierarchies(&self) -> &freezer::Hierarchies {
-        &self.hierarchies
+        &self.host.hierarchies
     }
 
+    /// The host paths in use.
+    pub fn host(&self) -> &Host {
+        &self.host
+    }
     /// The pause binary: the one given, else `stasis-pause` next to the
     /// running executable, else on `PATH`.
     fn pause_binary(&self) -> Result<PathBuf> {

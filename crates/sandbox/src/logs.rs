@@ -1,64 +1,15 @@
-//! A container's log (its stdout and stderr, as the monitor writes them)
-//! and waiting for it to change.
-//!
-//! Followers watch the container's directory with inotify: the log grows by
-//! writes (`IN_MODIFY`) and the record is replaced by rename (`IN_MOVED_TO`)
-//! when the exit is recorded, so a follower wakes on either, with a bounded
-//! poll as a safety net.
+//! A container's log: its stdout and stderr, as the monitor writes them to
+//! `<root>/containers/<id>/log`, and copying it out, following it until the
+//! container exits. Logs depend on containers, never the reverse.
 
 use std::fs::File;
 use std::io::{Read, Write};
-use std::os::fd::OwnedFd;
-use std::path::Path;
 use std::time::Duration;
 
-use rustix::event::{PollFd, PollFlags, Timespec};
-use rustix::fs::inotify::{self, CreateFlags, WatchFlags};
-
 use crate::container::ContainerRecord;
-use crate::error::{io_err, Error, Kind, Result};
+use crate::error::{Error, Kind, Result};
+use crate::watch::Watch;
 use crate::Sandbox;
-
-/// An inotify watch on a directory.
-#[derive(Debug)]
-pub(crate) struct Watch {
-    fd: OwnedFd,
-}
-
-impl Watch {
-    pub(crate) fn new(dir: &Path) -> Result<Self> {
-        let fd = inotify::init(CreateFlags::CLOEXEC | CreateFlags::NONBLOCK)
-            .map_err(|e| io_err("watching", dir)(e.into()))?;
-        inotify::add_watch(
-            &fd,
-            dir,
-            WatchFlags::MODIFY | WatchFlags::MOVED_TO | WatchFlags::CLOSE_WRITE,
-        )
-        .map_err(|e| io_err("watching", dir)(e.into()))?;
-        Ok(Watch { fd })
-    }
-
-    /// Waits until something changed or `limit` passed, then drains events.
-    pub(crate) fn wait(&mut self, limit: Duration) -> Result<()> {
-        let timeout = Timespec {
-            tv_sec: limit.as_secs() as i64,
-            tv_nsec: limit.subsec_nanos().into(),
-        };
-        let mut fds = [PollFd::new(&self.fd, PollFlags::IN)];
-        match rustix::event::poll(&mut fds, Some(&timeout)) {
-            Ok(_) | Err(rustix::io::Errno::INTR) => {}
-            Err(e) => {
-                return Err(Error::Spawn {
-                    what: "waiting for the container".into(),
-                    source: e.into(),
-                })
-            }
-        }
-        let mut buf = [0u8; 4096];
-        while matches!(rustix::io::read(&self.fd, &mut buf), Ok(n) if n > 0) {}
-        Ok(())
-    }
-}
 
 impl Sandbox {
     /// The path of a container's log.
@@ -84,28 +35,40 @@ impl Sandbox {
         let mut log = match File::open(&path) {
             Ok(f) => Some(f),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-            Err(e) => return Err(io_err("reading", &path)(e)),
+            Err(source) => return Err(Error::OpenLog { path, source }),
         };
         let mut buf = vec![0u8; 64 * 1024];
         loop {
             // Read the record first: once it says exited, one more drain of
             // the log gets everything the process wrote.
             let fresh = self.container(&c.id)?;
-            let done =
-                fresh.exit.is_some() || fresh.monitor.as_ref().is_some_and(|m| !m.is_alive());
+            let done = fresh.exit.is_some()
+                || fresh
+                    .monitor
+                    .as_ref()
+                    .is_some_and(|m| !m.is_alive(&self.host.proc));
             if log.is_none() {
                 log = File::open(&path).ok();
             }
             if let Some(f) = log.as_mut() {
                 loop {
-                    let n = f.read(&mut buf).map_err(io_err("reading", &path))?;
+                    let n = f.read(&mut buf).map_err(|source| Error::ReadLog {
+                        path: path.clone(),
+                        source,
+                    })?;
                     if n == 0 {
                         break;
                     }
                     out.write_all(&buf[..n])
-                        .map_err(io_err("writing the log of", &path))?;
+                        .map_err(|source| Error::CopyLog {
+                            path: path.clone(),
+                            source,
+                        })?;
                 }
-                out.flush().map_err(io_err("writing the log of", &path))?;
+                out.flush().map_err(|source| Error::CopyLog {
+                    path: path.clone(),
+                    source,
+                })?;
             }
             let Some(w) = watch.as_mut() else {
                 return Ok(fresh.exit.map(|e| e.code));

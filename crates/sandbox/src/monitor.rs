@@ -2,72 +2,88 @@
 //! the process in the pod's namespaces and the container's cgroup leaf,
 //! sends its stdout and stderr to the log, records when it started and how
 //! it ended, and reaps whatever the container orphans meanwhile (it is a
-//! child subreaper). It reports on `ready` — `started <pid>` or
-//! `error: <why>` — and closes it, so the CLI can return at once.
+//! child subreaper). It reports on `ready` — one JSON line, a [`Ready`] —
+//! and closes it, so the CLI can return at once. After the exit it does what
+//! `teardown` says: `--rm`, and the end of an implicit pod.
 
 use std::fs::OpenOptions;
 use std::io::Write;
 use std::process::Stdio;
 
 use rustix::process::{WaitOptions, WaitStatus};
+use serde::{Deserialize, Serialize};
 
-use crate::cgroups::PodCgroups;
 use crate::container::{ContainerRecord, ExitRecord};
-use crate::error::{io_err, Error, Kind, Result};
+use crate::error::{Error, Kind, Result};
 use crate::id::Id;
 use crate::ns::{self, Namespace};
 use crate::process::ProcessRef;
 use crate::spawn::{spawn_member, MemberSpawn};
 use crate::{now, Sandbox};
 
+/// What the monitor tells the CLI that started it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "ready", rename_all = "lowercase")]
+pub(crate) enum Ready {
+    /// The container's process runs.
+    Started { pid: u32 },
+    /// It could not start; `code` is the exit status recorded for it.
+    Failed { code: i32, message: String },
+}
+
+impl Ready {
+    fn send(&self, mut out: impl Write) {
+        if let Ok(line) = serde_json::to_string(self) {
+            let _ = writeln!(out, "{line}");
+            let _ = out.flush();
+        }
+    }
+
+    /// The message in what the monitor wrote, if it wrote one.
+    pub(crate) fn parse(text: &str) -> Option<Ready> {
+        serde_json::from_str(text.trim()).ok()
+    }
+}
+
 impl Sandbox {
     /// Runs the monitor of container `id` until its process ends. Call it
     /// in a process of its own (single-threaded: it switches its PID
     /// namespace for children).
-    pub fn run_monitor(&self, id: &Id, mut ready: impl Write) -> Result<()> {
-        rustix::process::set_child_subreaper(Some(rustix::process::getpid())).map_err(|e| {
-            Error::Spawn {
-                what: "becoming a subreaper".into(),
-                source: e.into(),
-            }
-        })?;
+    pub fn run_monitor(&self, id: &Id, ready: impl Write) -> Result<()> {
+        rustix::process::set_child_subreaper(Some(rustix::process::getpid()))
+            .map_err(|e| Error::Subreaper(e.into()))?;
         // It outlives the command that started it: hold no directory busy.
-        std::env::set_current_dir("/").map_err(io_err("changing directory to", "/"))?;
+        std::env::set_current_dir("/").map_err(|source| Error::Chdir {
+            path: "/".into(),
+            source,
+        })?;
         let container = self.container(id)?;
-        let started = self.start_process(&container);
-        let child = match started {
+        let child = match self.start_process(&container) {
             Ok(child) => child,
             Err(e) => {
-                let code = match &e {
-                    Error::Spawn { source, .. }
-                        if source.kind() == std::io::ErrorKind::NotFound =>
-                    {
-                        127
-                    }
-                    _ => 126,
-                };
+                // Docker's codes for a command that cannot run.
+                let code = e.command_exit_code(false).map_or(126, i32::from);
+                let message = chain_text(&e);
                 self.record(id, |c| {
                     c.exit = Some(ExitRecord {
                         code,
                         finished: now(),
-                        error: Some(format!("{e}: {}", source_text(&e))),
+                        error: Some(message.clone()),
                     })
                 })?;
-                let _ = writeln!(ready, "error: {e}: {}", source_text(&e));
-                return Ok(());
+                Ready::Failed { code, message }.send(ready);
+                return self.after_exit(&container);
             }
         };
         let pid = child.id();
-        let process = ProcessRef::of(pid);
-        let monitor = ProcessRef::of(std::process::id());
+        let process = ProcessRef::of(&self.host.proc, pid);
+        let monitor = ProcessRef::of(&self.host.proc, std::process::id());
         self.record(id, |c| {
             c.process = process;
             c.monitor = monitor;
             c.started = Some(now());
         })?;
-        let _ = writeln!(ready, "started {pid}");
-        let _ = ready.flush();
-        drop(ready);
+        Ready::Started { pid }.send(ready);
         // Reap everything; the main process's end is the container's.
         let code = loop {
             match rustix::process::wait(WaitOptions::empty()) {
@@ -76,12 +92,7 @@ impl Sandbox {
                 }
                 Ok(_) => {}
                 Err(rustix::io::Errno::INTR) => {}
-                Err(e) => {
-                    return Err(Error::Spawn {
-                        what: "waiting for the container".into(),
-                        source: e.into(),
-                    })
-                }
+                Err(e) => return Err(Error::WaitChild(e.into())),
             }
         };
         drop(child);
@@ -91,9 +102,9 @@ impl Sandbox {
                 finished: now(),
                 error: None,
             })
-        })
+        })?;
+        self.after_exit(&container)
     }
-
     fn start_process(&self, c: &ContainerRecord) -> Result<std::process::Child> {
         let pod = self.pod(&c.pod)?;
         let log_path = self.log_path(c);
@@ -101,16 +112,18 @@ impl Sandbox {
             .create(true)
             .append(true)
             .open(&log_path)
-            .map_err(io_err("opening the log", &log_path))?;
-        let log2 = log
-            .try_clone()
-            .map_err(io_err("opening the log", &log_path))?;
+            .and_then(|log| Ok((log.try_clone()?, log)))
+            .map_err(|source| Error::OpenLog {
+                path: log_path.clone(),
+                source,
+            })?;
+        let (log, log2) = log;
         let spec = MemberSpawn {
             argv: c.command.clone(),
             env: self.base_env(&pod, c),
             workdir: c.workdir.clone(),
             joins: ns::open(&self.pod_dir(&pod), &pod.share)?,
-            leaf_procs: PodCgroups::of(&self.hierarchies, &pod.id)?.leaf_procs(c.id.as_str()),
+            leaf_procs: self.pod_cgroups(&pod)?.leaf_procs(c.id.as_str()),
             rootfs: c.rootfs.clone(),
             mount_ns: None,
             mount_proc: pod.share.contains(&Namespace::Pid),
@@ -140,8 +153,36 @@ fn code_of(status: WaitStatus) -> i32 {
     }
 }
 
-fn source_text(e: &Error) -> String {
-    std::error::Error::source(e)
-        .map(|s| s.to_string())
-        .unwrap_or_default()
+/// An error and its causes, each once: `a: b: c`.
+fn chain_text(e: &Error) -> String {
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_ready_message_round_trips() {
+        for msg in [
+            Ready::Started { pid: 42 },
+            Ready::Failed {
+                code: 127,
+                message: "nosuch: executable file not found".into(),
+            },
+        ] {
+            let mut out = Vec::new();
+            msg.clone().send(&mut out);
+            let text = String::from_utf8(out).expect("utf8");
+            assert_eq!(Ready::parse(&text), Some(msg));
+        }
+        assert_eq!(Ready::parse(""), None, "a monitor that died said nothing");
+    }
 }

@@ -9,7 +9,7 @@ use rustix::fs::{Mode, OFlags};
 use rustix::mount::UnmountFlags;
 use serde::{Deserialize, Serialize};
 
-use crate::error::{io_err, Error, Result};
+use crate::error::{Error, Result};
 
 /// A namespace a pod can share.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -80,18 +80,36 @@ fn pin_dir(pod_dir: &Path) -> PathBuf {
     pod_dir.join("ns")
 }
 
-/// Pins the namespaces of process `pid` under the pod's directory.
-pub fn pin(pod_dir: &Path, pid: u32, kinds: &[Namespace]) -> Result<()> {
+/// Pins the namespaces of process `pid` (as `proc`, normally `/proc`,
+/// shows it) under the pod's directory.
+pub fn pin(proc: &Path, pod_dir: &Path, pid: u32, kinds: &[Namespace]) -> Result<()> {
     let dir = pin_dir(pod_dir);
-    std::fs::create_dir_all(&dir).map_err(io_err("creating", &dir))?;
+    std::fs::create_dir_all(&dir).map_err(|source| Error::Pin {
+        path: dir.clone(),
+        source,
+    })?;
     for kind in kinds {
         let target = dir.join(kind.name());
-        std::fs::File::create(&target).map_err(io_err("creating the namespace pin", &target))?;
-        let source = format!("/proc/{pid}/ns/{}", kind.name());
-        rustix::mount::mount_bind(source.as_str(), &target)
-            .map_err(|e| io_err("pinning the namespace at", &target)(e.into()))?;
+        let source = proc.join(pid.to_string()).join("ns").join(kind.name());
+        std::fs::File::create(&target)
+            .and_then(|_| rustix::mount::mount_bind(&source, &target).map_err(Into::into))
+            .map_err(|source| Error::Pin {
+                path: target.clone(),
+                source,
+            })?;
     }
     Ok(())
+}
+
+/// Opens the namespace of `kind` of process `pid` (`proc` is `/proc`).
+pub fn open_of(proc: &Path, pid: u32, kind: &str) -> Result<OwnedFd> {
+    let path = proc.join(pid.to_string()).join("ns").join(kind);
+    rustix::fs::open(&path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty()).map_err(|e| {
+        Error::OpenNamespace {
+            path,
+            source: e.into(),
+        }
+    })
 }
 
 /// Opens the pins, to join them.
@@ -102,7 +120,10 @@ pub fn open(pod_dir: &Path, kinds: &[Namespace]) -> Result<Vec<(Namespace, Owned
             let path = pin_dir(pod_dir).join(kind.name());
             rustix::fs::open(&path, OFlags::RDONLY | OFlags::CLOEXEC, Mode::empty())
                 .map(|fd| (*kind, fd))
-                .map_err(|e| io_err("opening the namespace pin", &path)(e.into()))
+                .map_err(|e| Error::OpenNamespace {
+                    path: path.clone(),
+                    source: e.into(),
+                })
         })
         .collect()
 }
@@ -113,15 +134,23 @@ pub fn unpin(pod_dir: &Path) -> Result<()> {
     let entries = match std::fs::read_dir(&dir) {
         Ok(e) => e,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(io_err("listing", &dir)(e)),
+        Err(source) => return Err(Error::Unpin { path: dir, source }),
     };
     for entry in entries.flatten() {
         let path = entry.path();
         match rustix::mount::unmount(&path, UnmountFlags::DETACH) {
             Ok(()) | Err(rustix::io::Errno::INVAL) | Err(rustix::io::Errno::NOENT) => {}
-            Err(e) => return Err(io_err("unpinning the namespace at", &path)(e.into())),
+            Err(e) => {
+                return Err(Error::Unpin {
+                    path,
+                    source: e.into(),
+                })
+            }
         }
-        std::fs::remove_file(&path).map_err(io_err("removing", &path))?;
+        std::fs::remove_file(&path).map_err(|source| Error::Unpin {
+            path: path.clone(),
+            source,
+        })?;
     }
     Ok(())
 }

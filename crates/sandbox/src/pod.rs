@@ -1,9 +1,11 @@
 //! Pods: a set of namespaces pinned under the pod's state directory,
-//! anchored by `stasis-pause`, plus a cgroup node.
+//! anchored by `stasis-pause`, plus a cgroup node. This module knows nothing
+//! of containers: stopping and removing a pod with its members is
+//! `teardown`'s job.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use freezer::Freezer;
 use serde::{Deserialize, Serialize};
@@ -111,7 +113,7 @@ impl Sandbox {
     }
 
     fn start_pause(&self, record: &mut PodRecord, binary: &std::path::Path) -> Result<()> {
-        let cgroups = PodCgroups::of(&self.hierarchies, &record.id)?;
+        let cgroups = self.pod_cgroups(record)?;
         cgroups.create(&[PAUSE_LEAF])?;
         let mut child = spawn_pause(&PauseSpawn {
             binary,
@@ -121,18 +123,14 @@ impl Sandbox {
             leaf_procs: cgroups.leaf_procs(PAUSE_LEAF),
         })?;
         let pid = child.id();
-        let pause = ProcessRef::of(pid).ok_or_else(|| Error::Spawn {
-            what: "starting the pause process".into(),
-            source: std::io::Error::other(format!(
-                "process {pid} exited at once: {:?}",
-                child.try_wait()
-            )),
+        let pause = ProcessRef::of(&self.host.proc, pid).ok_or_else(|| Error::PauseExited {
+            pid,
+            status: format!("{:?}", child.try_wait()),
         })?;
         // Our child until we exit; the pause process is reparented then.
         drop(child);
         let dir = self.store.dir(Kind::Pod, &record.id);
-        let pinned: Vec<Namespace> = record.share.clone();
-        ns::pin(&dir, pid, &pinned)?;
+        ns::pin(&self.host.proc, &dir, pid, &record.share)?;
         record.pause = Some(pause);
         let _lock = self.store.lock_record(Kind::Pod, &record.id)?;
         self.store.write(Kind::Pod, &record.id, record)
@@ -149,13 +147,24 @@ impl Sandbox {
         self.pod(&id)
     }
 
-    /// The pod's status, from its pause process and the kernel's freezer.
+    /// A pod by ID, read afresh.
+    pub fn pod(&self, id: &Id) -> Result<PodRecord> {
+        self.store
+            .read(Kind::Pod, id)?
+            .ok_or_else(|| Error::NotFound {
+                kind: Kind::Pod,
+                name: id.short().to_owned(),
+            })
+    }
+
+    /// The pod's status, from its pause process and the kernel's freezer
+    /// (frozen in any hierarchy is paused).
     pub fn pod_status(&self, pod: &PodRecord) -> PodStatus {
         match &pod.pause {
             None => PodStatus::Created,
-            Some(p) if !p.is_alive() => PodStatus::Exited,
-            Some(_) => match PodCgroups::of(&self.hierarchies, &pod.id) {
-                Ok(cg) if cg.is_frozen(&self.hierarchies, None) => PodStatus::Paused,
+            Some(p) if !p.is_alive(&self.host.proc) => PodStatus::Exited,
+            Some(_) => match self.pod_cgroups(pod) {
+                Ok(cg) if cg.is_frozen(None) => PodStatus::Paused,
                 _ => PodStatus::Running,
             },
         }
@@ -163,131 +172,79 @@ impl Sandbox {
 
     /// The pod's cgroup directories.
     pub fn pod_cgroups(&self, pod: &PodRecord) -> Result<PodCgroups> {
-        PodCgroups::of(&self.hierarchies, &pod.id)
+        PodCgroups::of(&self.host.hierarchies, &pod.id)
     }
 
     /// Freezes every member of the pod with one write at its node.
     pub fn pause_pod(&self, pod: &PodRecord, timeout: Duration) -> Result<()> {
         match self.pod_status(pod) {
             PodStatus::Running => {}
-            PodStatus::Paused => return Err(already(Kind::Pod, &pod.name)),
-            _ => return Err(not_running(Kind::Pod, &pod.name)),
+            PodStatus::Paused => return Err(Error::already_paused(Kind::Pod, &pod.name)),
+            _ => return Err(Error::not_running(Kind::Pod, &pod.name)),
         }
-        let cg = self
-            .pod_cgroups(pod)?
-            .freezer_cgroup(&self.hierarchies, None)?;
+        let cg = self.pod_cgroups(pod)?.freezer_cgroup(None)?;
         Freezer::new()
             .timeout(timeout)
-            .freeze(&self.hierarchies, &cg)
-            .map_err(|e| docker_error(e, Kind::Pod, &pod.name))?;
+            .freeze(&self.host.hierarchies, &cg)
+            .map_err(|e| Error::from_freezer(e, Kind::Pod, &pod.name))?;
         Ok(())
     }
 
     /// Thaws the pod's node.
     pub fn unpause_pod(&self, pod: &PodRecord, timeout: Duration) -> Result<()> {
         if matches!(self.pod_status(pod), PodStatus::Created | PodStatus::Exited) {
-            return Err(not_running(Kind::Pod, &pod.name));
+            return Err(Error::not_running(Kind::Pod, &pod.name));
         }
-        let cg = self
-            .pod_cgroups(pod)?
-            .freezer_cgroup(&self.hierarchies, None)?;
+        let cg = self.pod_cgroups(pod)?.freezer_cgroup(None)?;
         Freezer::new()
             .timeout(timeout)
             .thaw(&cg)
-            .map_err(|e| docker_error(e, Kind::Pod, &pod.name))?;
+            .map_err(|e| Error::from_freezer(e, Kind::Pod, &pod.name))?;
         Ok(())
     }
 
-    /// Stops every container of the pod (SIGTERM, then SIGKILL after
-    /// `grace`), then the pause process. A paused pod is thawed first, so
-    /// its members can act on SIGTERM.
-    pub fn stop_pod(&self, pod: &PodRecord, grace: Duration) -> Result<()> {
-        self.thaw_if_frozen(pod)?;
-        let members: Vec<_> = self
-            .containers()?
-            .into_iter()
-            .filter(|c| c.pod == pod.id)
-            .collect();
-        self.stop_processes(&members, grace)?;
-        if let Some(pause) = &pod.pause {
-            pause.signal(rustix::process::Signal::TERM)?;
-            wait_gone(pause, Duration::from_secs(5));
-            if pause.is_alive() {
-                pause.signal(rustix::process::Signal::KILL)?;
-                wait_gone(pause, Duration::from_secs(5));
+    /// Ends the pod's pause process (SIGTERM, then SIGKILL), through a
+    /// pidfd, bounded. Its namespaces stay pinned until the pod is removed.
+    pub(crate) fn stop_pause(&self, pod: &PodRecord) -> Result<()> {
+        let Some(pause) = &pod.pause else {
+            return Ok(());
+        };
+        let Some(p) = pause.open(&self.host.proc)? else {
+            return Ok(());
+        };
+        p.signal(rustix::process::Signal::TERM)?;
+        if !p.wait(Duration::from_secs(5))? {
+            p.signal(rustix::process::Signal::KILL)?;
+            if !p.wait(Duration::from_secs(5))? {
+                return Err(Error::ProcessTimeout {
+                    pid: p.pid(),
+                    timeout: Duration::from_secs(10),
+                });
             }
         }
         Ok(())
     }
 
-    /// Removes a pod: its containers, pins, cgroups and state. A running pod
-    /// needs `force` (which kills it).
-    pub fn remove_pod(&self, pod: &PodRecord, force: bool) -> Result<()> {
-        let running = matches!(self.pod_status(pod), PodStatus::Running | PodStatus::Paused);
-        let members: Vec<_> = self
-            .containers()?
-            .into_iter()
-            .filter(|c| c.pod == pod.id)
-            .collect();
-        let busy = running
-            || members
-                .iter()
-                .any(|c| self.container_status(c).is_running());
-        if busy && !force {
-            return Err(Error::StillRunning {
-                kind: Kind::Pod,
-                name: pod.name.clone(),
-            });
-        }
-        if busy {
-            self.stop_pod(pod, Duration::ZERO)?;
-        }
-        for c in &members {
-            self.remove_container_state(c)?;
-        }
-        self.remove_pod_resources(pod)?;
-        self.store.remove(Kind::Pod, &pod.id, &pod.name)
-    }
-
-    fn remove_pod_resources(&self, pod: &PodRecord) -> Result<()> {
+    /// Removes what a pod holds on the host: its namespace pins and cgroups
+    /// (killing whatever is left in them).
+    pub(crate) fn remove_pod_resources(&self, pod: &PodRecord) -> Result<()> {
         ns::unpin(&self.store.dir(Kind::Pod, &pod.id))?;
         let cgroups = self.pod_cgroups(pod)?;
         // A frozen v1 task takes SIGKILL only once thawed.
-        self.thaw_if_frozen(pod)?;
+        self.thaw_pod_tree(pod)?;
         cgroups.kill_all(None, Duration::from_secs(10))?;
         cgroups.remove()
     }
 
-    pub(crate) fn thaw_if_frozen(&self, pod: &PodRecord) -> Result<()> {
+    /// Thaws the pod's node and every leaf wherever their own freeze holds
+    /// them, in every hierarchy.
+    pub(crate) fn thaw_pod_tree(&self, pod: &PodRecord) -> Result<()> {
         let cgroups = self.pod_cgroups(pod)?;
-        for leaf in
-            std::iter::once(None).chain(self.leaf_names(pod).iter().map(|l| Some(l.as_str())))
-        {
-            if let Ok(cg) = cgroups.freezer_cgroup(&self.hierarchies, leaf) {
-                let f = Freezer::new();
-                if f.state(&cg)
-                    .is_ok_and(|s| s.frozen_by == Some(freezer::FrozenBy::Itself))
-                {
-                    f.thaw(&cg)?;
-                }
-            }
+        cgroups.thaw_frozen(None)?;
+        for leaf in cgroups.leaves() {
+            cgroups.thaw_frozen(Some(&leaf))?;
         }
         Ok(())
-    }
-
-    fn leaf_names(&self, pod: &PodRecord) -> Vec<String> {
-        self.pod_cgroups(pod)
-            .ok()
-            .and_then(|c| c.freezer_cgroup(&self.hierarchies, None).ok())
-            .and_then(|cg| std::fs::read_dir(cg.dir).ok())
-            .map(|entries| {
-                entries
-                    .flatten()
-                    .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
-                    .map(|e| e.file_name().to_string_lossy().into_owned())
-                    .collect()
-            })
-            .unwrap_or_default()
     }
 
     /// The pod's state directory.
@@ -310,41 +267,5 @@ fn validate_hostname(h: &str) -> Result<()> {
             value: h.to_owned(),
             reason: "use letters, digits, '-' and '.', at most 64",
         })
-    }
-}
-
-pub(crate) fn already(kind: Kind, name: &str) -> Error {
-    Error::AlreadyPaused {
-        kind,
-        name: name.to_owned(),
-    }
-}
-
-pub(crate) fn not_running(kind: Kind, name: &str) -> Error {
-    Error::NotRunning {
-        kind,
-        name: name.to_owned(),
-    }
-}
-
-/// The freezer's conflicts in docker's words for a pod or container.
-pub(crate) fn docker_error(e: freezer::Error, kind: Kind, name: &str) -> Error {
-    if e.is_already_paused() {
-        already(kind, name)
-    } else if matches!(e, freezer::Error::NotPaused { .. }) {
-        Error::NotPaused {
-            kind,
-            name: name.to_owned(),
-        }
-    } else {
-        Error::Freezer(e)
-    }
-}
-
-/// Waits, bounded, for a process we cannot `wait` for (not our child) to go.
-pub(crate) fn wait_gone(p: &ProcessRef, limit: Duration) {
-    let end = Instant::now() + limit;
-    while p.is_alive() && Instant::now() < end {
-        std::thread::sleep(Duration::from_millis(2));
     }
 }

@@ -8,6 +8,10 @@
 //! Everything the closure needs (paths as C strings, descriptors) is made
 //! before the fork, so the child allocates nothing but what std itself does.
 //!
+//! A setup step that fails in the child is reported through a pipe of our
+//! own (one byte: which step), because std passes only the errno back: an
+//! ENOENT from `chdir` must not read as "command not found".
+//!
 //! The PID namespace is the exception: `setns`/`unshare` with `CLONE_NEWPID`
 //! only decide which namespace the caller's *next children* are born in, so
 //! the parent switches its own "PID namespace for children" around the spawn
@@ -21,6 +25,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 
 use rustix::fs::{Mode, OFlags};
+use rustix::pipe::PipeFlags;
 
 use rustix::mount::{MountFlags, MountPropagationFlags, UnmountFlags};
 use rustix::thread::{LinkNameSpaceType, UnshareFlags};
@@ -85,8 +90,8 @@ pub(crate) fn spawn_pause(spec: &PauseSpawn<'_>) -> Result<Child> {
     }
     let new_pid_ns = spec.share.contains(&Namespace::Pid);
     with_pid_namespace(new_pid_ns.then_some(PidNs::New), || cmd.spawn()).map_err(|source| {
-        Error::Spawn {
-            what: format!("starting {}", spec.binary.display()),
+        Error::SpawnPause {
+            binary: spec.binary.to_owned(),
             source,
         }
     })
@@ -129,6 +134,13 @@ pub(crate) fn spawn_member(spec: MemberSpawn, stdio: impl FnOnce(&mut Command)) 
     let mount_ns = spec.mount_ns;
     let mount_proc = spec.mount_proc;
     let new_session = spec.new_session;
+    let (report_read, report_write) =
+        rustix::pipe::pipe_with(PipeFlags::CLOEXEC | PipeFlags::NONBLOCK).map_err(|e| {
+            Error::SpawnCommand {
+                program: program.clone(),
+                source: e.into(),
+            }
+        })?;
 
     let mut cmd = Command::new(&program);
     cmd.args(&spec.argv[1..]).env_clear().envs(spec.env);
@@ -138,46 +150,93 @@ pub(crate) fn spawn_member(spec: MemberSpawn, stdio: impl FnOnce(&mut Command)) 
     // descriptors that stay open until the child execs).
     unsafe {
         cmd.pre_exec(move || {
-            if new_session {
-                rustix::process::setsid()?;
-            }
-            for p in &leaf {
-                write_self(p)?;
-            }
-            for (ns, fd) in &joins {
-                rustix::thread::move_into_link_name_space(fd.as_fd(), Some(ns.link_type()))?;
-            }
-            if let Some(mnt) = &mount_ns {
-                rustix::thread::move_into_link_name_space(
-                    mnt.as_fd(),
-                    Some(LinkNameSpaceType::Mount),
-                )?;
-            } else if rootfs.is_some() || mount_proc {
-                unshare(UnshareFlags::NEWNS)?;
-                rustix::mount::mount_change(
-                    "/",
-                    MountPropagationFlags::PRIVATE | MountPropagationFlags::REC,
-                )?;
-                match &rootfs {
-                    Some(r) => r.enter()?,
-                    None => mount_fs(
-                        c"proc",
-                        c"/proc",
-                        c"proc",
-                        MountFlags::NOSUID | MountFlags::NOEXEC | MountFlags::NODEV,
-                        None,
-                    )?,
-                }
-            }
-            rustix::process::chdir(workdir.as_c_str())?;
+            let report = |step: &[u8], e: std::io::Error| {
+                let _ = rustix::io::write(&report_write, step);
+                e
+            };
+            setup_member(
+                new_session,
+                &leaf,
+                &joins,
+                mount_ns.as_ref(),
+                rootfs.as_ref(),
+                mount_proc,
+            )
+            .map_err(|e| report(STEP_SETUP, e))?;
+            rustix::process::chdir(workdir.as_c_str()).map_err(|e| report(STEP_WORKDIR, e.into()))?;
             Ok(())
         });
     }
     let pid_ns = pid_ns.into_iter().next().map(|(_, fd)| PidNs::Join(fd));
-    with_pid_namespace(pid_ns, || cmd.spawn()).map_err(|source| Error::Spawn {
-        what: format!("starting {program:?}"),
-        source,
+    with_pid_namespace(pid_ns, || cmd.spawn()).map_err(|source| {
+        let mut step = [0u8; 1];
+        let failed_step = match rustix::io::read(&report_read, &mut step) {
+            Ok(1) => Some(step),
+            _ => None,
+        };
+        match failed_step.as_ref().map(|s| &s[..]) {
+            Some(STEP_WORKDIR) => Error::Workdir {
+                dir: spec.workdir.clone().unwrap_or_else(|| "/".into()),
+                source,
+            },
+            Some(_) => Error::SpawnCommand { program, source },
+            None if matches!(source.raw_os_error(), Some(libc::ENOENT | libc::ENOTDIR)) => {
+                Error::CommandNotFound { program, source }
+            }
+            None if matches!(
+                source.raw_os_error(),
+                Some(libc::EACCES | libc::ENOEXEC | libc::EISDIR)
+            ) =>
+            {
+                Error::CommandNotExecutable { program, source }
+            }
+            None => Error::SpawnCommand { program, source },
+        }
     })
+}
+
+/// The byte a failed setup step writes to the report pipe.
+const STEP_SETUP: &[u8] = b"s";
+const STEP_WORKDIR: &[u8] = b"w";
+
+/// In the forked child: session, cgroup leaves, namespaces, mounts.
+fn setup_member(
+    new_session: bool,
+    leaf: &[CString],
+    joins: &[(Namespace, OwnedFd)],
+    mount_ns: Option<&OwnedFd>,
+    rootfs: Option<&RootfsPaths>,
+    mount_proc: bool,
+) -> std::io::Result<()> {
+    if new_session {
+        rustix::process::setsid()?;
+    }
+    for p in leaf {
+        write_self(p)?;
+    }
+    for (ns, fd) in joins {
+        rustix::thread::move_into_link_name_space(fd.as_fd(), Some(ns.link_type()))?;
+    }
+    if let Some(mnt) = mount_ns {
+        rustix::thread::move_into_link_name_space(mnt.as_fd(), Some(LinkNameSpaceType::Mount))?;
+    } else if rootfs.is_some() || mount_proc {
+        unshare(UnshareFlags::NEWNS)?;
+        rustix::mount::mount_change(
+            "/",
+            MountPropagationFlags::PRIVATE | MountPropagationFlags::REC,
+        )?;
+        match rootfs {
+            Some(r) => r.enter()?,
+            None => mount_fs(
+                c"proc",
+                c"/proc",
+                c"proc",
+                MountFlags::NOSUID | MountFlags::NOEXEC | MountFlags::NODEV,
+                None,
+            )?,
+        }
+    }
+    Ok(())
 }
 
 /// The paths a root filesystem setup needs, as C strings.
@@ -198,7 +257,10 @@ impl RootfsPaths {
     fn new(root: &Path) -> Result<Self> {
         for dir in ["proc", "sys", "dev"] {
             let d = root.join(dir);
-            std::fs::create_dir_all(&d).map_err(crate::error::io_err("creating", &d))?;
+            std::fs::create_dir_all(&d).map_err(|source| Error::PrepareRootfs {
+                path: d.clone(),
+                source,
+            })?;
         }
         let devices = DEVICES
             .iter()

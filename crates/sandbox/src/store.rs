@@ -30,7 +30,7 @@ use rustix::fs::FlockOperation;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::error::{io_err, Error, Kind, Result};
+use crate::error::{at, Error, Kind, Result};
 use crate::id::Id;
 
 /// The default state root: tmpfs, so state does not outlive a reboot.
@@ -49,14 +49,36 @@ pub struct Lock {
 }
 
 impl Store {
-    /// Opens (creating if needed) the store at `root`.
+    /// Opens (creating if needed) the store at `root`. A store that exists
+    /// but cannot be read (another user's) is [`Error::ReadStore`], not a
+    /// failure to create it.
     pub fn open(root: &Path) -> Result<Self> {
         for dir in [root.to_owned(), root.join("pods"), root.join("containers")] {
+            match std::fs::metadata(&dir) {
+                Ok(m) if m.is_dir() => {
+                    rustix::fs::access(&dir, rustix::fs::Access::READ_OK | rustix::fs::Access::EXEC_OK)
+                        .map_err(|e| Error::ReadStore {
+                            path: dir.clone(),
+                            source: e.into(),
+                        })?;
+                    continue;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+                    return Err(Error::ReadStore {
+                        path: root.to_owned(),
+                        source: e,
+                    })
+                }
+                _ => {}
+            }
             std::fs::DirBuilder::new()
                 .recursive(true)
                 .mode(0o700)
                 .create(&dir)
-                .map_err(io_err("creating the state directory", &dir))?;
+                .map_err(|source| Error::CreateStore {
+                    path: dir.clone(),
+                    source,
+                })?;
         }
         Ok(Store {
             root: root.to_owned(),
@@ -97,7 +119,10 @@ impl Store {
         std::fs::DirBuilder::new()
             .mode(0o700)
             .create(&dir)
-            .map_err(io_err("creating", &dir))?;
+            .map_err(|source| Error::CreateRecord {
+                path: dir.clone(),
+                source,
+            })?;
         Ok(dir)
     }
 
@@ -115,11 +140,14 @@ impl Store {
             .truncate(true)
             .mode(0o600)
             .open(&tmp)
-            .map_err(io_err("writing", &tmp))?;
+            .map_err(|source| Error::WriteRecord {
+                path: tmp.clone(),
+                source,
+            })?;
         file.write_all(&data)
             .and_then(|()| file.sync_all())
-            .map_err(io_err("writing", &tmp))?;
-        std::fs::rename(&tmp, &path).map_err(io_err("renaming into place", &path))
+            .and_then(|()| std::fs::rename(&tmp, &path))
+            .map_err(|source| Error::WriteRecord { path, source })
     }
 
     /// Reads a record; `None` if it does not exist.
@@ -128,7 +156,7 @@ impl Store {
         let data = match std::fs::read(&path) {
             Ok(d) => d,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(io_err("reading", &path)(e)),
+            Err(source) => return Err(Error::ReadRecord { path, source }),
         };
         serde_json::from_slice(&data)
             .map(Some)
@@ -139,8 +167,12 @@ impl Store {
     pub fn ids(&self, kind: Kind) -> Result<Vec<Id>> {
         let dir = self.root.join(kind_dir(kind));
         let mut ids = Vec::new();
-        for entry in std::fs::read_dir(&dir).map_err(io_err("listing", &dir))? {
-            let entry = entry.map_err(io_err("listing", &dir))?;
+        let list_err = |source| Error::ReadStore {
+            path: dir.clone(),
+            source,
+        };
+        for entry in std::fs::read_dir(&dir).map_err(list_err)? {
+            let entry = entry.map_err(list_err)?;
             if let Ok(id) = Id::try_from(entry.file_name().to_string_lossy().into_owned()) {
                 ids.push(id);
             }
@@ -163,24 +195,38 @@ impl Store {
         Ok(out)
     }
 
-    /// Removes a record's directory and everything in it, and releases its
-    /// name.
+    /// Releases a record's name and removes its directory and everything
+    /// in it. The claim goes first: it names this ID whether or not the
+    /// record still exists, and once the record is gone nothing else would
+    /// ever remove it.
     pub fn remove(&self, kind: Kind, id: &Id, name: &str) -> Result<()> {
-        let dir = self.dir(kind, id);
-        match std::fs::remove_dir_all(&dir) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(io_err("removing", &dir)(e)),
-        }
-        if self.name_owner(kind, name).as_ref() == Some(id) {
+        if self.claimed_by(kind, name).as_ref() == Some(id) {
             let path = self.name_path(kind, name);
             match std::fs::remove_file(&path) {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(io_err("releasing the name", &path)(e)),
+                Err(source) => return Err(Error::ReleaseName { path, source }),
             }
         }
+        let dir = self.dir(kind, id);
+        match std::fs::remove_dir_all(&dir) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(source) => return Err(Error::RemoveRecord { path: dir, source }),
+        }
         Ok(())
+    }
+
+    /// The ID written in a name's claim, whether or not its record exists.
+    fn claimed_by(&self, kind: Kind, name: &str) -> Option<Id> {
+        let text = std::fs::read_to_string(self.name_path(kind, name)).ok()?;
+        Id::try_from(text.trim().to_owned()).ok()
+    }
+
+    /// The path of a name's claim, if there is one (for tests and checks).
+    pub fn name_claim(&self, kind: Kind, name: &str) -> Option<PathBuf> {
+        let path = self.name_path(kind, name);
+        path.exists().then_some(path)
     }
 
     fn name_path(&self, kind: Kind, name: &str) -> PathBuf {
@@ -190,8 +236,7 @@ impl Store {
 
     /// The ID whose record holds `name`, if that record exists.
     pub fn name_owner(&self, kind: Kind, name: &str) -> Option<Id> {
-        let text = std::fs::read_to_string(self.name_path(kind, name)).ok()?;
-        let id = Id::try_from(text.trim().to_owned()).ok()?;
+        let id = self.claimed_by(kind, name)?;
         self.record_path(kind, &id).exists().then_some(id)
     }
 
@@ -206,12 +251,16 @@ impl Store {
         }
         let path = self.name_path(kind, name);
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(io_err("creating", dir))?;
+            std::fs::create_dir_all(dir).map_err(at(
+                |path, source| Error::ClaimName { path, source },
+                dir,
+            ))?;
         }
         // Free, or stale: write the claim whole, then put it in place.
         let tmp = path.with_extension(format!("{}.tmp", id.short()));
-        std::fs::write(&tmp, id.as_str()).map_err(io_err("writing", &tmp))?;
-        std::fs::rename(&tmp, &path).map_err(io_err("claiming the name", &path))
+        std::fs::write(&tmp, id.as_str())
+            .and_then(|()| std::fs::rename(&tmp, &path))
+            .map_err(|source| Error::ClaimName { path, source })
     }
 
     /// The one record `query` names: a full ID, else a name, else a unique
@@ -268,10 +317,15 @@ fn lock_file(path: &Path) -> Result<Lock> {
         .mode(0o600)
         .custom_flags(libc::O_CLOEXEC)
         .open(path)
-        .map_err(io_err("opening the lock", path))?;
+        .map_err(|source| Error::Lock {
+            path: path.to_owned(),
+            source,
+        })?;
     let fd = OwnedFd::from(file);
-    rustix::fs::flock(&fd, FlockOperation::LockExclusive)
-        .map_err(|e| io_err("locking", path)(e.into()))?;
+    rustix::fs::flock(&fd, FlockOperation::LockExclusive).map_err(|e| Error::Lock {
+        path: path.to_owned(),
+        source: e.into(),
+    })?;
     Ok(Lock { _fd: fd })
 }
 
@@ -335,11 +389,12 @@ mod tests {
         if let Some(p) = shared {
             assert!(find(&p).expect_err("ambiguous").is_invalid());
         }
-        // Removing a record releases its name.
+        // Removing a record releases its name: no claim is left behind.
         store
             .remove(Kind::Container, &recs[0].id, "web")
             .expect("remove");
         assert!(find("web").expect_err("gone").is_not_found());
+        assert_eq!(store.name_claim(Kind::Container, "web"), None);
         store
             .claim_name(Kind::Container, "web", &other)
             .expect("free again");

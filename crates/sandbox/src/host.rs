@@ -1,0 +1,31 @@
+//! The host's kernel interfaces the sandbox reads: `/proc` and the cgroup
+//! hierarchies. They are parameters so that pod and container rules can be
+//! tested on a fake tree; [`Host::detect`] gives the real ones.
+
+use std::path::{Path, PathBuf};
+
+use crate::error::Result;
+
+/// Where `/proc` and the cgroup hierarchies are.
+#[derive(Debug, Clone)]
+pub struct Host {
+    /// `/proc` outside tests: `PID/stat`, `PID/ns/*`, `self/mountinfo`.
+    pub proc: PathBuf,
+    /// The v1 freezer and cgroup2 mounts.
+    pub hierarchies: freezer::Hierarchies,
+}
+
+impl Host {
+    /// The real host: `/proc`, and the hierarchies its mountinfo shows.
+    pub fn detect() -> Result<Self> {
+        Self::detect_at(Path::new("/proc"))
+    }
+
+    /// The hierarchies `<proc>/self/mountinfo` shows.
+    pub fn detect_at(proc: &Path) -> Result<Self> {
+        Ok(Host {
+            proc: proc.to_owned(),
+            hierarchies: freezer::Hierarchies::detect(proc)?,
+        })
+    }
+}
