@@ -122,10 +122,7 @@ impl PodCgroups {
         let freezer = Freezer::new();
         let mut thawed = Vec::new();
         for (cg, state) in self.frozen(leaf) {
-            if matches!(
-                state.frozen_by,
-                Some(FrozenBy::Itself | FrozenBy::Subgroup)
-            ) {
+            if matches!(state.frozen_by, Some(FrozenBy::Itself | FrozenBy::Subgroup)) {
                 freezer.thaw(&cg)?;
                 thawed.push(cg.version());
             }
@@ -396,10 +393,8 @@ mod tests {
     use std::path::Path;
 
     fn scratch(tag: &str) -> PathBuf {
-        let d = std::env::temp_dir().join(format!(
-            "stasis-unit-cgroups-{tag}-{}",
-            std::process::id()
-        ));
+        let d =
+            std::env::temp_dir().join(format!("stasis-unit-cgroups-{tag}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&d);
         std::fs::create_dir_all(&d).expect("scratch");
         d
@@ -414,9 +409,16 @@ mod tests {
         let leaf = cg.freezer_cgroup(Some("pause")).expect("v1");
         assert_eq!(leaf.version(), Version::V1, "v1 is the default on hybrid");
         assert_eq!(leaf.path, format!("/stasis/{id}/pause"));
-        assert_eq!(leaf.dir, root.join("freezer/stasis").join(id.as_str()).join("pause"));
+        assert_eq!(
+            leaf.dir,
+            root.join("freezer/stasis").join(id.as_str()).join("pause")
+        );
         cg.create(&["pause"]).expect("create");
-        assert!(root.join("unified/stasis").join(id.as_str()).join("pause").is_dir());
+        assert!(root
+            .join("unified/stasis")
+            .join(id.as_str())
+            .join("pause")
+            .is_dir());
         assert_eq!(cg.leaves(), vec!["pause".to_owned()]);
         let _ = std::fs::remove_dir_all(&root);
     }

@@ -356,9 +356,7 @@ impl Sandbox {
     pub fn pause_container(&self, c: &ContainerRecord, timeout: Duration) -> Result<()> {
         match self.container_status(c) {
             ContainerStatus::Running => {}
-            ContainerStatus::Paused => {
-                return Err(Error::already_paused(Kind::Container, &c.name))
-            }
+            ContainerStatus::Paused => return Err(Error::already_paused(Kind::Container, &c.name)),
             _ => return Err(Error::not_running(Kind::Container, &c.name)),
         }
         let cg = self.leaf_cgroup(c)?;
@@ -418,7 +416,12 @@ impl Sandbox {
             .collect();
         let mut running = Vec::new();
         for c in &live {
-            if let Some(p) = c.process.as_ref().map(|p| p.open(&self.host.proc)).transpose()? {
+            if let Some(p) = c
+                .process
+                .as_ref()
+                .map(|p| p.open(&self.host.proc))
+                .transpose()?
+            {
                 running.extend(p);
             }
         }

@@ -362,9 +362,9 @@ impl Error {
         if matches!(self, Error::CommandNotExecutable { .. }) {
             return false;
         }
-        self.io_error().is_some_and(|io| {
-            matches!(io.raw_os_error(), Some(c) if c == libc::EPERM || c == libc::EACCES)
-        })
+        self.io_error().is_some_and(
+            |io| matches!(io.raw_os_error(), Some(c) if c == libc::EPERM || c == libc::EACCES),
+        )
     }
 
     /// The exit status docker gives a command that could not be started:

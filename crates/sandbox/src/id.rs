@@ -20,7 +20,8 @@ impl Id {
     /// A fresh random ID.
     pub fn generate() -> Result<Self> {
         let mut bytes = [0u8; 32];
-        rustix::rand::getrandom(&mut bytes, rustix::rand::GetRandomFlags::empty()).map_err(|e| Error::Random(e.into()))?;
+        rustix::rand::getrandom(&mut bytes, rustix::rand::GetRandomFlags::empty())
+            .map_err(|e| Error::Random(e.into()))?;
         let mut s = String::with_capacity(64);
         for b in bytes {
             s.push_str(&format!("{b:02x}"));

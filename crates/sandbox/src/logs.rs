@@ -59,11 +59,10 @@ impl Sandbox {
                     if n == 0 {
                         break;
                     }
-                    out.write_all(&buf[..n])
-                        .map_err(|source| Error::CopyLog {
-                            path: path.clone(),
-                            source,
-                        })?;
+                    out.write_all(&buf[..n]).map_err(|source| Error::CopyLog {
+                        path: path.clone(),
+                        source,
+                    })?;
                 }
                 out.flush().map_err(|source| Error::CopyLog {
                     path: path.clone(),

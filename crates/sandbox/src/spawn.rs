@@ -163,7 +163,8 @@ pub(crate) fn spawn_member(spec: MemberSpawn, stdio: impl FnOnce(&mut Command)) 
                 mount_proc,
             )
             .map_err(|e| report(STEP_SETUP, e))?;
-            rustix::process::chdir(workdir.as_c_str()).map_err(|e| report(STEP_WORKDIR, e.into()))?;
+            rustix::process::chdir(workdir.as_c_str())
+                .map_err(|e| report(STEP_WORKDIR, e.into()))?;
             Ok(())
         });
     }

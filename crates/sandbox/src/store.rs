@@ -56,11 +56,14 @@ impl Store {
         for dir in [root.to_owned(), root.join("pods"), root.join("containers")] {
             match std::fs::metadata(&dir) {
                 Ok(m) if m.is_dir() => {
-                    rustix::fs::access(&dir, rustix::fs::Access::READ_OK | rustix::fs::Access::EXEC_OK)
-                        .map_err(|e| Error::ReadStore {
-                            path: dir.clone(),
-                            source: e.into(),
-                        })?;
+                    rustix::fs::access(
+                        &dir,
+                        rustix::fs::Access::READ_OK | rustix::fs::Access::EXEC_OK,
+                    )
+                    .map_err(|e| Error::ReadStore {
+                        path: dir.clone(),
+                        source: e.into(),
+                    })?;
                     continue;
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
@@ -251,10 +254,8 @@ impl Store {
         }
         let path = self.name_path(kind, name);
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(at(
-                |path, source| Error::ClaimName { path, source },
-                dir,
-            ))?;
+            std::fs::create_dir_all(dir)
+                .map_err(at(|path, source| Error::ClaimName { path, source }, dir))?;
         }
         // Free, or stale: write the claim whole, then put it in place.
         let tmp = path.with_extension(format!("{}.tmp", id.short()));

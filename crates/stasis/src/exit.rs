@@ -25,6 +25,10 @@ pub fn code_for(err: &anyhow::Error) -> ExitCode {
 fn sandbox_code(e: &sandbox::Error) -> u8 {
     if let sandbox::Error::Freezer(f) = e {
         freezer_code(f)
+    } else if let Some(code) = e.command_exit_code(true) {
+        // A command that could not start: docker's 126/127 (only `exec`
+        // and `run` produce these).
+        code
     } else if e.is_not_found() {
         NOT_FOUND
     } else if e.is_conflict() {

@@ -15,6 +15,9 @@ pub struct Args {
     /// Run in the background and print the container's ID
     #[arg(short, long)]
     pub detach: bool,
+    /// Remove the container (and the pod made for it) once it exits
+    #[arg(long = "rm")]
+    pub remove: bool,
     /// Join this pod, or the pod of this container (like --net=container:X)
     #[arg(long, value_name = "POD|CONTAINER")]
     pub pod: Option<String>,
@@ -43,6 +46,9 @@ pub fn run(global: &Global, args: Args) -> Result<ExitCode> {
             workdir: args.process.workdir,
             rootfs: args.rootfs,
             command: args.command.command,
+            // Detached, its monitor removes it; attached, this command does
+            // (after the last of the log).
+            auto_remove: args.remove && args.detach,
         })
         .context("creating the container")
         .map_err(permission_hint)?;
@@ -51,14 +57,20 @@ pub fn run(global: &Global, args: Args) -> Result<ExitCode> {
     let container = match started {
         Ok(c) => c,
         Err(e) => {
-            // Docker's codes for a command that cannot run: 127 not found, 126 not executable.
-            let code = sandbox
-                .container(&container.id)
-                .ok()
-                .and_then(|c| c.exit)
-                .map_or(125, |e| e.code);
+            // Docker's codes for a command that cannot run: 127 not found
+            // (the command or its working directory), 126 not executable.
+            let code = e
+                .command_exit_code(false)
+                .or_else(|| {
+                    let exit = sandbox.container(&container.id).ok()?.exit?;
+                    u8::try_from(exit.code).ok()
+                })
+                .unwrap_or(125);
+            if args.remove && !args.detach {
+                remove(&sandbox, &container.id);
+            }
             eprintln!("stasis: {:#}", anyhow::Error::from(e));
-            return Ok(ExitCode::from(u8::try_from(code).unwrap_or(125)));
+            return Ok(ExitCode::from(code));
         }
     };
     if args.detach {
@@ -67,5 +79,23 @@ pub fn run(global: &Global, args: Args) -> Result<ExitCode> {
     }
     let mut out = std::io::stdout().lock();
     let code = sandbox.copy_logs(&container, &mut out, true)?;
+    if args.remove {
+        remove(&sandbox, &container.id);
+    }
     Ok(ExitCode::from(code.map_or(1, |c| (c & 0xff) as u8)))
+}
+
+/// `--rm`: removes the exited container and the pod made for it.
+fn remove(sandbox: &sandbox::Sandbox, id: &sandbox::Id) {
+    let removed = sandbox
+        .container(id)
+        .and_then(|c| sandbox.remove_container(&c, true));
+    if let Err(e) = removed {
+        if !e.is_not_found() {
+            eprintln!(
+                "stasis: removing the container: {:#}",
+                anyhow::Error::from(e)
+            );
+        }
+    }
 }
