@@ -58,7 +58,8 @@ pub fn run(cli: Cli) -> Result<std::process::ExitCode> {
 /// Opens the pods and containers under the state root.
 pub(crate) fn open(global: &Global) -> Result<Sandbox> {
     let mut sandbox = Sandbox::open(&global.root)
-        .with_context(|| format!("opening the state root {}", global.root.display()))?;
+        .with_context(|| format!("opening the state root {}", global.root.display()))
+        .map_err(permission_hint)?;
     if let Some(p) = std::env::var_os("STASIS_PAUSE") {
         sandbox = sandbox.with_pause_binary(p.into());
     }
