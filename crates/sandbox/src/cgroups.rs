@@ -237,7 +237,10 @@ mod tree {
     /// own) are signalled until the list is empty, with a backing-off poll.
     pub(super) fn kill(dir: &Path, version: Version, limit: Duration) -> Result<()> {
         let end = Instant::now() + limit;
-        if version == Version::V2 && std::fs::write(dir.join("cgroup.kill"), "1").is_ok() {
+        if pids(dir).is_empty() {
+            return Ok(());
+        }
+        if version == Version::V2 && write_existing(&dir.join("cgroup.kill"), b"1").is_ok() {
             return wait_unpopulated(dir, end, limit);
         }
         let mut nap = Duration::from_millis(1);
@@ -260,6 +263,15 @@ mod tree {
             std::thread::sleep(nap);
             nap = (nap * 2).min(Duration::from_millis(50));
         }
+    }
+
+    /// Writes a kernel file that must exist (never creates one).
+    fn write_existing(path: &Path, data: &[u8]) -> std::io::Result<()> {
+        use std::io::Write;
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(path)?
+            .write_all(data)
     }
 
     /// Waits for `populated 0` in a v2 cgroup's `cgroup.events`, woken by

@@ -538,3 +538,104 @@ pub(crate) fn exit_code(status: std::process::ExitStatus) -> i32 {
         .code()
         .unwrap_or_else(|| 128 + status.signal().unwrap_or(0))
 }
+
+#[cfg(test)]
+mod tests {
+    use freezer::Version;
+
+    use super::*;
+    use crate::fake::{FakeHost, FIRST_PID};
+
+    #[test]
+    fn a_containers_status_comes_from_its_record_process_and_leaf() {
+        let host = FakeHost::new("container-status");
+        let sb = &host.sandbox;
+        let pause = host.process(FIRST_PID, 'S', 1);
+        let pod = host.pod("p", false, Some(pause));
+        let created = host.container("created", &pod, None, None);
+        assert_eq!(sb.container_status(&created), ContainerStatus::Created);
+        let done = host.container(
+            "done",
+            &pod,
+            Some(ProcessRef {
+                pid: 1,
+                start_time: 0,
+            }),
+            Some(3),
+        );
+        assert_eq!(sb.container_status(&done), ContainerStatus::Exited(Some(3)));
+        // Its process is gone and no exit was recorded: its monitor died.
+        let lost = host.container(
+            "lost",
+            &pod,
+            Some(ProcessRef {
+                pid: FIRST_PID + 9,
+                start_time: 1,
+            }),
+            None,
+        );
+        assert_eq!(sb.container_status(&lost), ContainerStatus::Exited(None));
+
+        let proc = host.process(FIRST_PID + 1, 'S', 7);
+        let c = host.container("c", &pod, Some(proc), None);
+        assert_eq!(sb.container_status(&c), ContainerStatus::Running);
+        host.freeze(
+            Version::V1,
+            &host.cgroup(Version::V1, &pod, Some(c.id.as_str())),
+        );
+        assert_eq!(sb.container_status(&c), ContainerStatus::Paused);
+        let err = sb
+            .exec(&c, vec!["true".into()], vec![], None)
+            .expect_err("paused");
+        assert!(err.to_string().contains("container c is paused"), "{err}");
+        assert!(sb
+            .pause_container(&c, Duration::from_secs(1))
+            .expect_err("already")
+            .is_conflict());
+    }
+
+    #[test]
+    fn a_member_of_a_paused_pod_is_not_thawed_behind_its_pods_back() {
+        let host = FakeHost::new("container-pod-paused");
+        let sb = &host.sandbox;
+        let pause = host.process(FIRST_PID, 'S', 1);
+        let pod = host.pod("pp", false, Some(pause));
+        let proc = host.process(FIRST_PID + 1, 'S', 7);
+        let c = host.container("m", &pod, Some(proc), None);
+        host.freeze(Version::V1, &host.cgroup(Version::V1, &pod, None));
+        host.frozen_by_parent_v1(&host.cgroup(Version::V1, &pod, Some(c.id.as_str())));
+        assert_eq!(sb.container_status(&c), ContainerStatus::Paused);
+        for err in [
+            sb.kill_container(&c, rustix::process::Signal::KILL)
+                .expect_err("kill"),
+            sb.stop_container(&c, Duration::ZERO).expect_err("stop"),
+            sb.remove_container(&c, false).expect_err("rm"),
+        ] {
+            assert!(matches!(err, Error::PausedByPod { .. }), "{err}");
+            assert!(err.to_string().contains("its pod pp is paused"), "{err}");
+        }
+        let leaf = host.cgroup(Version::V1, &pod, Some(c.id.as_str()));
+        assert_eq!(
+            std::fs::read_to_string(leaf.join("freezer.state")).expect("state"),
+            "FROZEN\n",
+            "nothing was thawed"
+        );
+    }
+
+    #[test]
+    fn a_container_is_found_by_name_id_and_unique_prefix_and_an_ambiguous_one_is_refused() {
+        let host = FakeHost::new("container-find");
+        let sb = &host.sandbox;
+        let pod = host.pod("p", false, None);
+        let id = |tail: &str| Id::try_from(format!("abc{}", tail.repeat(61))).expect("id");
+        let one = host.container_with_id(id("1"), "one", &pod, None, None);
+        let two = host.container_with_id(id("2"), "two", &pod, None, None);
+        assert_eq!(sb.find_container("one").expect("name").id, one.id);
+        assert_eq!(sb.find_container(two.id.as_str()).expect("id").id, two.id);
+        assert_eq!(sb.find_container("abc2").expect("prefix").id, two.id);
+        let err = sb.find_container("abc").expect_err("ambiguous");
+        assert!(err.is_invalid(), "{err}");
+        assert!(sb.find_container("abd").expect_err("none").is_not_found());
+        assert_eq!(sb.members(&pod).expect("members").len(), 2);
+    }
+}

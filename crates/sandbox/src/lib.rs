@@ -59,6 +59,8 @@ mod cgroups;
 mod container;
 mod error;
 mod exec;
+#[cfg(test)]
+mod fake;
 mod host;
 mod id;
 mod logs;

@@ -269,3 +269,71 @@ fn validate_hostname(h: &str) -> Result<()> {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use freezer::Version;
+
+    use super::*;
+    use crate::fake::{FakeHost, FIRST_PID};
+
+    #[test]
+    fn a_pods_status_comes_from_its_pause_process_and_the_kernels_freezer() {
+        let host = FakeHost::new("pod-status");
+        let sb = &host.sandbox;
+        let created = host.pod("created", false, None);
+        assert_eq!(sb.pod_status(&created), PodStatus::Created);
+
+        let pause = host.process(FIRST_PID, 'S', 100);
+        let pod = host.pod("web", false, Some(pause));
+        assert_eq!(sb.pod_status(&pod), PodStatus::Running);
+        // Frozen in the hierarchy stasis does not freeze by default shows too.
+        host.freeze(Version::V2, &host.cgroup(Version::V2, &pod, None));
+        assert_eq!(sb.pod_status(&pod), PodStatus::Paused);
+        assert!(sb
+            .pause_pod(&pod, Duration::from_secs(1))
+            .expect_err("paused")
+            .is_conflict());
+
+        // A reused PID (another start time) or a zombie is an exited pod.
+        let reused = host.pod(
+            "reused",
+            false,
+            Some(ProcessRef {
+                pid: FIRST_PID,
+                start_time: 99,
+            }),
+        );
+        assert_eq!(sb.pod_status(&reused), PodStatus::Exited);
+        let zombie = host.process(FIRST_PID + 1, 'Z', 100);
+        let dead = host.pod("dead", false, Some(zombie));
+        assert_eq!(sb.pod_status(&dead), PodStatus::Exited);
+        let err = sb
+            .pause_pod(&dead, Duration::from_secs(1))
+            .expect_err("exited");
+        assert!(err.to_string().contains("pod dead is not running"), "{err}");
+    }
+
+    #[test]
+    fn pods_are_found_by_name_id_and_unique_prefix() {
+        let host = FakeHost::new("pod-find");
+        let sb = &host.sandbox;
+        let a = host.pod("a", false, None);
+        let b = host.pod("b", false, None);
+        assert_eq!(sb.find_pod("a").expect("name").id, a.id);
+        assert_eq!(sb.find_pod(b.id.as_str()).expect("id").id, b.id);
+        assert_eq!(sb.find_pod(&a.id.as_str()[..12]).expect("prefix").id, a.id);
+        assert!(sb.find_pod("nope").expect_err("missing").is_not_found());
+        // The claim is checked before anything is started.
+        let err = sb
+            .clone()
+            .with_pause_binary("/nonexistent/stasis-pause".into())
+            .create_pod(PodOptions {
+                name: Some("a".into()),
+                ..Default::default()
+            })
+            .expect_err("name in use");
+        assert!(err.is_conflict(), "{err}");
+        assert_eq!(sb.pods().expect("pods").len(), 2);
+    }
+}

@@ -383,13 +383,20 @@ mod tests {
         assert_eq!(find(recs[0].id.short()).expect("by prefix"), recs[0].id);
         assert!(find("nope").expect_err("missing").is_not_found());
         assert!(find("../x").expect_err("not a name").is_not_found());
-        // A one-digit prefix both IDs share is ambiguous.
-        let shared = (0..=15u8)
-            .map(|d| format!("{d:x}"))
-            .find(|p| recs.iter().all(|r| r.id.as_str().starts_with(p.as_str())));
-        if let Some(p) = shared {
-            assert!(find(&p).expect_err("ambiguous").is_invalid());
+        // A prefix two IDs share is ambiguous (IDs made to share one).
+        for tail in ["1", "2"] {
+            let id = Id::try_from(format!("ffff{}", tail.repeat(60))).expect("id");
+            store.create_dir(Kind::Container, &id).expect("dir");
+            let rec = Rec {
+                id: id.clone(),
+                name: format!("twin{tail}"),
+            };
+            store.write(Kind::Container, &id, &rec).expect("write");
         }
+        let err = find("ffff").expect_err("ambiguous");
+        assert!(err.is_invalid(), "{err}");
+        assert!(err.to_string().contains("ffff11111111"), "{err}");
+        assert!(find("ffff2").is_ok(), "a longer prefix is unique");
         // Removing a record releases its name: no claim is left behind.
         store
             .remove(Kind::Container, &recs[0].id, "web")

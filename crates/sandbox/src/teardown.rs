@@ -123,3 +123,76 @@ pub(crate) fn implicit_pod_is_done(pod: &PodRecord, members: &[ContainerStatus])
             .iter()
             .all(|s| matches!(s, ContainerStatus::Exited(_)))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fake::{FakeHost, FIRST_PID};
+    use crate::process::ProcessRef;
+
+    #[test]
+    fn an_implicit_pod_is_done_once_every_member_exited() {
+        let host = FakeHost::new("implicit");
+        let implicit = host.pod("i", true, None);
+        let explicit = host.pod("e", false, None);
+        use ContainerStatus::*;
+        assert!(implicit_pod_is_done(&implicit, &[Exited(Some(0))]));
+        assert!(implicit_pod_is_done(
+            &implicit,
+            &[Exited(None), Exited(Some(1))]
+        ));
+        assert!(!implicit_pod_is_done(
+            &implicit,
+            &[Exited(Some(0)), Running]
+        ));
+        assert!(!implicit_pod_is_done(&implicit, &[Paused]));
+        assert!(
+            !implicit_pod_is_done(&implicit, &[Exited(Some(0)), Created]),
+            "a member still starting needs the pod"
+        );
+        assert!(!implicit_pod_is_done(&explicit, &[Exited(Some(0))]));
+    }
+
+    #[test]
+    fn removing_an_exited_container_removes_its_implicit_pod_and_both_names() {
+        let host = FakeHost::new("rm-implicit");
+        let sb = &host.sandbox;
+        // Its pause process already ended (a PID no process can have).
+        let gone = ProcessRef {
+            pid: FIRST_PID + 5,
+            start_time: 1,
+        };
+        let pod = host.pod("web", true, Some(gone));
+        let c = host.container("web", &pod, Some(gone), Some(0));
+        let keep = host.pod("keep", false, None);
+        let other = host.container("other", &keep, None, Some(0));
+        let cgroups = sb.pod_cgroups(&pod).expect("cgroups");
+        cgroups.create(&[c.id.as_str()]).expect("leaf");
+
+        sb.remove_container(&c, false).expect("rm");
+        assert!(sb.find_container("web").expect_err("gone").is_not_found());
+        assert!(sb
+            .find_pod("web")
+            .expect_err("its pod went too")
+            .is_not_found());
+        assert_eq!(sb.store().name_claim(Kind::Container, "web"), None);
+        assert_eq!(sb.store().name_claim(Kind::Pod, "web"), None);
+        assert!(!cgroups.exists(), "the pod's cgroups were removed");
+
+        // A member of an explicit pod goes alone.
+        sb.remove_container(&other, false).expect("rm");
+        assert_eq!(sb.find_pod("keep").expect("kept").id, keep.id);
+    }
+
+    #[test]
+    fn a_running_container_needs_force() {
+        let host = FakeHost::new("rm-running");
+        let sb = &host.sandbox;
+        let pod = host.pod("p", false, None);
+        let proc = host.process(FIRST_PID + 1, 'S', 7);
+        let c = host.container("c", &pod, Some(proc), None);
+        let err = sb.remove_container(&c, false).expect_err("running");
+        assert!(err.to_string().contains("container c is running"), "{err}");
+        assert!(sb.find_container("c").is_ok());
+    }
+}
