@@ -46,6 +46,7 @@ impl Sandbox {
         let mut all_env = self.base_env(&pod, c);
         all_env.extend(parse_env(&env)?);
         let spec = MemberSpawn {
+            proc: self.host.proc.clone(),
             argv,
             env: all_env,
             workdir: workdir.or_else(|| c.workdir.clone()),

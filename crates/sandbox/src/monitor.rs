@@ -119,6 +119,7 @@ impl Sandbox {
             })?;
         let (log, log2) = log;
         let spec = MemberSpawn {
+            proc: self.host.proc.clone(),
             argv: c.command.clone(),
             env: self.base_env(&pod, c),
             workdir: c.workdir.clone(),

@@ -116,6 +116,7 @@ impl Sandbox {
         let cgroups = self.pod_cgroups(record)?;
         cgroups.create(&[PAUSE_LEAF])?;
         let mut child = spawn_pause(&PauseSpawn {
+            proc: &self.host.proc,
             binary,
             share: &record.share,
             hostname: &record.hostname,

@@ -36,6 +36,8 @@ use crate::ns::Namespace;
 /// What the pause process needs.
 #[derive(Debug)]
 pub(crate) struct PauseSpawn<'a> {
+    /// The host's `/proc` (for `self/ns/pid`).
+    pub proc: &'a Path,
     pub binary: &'a Path,
     pub share: &'a [Namespace],
     pub hostname: &'a str,
@@ -89,17 +91,19 @@ pub(crate) fn spawn_pause(spec: &PauseSpawn<'_>) -> Result<Child> {
         });
     }
     let new_pid_ns = spec.share.contains(&Namespace::Pid);
-    with_pid_namespace(new_pid_ns.then_some(PidNs::New), || cmd.spawn()).map_err(|source| {
-        Error::SpawnPause {
+    with_pid_namespace(spec.proc, new_pid_ns.then_some(PidNs::New), || cmd.spawn()).map_err(
+        |source| Error::SpawnPause {
             binary: spec.binary.to_owned(),
             source,
-        }
-    })
+        },
+    )
 }
 
 /// What a pod member (a container's process, or an exec) needs.
 #[derive(Debug)]
 pub(crate) struct MemberSpawn {
+    /// The host's `/proc` (for `self/ns/pid`).
+    pub proc: PathBuf,
     pub argv: Vec<String>,
     pub env: Vec<(String, String)>,
     pub workdir: Option<PathBuf>,
@@ -169,7 +173,7 @@ pub(crate) fn spawn_member(spec: MemberSpawn, stdio: impl FnOnce(&mut Command)) 
         });
     }
     let pid_ns = pid_ns.into_iter().next().map(|(_, fd)| PidNs::Join(fd));
-    with_pid_namespace(pid_ns, || cmd.spawn()).map_err(|source| {
+    with_pid_namespace(&spec.proc, pid_ns, || cmd.spawn()).map_err(|source| {
         let mut step = [0u8; 1];
         let failed_step = match rustix::io::read(&report_read, &mut step) {
             Ok(1) => Some(step),
@@ -367,6 +371,7 @@ enum PidNs {
 /// Runs `spawn` with the calling thread's "PID namespace for children" set
 /// as asked, restoring it afterwards.
 fn with_pid_namespace<T>(
+    proc: &Path,
     ns: Option<PidNs>,
     spawn: impl FnOnce() -> std::io::Result<T>,
 ) -> std::io::Result<T> {
@@ -374,7 +379,7 @@ fn with_pid_namespace<T>(
         return spawn();
     };
     let own = rustix::fs::open(
-        "/proc/self/ns/pid",
+        proc.join("self/ns/pid"),
         OFlags::RDONLY | OFlags::CLOEXEC,
         Mode::empty(),
     )?;
