@@ -93,7 +93,7 @@ impl Sandbox {
     /// was run with `--rm`, and ends its pod's pause process, unpinning the
     /// namespaces, if `run` made the pod for it and no member is left
     /// running or starting. The pod's record stays until `rm`.
-    pub fn after_exit(&self, c: &ContainerRecord) -> Result<()> {
+    pub(crate) fn after_exit(&self, c: &ContainerRecord) -> Result<()> {
         if c.auto_remove {
             return self.remove_container(c, true);
         }
