@@ -347,7 +347,6 @@ impl Error {
             Error::InvalidName { .. } | Error::InvalidArgument { .. } | Error::Ambiguous { .. } => {
                 true
             }
-            Error::Rootfs { source, .. } => source.kind() != io::ErrorKind::NotFound,
             Error::Freezer(e) => e.is_invalid(),
             _ => false,
         }
