@@ -206,3 +206,38 @@ fn a_store_another_user_cannot_read_is_said_to_be_unreadable() {
     let run = run.fails_with(6, "cannot read the state store");
     assert!(!run.stderr.contains("creating"), "{run:?}");
 }
+
+#[test]
+fn an_implicit_pod_lives_while_a_member_that_joined_it_runs() {
+    if !root_or_skip("an_implicit_pod_lives_while_a_member_that_joined_it_runs") {
+        return;
+    }
+    let s = Stasis::new();
+    s.run(&["run", "-d", "--name", "first", "--", "sleep", "1000"])
+        .ok();
+    s.run(&[
+        "run", "-d", "--pod", "first", "--name", "joined", "--", "sleep", "1000",
+    ])
+    .ok();
+    s.run(&["kill", "first"]).ok();
+    assert_eq!(s.run(&["wait", "first"]).ok().stdout.trim(), "137");
+    let pid = s.pod("first")["pause"]["pid"].as_u64().expect("pause pid") as u32;
+    assert_eq!(s.pod("first")["status"], "running", "joined still uses it");
+    assert!(pause_runs(pid));
+    assert_eq!(
+        s.run(&["exec", "joined", "--", "true"]).code(),
+        0,
+        "its namespaces are still pinned"
+    );
+    s.run(&["kill", "joined"]).ok();
+    s.run(&["wait", "joined"]).ok();
+    wait_until(
+        Duration::from_secs(10),
+        "the pod to end with its last member",
+        || !pause_runs(pid),
+    );
+    s.run(&["rm", "first"]).ok();
+    assert_eq!(s.pod("first")["status"], "exited", "joined still holds it");
+    s.run(&["rm", "joined"]).ok();
+    assert_eq!(s.run(&["pod", "ls", "-q"]).ok().stdout, "");
+}
