@@ -2,7 +2,7 @@
 
 use crate::deadline::Deadline;
 use crate::error::Result;
-use crate::hierarchy::{Cgroup, Version};
+use crate::cgroup::{Cgroup, Version};
 use crate::state::{FrozenBy, Phase};
 use crate::{v1, v2};
 

@@ -7,7 +7,8 @@ use serde::Serialize;
 
 use crate::deadline::Deadline;
 use crate::error::{Error, Result};
-use crate::hierarchy::{Cgroup, Hierarchies};
+use crate::cgroup::{Cgroup, Placement};
+use crate::hierarchies::Hierarchies;
 use crate::state::{FrozenBy, Phase, State};
 use crate::{direct, safety, subgroup};
 
@@ -23,6 +24,17 @@ pub enum Strategy {
     Direct,
     /// Move the processes into a frozen child ([`crate::subgroup`]).
     Subgroup,
+}
+
+impl Strategy {
+    /// `"auto"`, `"direct"` or `"subgroup"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Strategy::Auto => "auto",
+            Strategy::Direct => "direct",
+            Strategy::Subgroup => "subgroup",
+        }
+    }
 }
 
 /// The default time a freeze or thaw may take before it is given up.
@@ -155,8 +167,24 @@ impl Freezer {
     /// and finishing a subgroup pause or unpause that a crashed call left
     /// half done. Errs with [`Error::NotPaused`] if it is not frozen, and with
     /// [`Error::PausedByAncestor`] if only an ancestor's freeze holds it.
+    ///
+    /// A strategy other than `auto` thaws only what that strategy paused:
+    /// a cgroup the other one paused is [`Error::PausedOtherwise`].
     pub fn thaw(&self, cg: &Cgroup) -> Result<Outcome> {
         let before = self.state(cg)?;
+        let paused_by = match before.frozen_by {
+            Some(FrozenBy::Itself) => Some(Strategy::Direct),
+            Some(FrozenBy::Subgroup) => Some(Strategy::Subgroup),
+            _ => None,
+        };
+        if let Some(by) = paused_by {
+            if self.strategy != Strategy::Auto && self.strategy != by {
+                return Err(Error::PausedOtherwise {
+                    path: cg.dir.clone(),
+                    strategy: by.as_str(),
+                });
+            }
+        }
         let deadline = Deadline::after(self.timeout);
         let strategy = match (before.frozen_by, &before.subgroup) {
             (_, Some(_)) if before.frozen_by != Some(FrozenBy::Itself) => {
@@ -190,6 +218,51 @@ impl Freezer {
             strategy,
             state: self.state(cg)?,
         })
+    }
+
+    /// The freeze state of a target in each hierarchy it belongs to, the
+    /// chosen one first.
+    pub fn states<'p>(&self, placement: &'p Placement) -> Result<Vec<(&'p Cgroup, State)>> {
+        placement
+            .all()
+            .map(|cg| Ok((cg, self.state(cg)?)))
+            .collect()
+    }
+
+    /// Pauses a target: [`Error::AlreadyPaused`] if it is frozen in any
+    /// hierarchy it belongs to (a freeze in the other tree stops it as
+    /// well), else [`Freezer::freeze`] of the chosen cgroup.
+    pub fn pause(&self, hierarchies: &Hierarchies, placement: &Placement) -> Result<Outcome> {
+        for cg in &placement.others {
+            if self.state(cg)?.is_frozen() {
+                return Err(Error::AlreadyPaused {
+                    path: cg.dir.clone(),
+                });
+            }
+        }
+        self.freeze(hierarchies, &placement.chosen)
+    }
+
+    /// Unpauses a target: thaws it in every hierarchy where its own freeze
+    /// (or a subgroup) holds it, and returns what each thaw did. When none
+    /// does, the chosen cgroup's answer: [`Error::NotPaused`] or
+    /// [`Error::PausedByAncestor`].
+    pub fn unpause<'p>(&self, placement: &'p Placement) -> Result<Vec<(&'p Cgroup, Outcome)>> {
+        let mut thawed = Vec::new();
+        for cg in placement.all() {
+            let state = self.state(cg)?;
+            let ours = matches!(
+                state.frozen_by,
+                Some(FrozenBy::Itself | FrozenBy::Subgroup)
+            ) || (state.subgroup.is_some() && state.frozen_by != Some(FrozenBy::Ancestor));
+            if ours {
+                thawed.push((cg, self.thaw(cg)?));
+            }
+        }
+        if thawed.is_empty() {
+            thawed.push((&placement.chosen, self.thaw(&placement.chosen)?));
+        }
+        Ok(thawed)
     }
 
     /// Thaws after a failed freeze; a thaw that fails too is reported as
@@ -227,7 +300,7 @@ mod tests {
     //! kernel would (the real kernel's timing is in the root-only tests).
 
     use super::*;
-    use crate::hierarchy::{Choice, Target};
+    use crate::cgroup::{Choice, Target};
     use crate::mountinfo::CgroupMount;
     use std::fs;
     use std::path::{Path, PathBuf};

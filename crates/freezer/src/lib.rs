@@ -51,7 +51,8 @@ mod deadline;
 mod direct;
 mod error;
 mod freezer;
-mod hierarchy;
+mod cgroup;
+mod hierarchies;
 mod kernfs;
 #[allow(unsafe_code)]
 mod mount;
@@ -66,6 +67,7 @@ mod v2;
 
 pub use error::{Error, Refusal, Result};
 pub use freezer::{Freezer, Outcome, Strategy, DEFAULT_TIMEOUT};
-pub use hierarchy::{Cgroup, Choice, Hierarchies, Hierarchy, Layout, Target, Version};
+pub use cgroup::{Cgroup, Choice, Hierarchy, Layout, Placement, Target, Version};
+pub use hierarchies::Hierarchies;
 pub use mount::{open, PrivateMount};
 pub use state::{FrozenBy, Phase, State};

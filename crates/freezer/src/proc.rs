@@ -9,7 +9,7 @@ use std::io;
 use std::path::Path;
 
 use crate::error::{Error, Result};
-use crate::hierarchy::Version;
+use crate::cgroup::Version;
 
 /// Reads a process's cgroup path in the hierarchy of `version`, as written in
 /// `/proc/PID/cgroup`. `None` if the process is in no cgroup of that kind.

@@ -3,7 +3,8 @@
 //! halfway and never return).
 
 use crate::error::{Error, Refusal, Result};
-use crate::hierarchy::{Cgroup, Hierarchies};
+use crate::cgroup::Cgroup;
+use crate::hierarchies::Hierarchies;
 use crate::proc;
 
 /// Refuses `cg` if freezing it (or its subgroup) would hit one of the rules.
