@@ -208,7 +208,6 @@ impl fmt::Display for Target {
     }
 }
 
-
 impl Choice {
     /// The choice that means exactly `version`.
     pub fn of(version: Version) -> Choice {

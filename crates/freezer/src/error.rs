@@ -127,6 +127,18 @@ pub enum Error {
     },
     #[error("refusing to freeze {}: {reason}", path.display())]
     Refused { path: PathBuf, reason: Refusal },
+    #[error("{left} processes of {} still there {timeout:?} after SIGKILL", path.display())]
+    KillTimeout {
+        path: PathBuf,
+        timeout: Duration,
+        left: usize,
+    },
+    #[error("sending SIGKILL to process {pid}")]
+    Kill {
+        pid: u32,
+        #[source]
+        source: io::Error,
+    },
     #[error("{} holds processes outside this PID namespace, which cannot be moved", path.display())]
     Unmovable { path: PathBuf },
     #[error("invalid {kind} {id:?}: {reason}")]
@@ -247,6 +259,7 @@ impl Error {
             | Error::CreateCgroup { source, .. }
             | Error::RemoveCgroup { source, .. }
             | Error::Wait { source, .. }
+            | Error::Kill { source, .. }
             | Error::Mount { source, .. } => Some(source),
             Error::LeftFrozen { source, .. } => source.io_error(),
             _ => None,

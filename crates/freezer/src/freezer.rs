@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::cgroup::{Cgroup, Placement};
 use crate::deadline::Deadline;
 use crate::error::{Error, Result};
-use crate::cgroup::{Cgroup, Placement};
 use crate::hierarchies::Hierarchies;
 use crate::state::{FrozenBy, Phase, State};
 use crate::{direct, safety, subgroup};
@@ -251,10 +251,8 @@ impl Freezer {
         let mut thawed = Vec::new();
         for cg in placement.all() {
             let state = self.state(cg)?;
-            let ours = matches!(
-                state.frozen_by,
-                Some(FrozenBy::Itself | FrozenBy::Subgroup)
-            ) || (state.subgroup.is_some() && state.frozen_by != Some(FrozenBy::Ancestor));
+            let ours = matches!(state.frozen_by, Some(FrozenBy::Itself | FrozenBy::Subgroup))
+                || (state.subgroup.is_some() && state.frozen_by != Some(FrozenBy::Ancestor));
             if ours {
                 thawed.push((cg, self.thaw(cg)?));
             }
@@ -302,6 +300,7 @@ mod tests {
     use super::*;
     use crate::cgroup::{Choice, Target};
     use crate::mountinfo::CgroupMount;
+    use crate::Placement;
     use std::fs;
     use std::path::{Path, PathBuf};
 
@@ -465,6 +464,146 @@ mod tests {
         let s = Freezer::new().state(&source).expect("state");
         assert_eq!((s.phase, s.frozen_by), (Phase::Thawed, None));
         assert!(s.subgroup.is_some());
+    }
+
+    /// Plays the kernel for a v2 cgroup: once `cgroup.freeze` asks for a
+    /// freeze, runs `act` (within ten seconds, or panics).
+    fn when_freeze_requested(
+        cg: &Cgroup,
+        act: impl FnOnce(&Path) + Send + 'static,
+    ) -> std::thread::JoinHandle<()> {
+        let dir = cg.dir.clone();
+        std::thread::spawn(move || {
+            let until = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            while fs::read_to_string(dir.join("cgroup.freeze"))
+                .expect("read")
+                .trim()
+                != "1"
+            {
+                assert!(std::time::Instant::now() < until, "no freeze was requested");
+                std::thread::sleep(std::time::Duration::from_micros(200));
+            }
+            act(&dir);
+        })
+    }
+
+    #[test]
+    fn a_v2_freeze_is_confirmed_through_cgroup_events() {
+        let fake = Fake::new("f-v2-wait", true);
+        let cg = fake.v2("t", false, false, "");
+        let kernel = when_freeze_requested(&cg, |dir| {
+            // In place, as the kernel changes it: a truncating write could
+            // be read half done.
+            use std::io::Write;
+            fs::OpenOptions::new()
+                .write(true)
+                .open(dir.join("cgroup.events"))
+                .and_then(|mut f| f.write_all(b"populated 1\nfrozen 1\n"))
+                .expect("write");
+        });
+        let outcome = Freezer::new()
+            .timeout(std::time::Duration::from_secs(10))
+            .freeze(&fake.hierarchies, &cg);
+        kernel.join().expect("kernel thread");
+        let outcome = outcome.expect("frozen");
+        assert_eq!(outcome.strategy, Strategy::Direct);
+        assert_eq!(outcome.state.phase, Phase::Frozen);
+        assert_eq!(state_of(&cg), (Phase::Frozen, Some(FrozenBy::Itself), None));
+    }
+
+    #[test]
+    fn a_freeze_that_times_out_is_thawed_again() {
+        let fake = Fake::new("f-timeout", true);
+        // The kernel never reports `frozen 1` (a task that cannot stop).
+        let cg = fake.v2("t", false, false, "");
+        let err = Freezer::new()
+            .timeout(std::time::Duration::from_millis(20))
+            .freeze(&fake.hierarchies, &cg)
+            .expect_err("never frozen");
+        assert!(matches!(err, Error::FreezeTimeout { .. }), "{err}");
+        assert_eq!(
+            fs::read_to_string(cg.dir.join("cgroup.freeze"))
+                .expect("read")
+                .trim(),
+            "0",
+            "the undo withdrew the request"
+        );
+        assert_eq!(state_of(&cg), (Phase::Thawed, None, None));
+    }
+
+    #[test]
+    fn a_failed_undo_is_reported_as_left_frozen() {
+        let fake = Fake::new("f-left", true);
+        let cg = fake.v2("t", false, false, "");
+        // The freeze is requested, then the cgroup's freeze file becomes
+        // unwritable, so the undo after the timeout fails.
+        let kernel = when_freeze_requested(&cg, |dir| {
+            fs::remove_file(dir.join("cgroup.freeze")).expect("rm");
+            fs::create_dir(dir.join("cgroup.freeze")).expect("mkdir");
+        });
+        let err = Freezer::new()
+            .timeout(std::time::Duration::from_millis(300))
+            .freeze(&fake.hierarchies, &cg)
+            .expect_err("left frozen");
+        kernel.join().expect("kernel thread");
+        match &err {
+            Error::LeftFrozen { path, source } => {
+                assert_eq!(*path, cg.dir);
+                assert!(matches!(**source, Error::Write { .. }), "{source}");
+            }
+            other => panic!("{other}"),
+        }
+    }
+
+    #[test]
+    fn a_freeze_in_the_other_hierarchy_counts() {
+        let v1 = Fake::new("f-both-v1", false);
+        let v2 = Fake::new("f-both-v2", true);
+        let a1 = v1.v1("a", "THAWED", false, false);
+        let a2 = v2.v2("a", true, true, "");
+        let placement = Placement {
+            chosen: a1.clone(),
+            others: vec![a2.clone()],
+        };
+        let f = Freezer::new();
+        let states = f.states(&placement).expect("states");
+        assert_eq!(states.len(), 2);
+        assert!(!states[0].1.is_frozen() && states[1].1.is_frozen());
+        let err = f
+            .pause(&v1.hierarchies, &placement)
+            .expect_err("paused in v2");
+        assert!(err.is_already_paused(), "{err}");
+        assert!(matches!(&err, Error::AlreadyPaused { path } if *path == a2.dir));
+        // Unpause thaws the hierarchy that holds it, not the chosen one.
+        fs::write(a2.dir.join("cgroup.events"), "populated 1\nfrozen 0\n").expect("write");
+        let thawed = f.unpause(&placement).expect("unpause");
+        assert_eq!(thawed.len(), 1);
+        assert_eq!(thawed[0].0.dir, a2.dir);
+        assert_eq!(
+            fs::read_to_string(a2.dir.join("cgroup.freeze"))
+                .expect("read")
+                .trim(),
+            "0"
+        );
+        let err = f.unpause(&placement).expect_err("nothing left");
+        assert!(err.is_not_paused(), "{err}");
+        // A strategy other than auto thaws only what it paused.
+        let sub = v2.v2("s", false, false, "");
+        v2.v2("s/stasis-frozen", true, true, "");
+        let err = Freezer::new()
+            .strategy(Strategy::Direct)
+            .thaw(&sub)
+            .expect_err("paused by the subgroup strategy");
+        assert!(
+            matches!(
+                err,
+                Error::PausedOtherwise {
+                    strategy: "subgroup",
+                    ..
+                }
+            ),
+            "{err}"
+        );
     }
 
     #[test]

@@ -209,7 +209,9 @@ impl Hierarchies {
             };
             match found {
                 Ok(cg) => others.push(cg),
-                Err(e) if e.is_not_found() || e.is_invalid() || e.is_ambiguous() || e.is_refused() => {
+                Err(e)
+                    if e.is_not_found() || e.is_invalid() || e.is_ambiguous() || e.is_refused() =>
+                {
                     tracing::debug!(%target, %version, error = %e, "not in this hierarchy");
                 }
                 Err(e) => return Err(e),

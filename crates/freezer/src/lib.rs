@@ -47,11 +47,11 @@
 
 #![deny(unsafe_code)]
 
+mod cgroup;
 mod deadline;
 mod direct;
 mod error;
 mod freezer;
-mod cgroup;
 mod hierarchies;
 mod kernfs;
 #[allow(unsafe_code)]
@@ -62,12 +62,13 @@ pub mod runtime;
 pub mod safety;
 mod state;
 pub mod subgroup;
+pub mod tree;
 mod v1;
 mod v2;
 
+pub use cgroup::{Cgroup, Choice, Hierarchy, Layout, Placement, Target, Version};
 pub use error::{Error, Refusal, Result};
 pub use freezer::{Freezer, Outcome, Strategy, DEFAULT_TIMEOUT};
-pub use cgroup::{Cgroup, Choice, Hierarchy, Layout, Placement, Target, Version};
 pub use hierarchies::Hierarchies;
 pub use mount::{open, PrivateMount};
 pub use state::{FrozenBy, Phase, State};

@@ -471,19 +471,11 @@ pub fn check_init(proc_root: &Path, id: &str, init: Init) -> Result<()> {
     if init.pid == 0 {
         return Err(not_running());
     }
-    let path = proc_root.join(init.pid.to_string()).join("stat");
-    let Ok(text) = crate::kernfs::read_text(&path) else {
-        return Err(not_running());
+    let start = match crate::proc::stat(proc_root, init.pid) {
+        Ok(stat) if !stat.is_dead() => stat.start_time,
+        Ok(_) | Err(Error::NoSuchProcess { .. }) => return Err(not_running()),
+        Err(e) => return Err(e),
     };
-    // Field 22; the command name (field 2) may hold spaces and parentheses.
-    let start = text
-        .rsplit_once(')')
-        .and_then(|(_, rest)| rest.split_whitespace().nth(19))
-        .and_then(|f| f.parse::<u64>().ok())
-        .ok_or_else(|| Error::Parse {
-            path: path.clone(),
-            line: text.clone(),
-        })?;
     if start == init.start {
         Ok(())
     } else {
@@ -690,7 +682,10 @@ mod tests {
         assert_eq!(refusal("besteffort").1, tree.0.join("kubepods/besteffort"));
         // A runtime's parent directory, named as if it were a container.
         let (reason, path) = refusal("docker");
-        assert_eq!((reason, path), (Refusal::HoldsContainers, tree.0.join("docker")));
+        assert_eq!(
+            (reason, path),
+            (Refusal::HoldsContainers, tree.0.join("docker"))
+        );
         // An empty one holds nobody: it is what the ID names.
         assert_eq!(tree.find("k8s.io").expect("empty"), "/k8s.io");
         // The containers themselves still resolve.
@@ -699,7 +694,10 @@ mod tests {
             format!("/kubepods/besteffort/pod{uid}/{a}")
         );
         assert!(tree.find(&f).expect("systemd").ends_with(".scope"));
-        assert_eq!(tree.find(&d).expect("stasis leaf"), format!("/stasis/{pod}/{d}"));
+        assert_eq!(
+            tree.find(&d).expect("stasis leaf"),
+            format!("/stasis/{pod}/{d}")
+        );
         assert_eq!(tree.find(&e).expect("docker"), format!("/docker/{e}"));
     }
 

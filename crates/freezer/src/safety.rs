@@ -2,8 +2,8 @@
 //! holding the host's PID 1, or one holding the caller (it would stop itself
 //! halfway and never return).
 
-use crate::error::{Error, Refusal, Result};
 use crate::cgroup::Cgroup;
+use crate::error::{Error, Refusal, Result};
 use crate::hierarchies::Hierarchies;
 use crate::proc;
 
