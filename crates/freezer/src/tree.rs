@@ -11,7 +11,7 @@
 //!   frozen ones die too. v1 has no such file: each listed PID is signalled,
 //!   and a task frozen by the v1 freezer dies only once it is thawed.
 //! - `cgroup.events` (v2) says `populated 0` once no process is left in the
-//!   subtree, announced through `poll(2)` like `frozen` ([`crate::v2`]): a
+//!   subtree, announced through `poll(2)` like `frozen` (see the v2 freezer): a
 //!   v2 wait is notified. v1 has nothing like it: the listing is re-read.
 //! - `rmdir(2)` removes an empty cgroup; a cgroup whose last tasks are still
 //!   exiting answers EBUSY for a moment, and one with children too.
