@@ -271,11 +271,11 @@ fn remove_cgroup_everywhere(rel: &str) {
     if rel.is_empty() || rel.contains("..") {
         return;
     }
-    for mount in fs::read_dir("/sys/fs/cgroup")
-        .into_iter()
-        .flatten()
-        .flatten()
-    {
+    // Every v1 controller's mount sits beside the freezer's.
+    let controllers = Path::new(V1_MOUNT.as_str())
+        .parent()
+        .expect("a mount below /");
+    for mount in fs::read_dir(controllers).into_iter().flatten().flatten() {
         let dir = mount.path().join(rel);
         if dir.is_dir() {
             remove_tree(&dir);
@@ -468,13 +468,14 @@ fn oci_runtime(runtime: &'static str) {
             let mut cmd = Command::new("unshare");
             cmd.args(["-m", "--propagation", "private", "sh", "-c"])
                 .arg(concat!(
-                    r#"mount --bind "$0" /sys/fs/cgroup/unified/cgroup.controllers && "#,
+                    r#"mount --bind "$0" "$4/cgroup.controllers" && "#,
                     r#"exec crun --root "$1" run -d --bundle "$2" "$3""#
                 ))
                 .arg(&empty)
                 .arg(&root)
                 .arg(&bundle)
-                .arg(&id);
+                .arg(&id)
+                .arg(V2_MOUNT.as_str());
             cmd
         }
         _ => {
