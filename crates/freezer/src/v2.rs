@@ -10,6 +10,9 @@
 //! timer), so each poll is capped and the file re-read. The root cgroup has neither
 //! file. Under `nsdelegate`, a cgroup namespace's root refuses writes to its
 //! own `cgroup.freeze` with EPERM (the subgroup strategy is for that case).
+//! `cgroup.events` also says `populated 0` once no process is left below a
+//! cgroup; [`Events`] waits on either key (the `tree` module waits for an
+//! emptied subtree with it).
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
