@@ -406,3 +406,76 @@ fn a_process_in_the_root_cgroup_is_refused_with_what_to_do() {
     );
     assert!(run.stderr.contains("--cgroup"), "{run:?}");
 }
+
+#[test]
+fn state_of_a_stasis_container_or_pod_by_name_sees_both_hierarchies() {
+    if !root_or_skip("state_of_a_stasis_container_or_pod_by_name_sees_both_hierarchies") {
+        return;
+    }
+    let s = Stasis::new();
+    s.run(&["pod", "create", "--name", "st"]).ok();
+    s.run(&[
+        "run", "-d", "--pod", "st", "--name", "sl", "--", "sleep", "1000",
+    ])
+    .ok();
+    let pod_id = s.pod("st")["id"].as_str().expect("id").to_owned();
+    let c_id = s.inspect("sl")["id"].as_str().expect("id").to_owned();
+    let state = |name: &str| -> serde_json::Value {
+        let run = s.run(&["state", "--format", "json", name]).ok();
+        serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("{e}: {run:?}"))
+    };
+    let before = state("sl");
+    assert_eq!(before["name"], "sl");
+    assert_eq!(
+        before["cgroup"],
+        format!("/stasis/{pod_id}/{c_id}"),
+        "{before}"
+    );
+    assert_eq!(before["paused"], false, "{before}");
+    assert_eq!(
+        before["hierarchies"].as_array().map(Vec::len),
+        Some(2),
+        "{before}"
+    );
+
+    // pause NAME, then state NAME and state of the pod by ID prefix.
+    s.run(&["pause", "sl"]).ok();
+    let paused = state("sl");
+    assert_eq!(
+        (&paused["phase"], &paused["frozen_by"]),
+        (&"frozen".into(), &"self".into())
+    );
+    assert_eq!(
+        state(&pod_id[..12])["paused"],
+        false,
+        "the pod itself is not frozen"
+    );
+    s.run(&["unpause", "sl"]).ok();
+    assert_eq!(state("sl")["paused"], false);
+
+    // A freeze of the pod's node in the other tree shows by name too.
+    let node = format!("/stasis/{pod_id}");
+    s.run(&["pause", "--cgroup", &node, "--hierarchy", "v2"])
+        .ok();
+    let pod = state("st");
+    assert_eq!(
+        (&pod["hierarchy"], &pod["phase"]),
+        (&"v2".into(), &"frozen".into()),
+        "{pod}"
+    );
+    let member = state("sl");
+    assert_eq!(member["paused"], true, "{member}");
+    assert_eq!(member["frozen_by"], "ancestor", "{member}");
+    let text = s.run(&["state", "sl"]).ok().stdout;
+    assert!(
+        text.contains("name:      sl") && text.contains("hierarchies:"),
+        "{text}"
+    );
+    s.run(&["unpause", "--cgroup", &node]).ok();
+    assert_eq!(state("st")["paused"], false);
+
+    // The hierarchy flags are for kernel targets, not names.
+    let run = s.run(&["state", "--hierarchy", "v2", "sl"]);
+    assert_eq!(run.code(), 2, "{run:?}");
+    s.run(&["state", "nosuch"]).fails_with(3, "nosuch");
+}
