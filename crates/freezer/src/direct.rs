@@ -1,8 +1,8 @@
 //! The direct strategy: a cgroup's own freeze file, v1 or v2.
 
+use crate::cgroup::{Cgroup, Version};
 use crate::deadline::Deadline;
 use crate::error::Result;
-use crate::hierarchy::{Cgroup, Version};
 use crate::state::{FrozenBy, Phase};
 use crate::{v1, v2};
 

@@ -17,6 +17,11 @@ pub enum Refusal {
     /// The cgroup (or one below it) holds the calling process, which would
     /// freeze itself and never return.
     Caller,
+    /// A container ID named a node of a runtime's or the kubelet's own tree
+    /// (a QoS class, slice, pod or stasis node), not a container's cgroup.
+    Infrastructure,
+    /// A container ID named a cgroup whose subtree holds other containers.
+    HoldsContainers,
 }
 
 impl std::fmt::Display for Refusal {
@@ -25,6 +30,12 @@ impl std::fmt::Display for Refusal {
             Refusal::Root => "it is the root cgroup of the hierarchy",
             Refusal::HostInit => "it holds the host's PID 1",
             Refusal::Caller => "it holds this process, which would freeze itself",
+            Refusal::Infrastructure => {
+                "it is a node of the kubelet's, a runtime's or stasis's own cgroup tree, not a container's cgroup (name a Kubernetes pod by its UID)"
+            }
+            Refusal::HoldsContainers => {
+                "a container ID names it, but it holds the cgroups of other containers"
+            }
         })
     }
 }
@@ -99,6 +110,11 @@ pub enum Error {
     NotPaused { path: PathBuf },
     #[error("{} is paused by its ancestor {}; unpause that instead", path.display(), ancestor.display())]
     PausedByAncestor { path: PathBuf, ancestor: PathBuf },
+    #[error("{} was paused by the {strategy} strategy; unpause it with that strategy or auto", path.display())]
+    PausedOtherwise {
+        path: PathBuf,
+        strategy: &'static str,
+    },
     #[error("{} did not freeze within {timeout:?}; it was thawed again", path.display())]
     FreezeTimeout { path: PathBuf, timeout: Duration },
     #[error("{} did not thaw within {timeout:?}", path.display())]
@@ -111,6 +127,18 @@ pub enum Error {
     },
     #[error("refusing to freeze {}: {reason}", path.display())]
     Refused { path: PathBuf, reason: Refusal },
+    #[error("{left} processes of {} still there {timeout:?} after SIGKILL", path.display())]
+    KillTimeout {
+        path: PathBuf,
+        timeout: Duration,
+        left: usize,
+    },
+    #[error("sending SIGKILL to process {pid}")]
+    Kill {
+        pid: u32,
+        #[source]
+        source: io::Error,
+    },
     #[error("{} holds processes outside this PID namespace, which cannot be moved", path.display())]
     Unmovable { path: PathBuf },
     #[error("invalid {kind} {id:?}: {reason}")]
@@ -171,7 +199,9 @@ impl Error {
     pub fn is_not_paused(&self) -> bool {
         matches!(
             self,
-            Error::NotPaused { .. } | Error::PausedByAncestor { .. }
+            Error::NotPaused { .. }
+                | Error::PausedByAncestor { .. }
+                | Error::PausedOtherwise { .. }
         )
     }
 
@@ -229,6 +259,7 @@ impl Error {
             | Error::CreateCgroup { source, .. }
             | Error::RemoveCgroup { source, .. }
             | Error::Wait { source, .. }
+            | Error::Kill { source, .. }
             | Error::Mount { source, .. } => Some(source),
             Error::LeftFrozen { source, .. } => source.io_error(),
             _ => None,

@@ -5,9 +5,10 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::cgroup::{Cgroup, Placement};
 use crate::deadline::Deadline;
 use crate::error::{Error, Result};
-use crate::hierarchy::{Cgroup, Hierarchies};
+use crate::hierarchies::Hierarchies;
 use crate::state::{FrozenBy, Phase, State};
 use crate::{direct, safety, subgroup};
 
@@ -23,6 +24,17 @@ pub enum Strategy {
     Direct,
     /// Move the processes into a frozen child ([`crate::subgroup`]).
     Subgroup,
+}
+
+impl Strategy {
+    /// `"auto"`, `"direct"` or `"subgroup"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Strategy::Auto => "auto",
+            Strategy::Direct => "direct",
+            Strategy::Subgroup => "subgroup",
+        }
+    }
 }
 
 /// The default time a freeze or thaw may take before it is given up.
@@ -155,8 +167,24 @@ impl Freezer {
     /// and finishing a subgroup pause or unpause that a crashed call left
     /// half done. Errs with [`Error::NotPaused`] if it is not frozen, and with
     /// [`Error::PausedByAncestor`] if only an ancestor's freeze holds it.
+    ///
+    /// A strategy other than `auto` thaws only what that strategy paused:
+    /// a cgroup the other one paused is [`Error::PausedOtherwise`].
     pub fn thaw(&self, cg: &Cgroup) -> Result<Outcome> {
         let before = self.state(cg)?;
+        let paused_by = match before.frozen_by {
+            Some(FrozenBy::Itself) => Some(Strategy::Direct),
+            Some(FrozenBy::Subgroup) => Some(Strategy::Subgroup),
+            _ => None,
+        };
+        if let Some(by) = paused_by {
+            if self.strategy != Strategy::Auto && self.strategy != by {
+                return Err(Error::PausedOtherwise {
+                    path: cg.dir.clone(),
+                    strategy: by.as_str(),
+                });
+            }
+        }
         let deadline = Deadline::after(self.timeout);
         let strategy = match (before.frozen_by, &before.subgroup) {
             (_, Some(_)) if before.frozen_by != Some(FrozenBy::Itself) => {
@@ -190,6 +218,49 @@ impl Freezer {
             strategy,
             state: self.state(cg)?,
         })
+    }
+
+    /// The freeze state of a target in each hierarchy it belongs to, the
+    /// chosen one first.
+    pub fn states<'p>(&self, placement: &'p Placement) -> Result<Vec<(&'p Cgroup, State)>> {
+        placement
+            .all()
+            .map(|cg| Ok((cg, self.state(cg)?)))
+            .collect()
+    }
+
+    /// Pauses a target: [`Error::AlreadyPaused`] if it is frozen in any
+    /// hierarchy it belongs to (a freeze in the other tree stops it as
+    /// well), else [`Freezer::freeze`] of the chosen cgroup.
+    pub fn pause(&self, hierarchies: &Hierarchies, placement: &Placement) -> Result<Outcome> {
+        for cg in &placement.others {
+            if self.state(cg)?.is_frozen() {
+                return Err(Error::AlreadyPaused {
+                    path: cg.dir.clone(),
+                });
+            }
+        }
+        self.freeze(hierarchies, &placement.chosen)
+    }
+
+    /// Unpauses a target: thaws it in every hierarchy where its own freeze
+    /// (or a subgroup) holds it, and returns what each thaw did. When none
+    /// does, the chosen cgroup's answer: [`Error::NotPaused`] or
+    /// [`Error::PausedByAncestor`].
+    pub fn unpause<'p>(&self, placement: &'p Placement) -> Result<Vec<(&'p Cgroup, Outcome)>> {
+        let mut thawed = Vec::new();
+        for cg in placement.all() {
+            let state = self.state(cg)?;
+            let ours = matches!(state.frozen_by, Some(FrozenBy::Itself | FrozenBy::Subgroup))
+                || (state.subgroup.is_some() && state.frozen_by != Some(FrozenBy::Ancestor));
+            if ours {
+                thawed.push((cg, self.thaw(cg)?));
+            }
+        }
+        if thawed.is_empty() {
+            thawed.push((&placement.chosen, self.thaw(&placement.chosen)?));
+        }
+        Ok(thawed)
     }
 
     /// Thaws after a failed freeze; a thaw that fails too is reported as
@@ -227,8 +298,9 @@ mod tests {
     //! kernel would (the real kernel's timing is in the root-only tests).
 
     use super::*;
-    use crate::hierarchy::{Choice, Target};
+    use crate::cgroup::{Choice, Target};
     use crate::mountinfo::CgroupMount;
+    use crate::Placement;
     use std::fs;
     use std::path::{Path, PathBuf};
 
@@ -392,6 +464,146 @@ mod tests {
         let s = Freezer::new().state(&source).expect("state");
         assert_eq!((s.phase, s.frozen_by), (Phase::Thawed, None));
         assert!(s.subgroup.is_some());
+    }
+
+    /// Plays the kernel for a v2 cgroup: once `cgroup.freeze` asks for a
+    /// freeze, runs `act` (within ten seconds, or panics).
+    fn when_freeze_requested(
+        cg: &Cgroup,
+        act: impl FnOnce(&Path) + Send + 'static,
+    ) -> std::thread::JoinHandle<()> {
+        let dir = cg.dir.clone();
+        std::thread::spawn(move || {
+            let until = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            while fs::read_to_string(dir.join("cgroup.freeze"))
+                .expect("read")
+                .trim()
+                != "1"
+            {
+                assert!(std::time::Instant::now() < until, "no freeze was requested");
+                std::thread::sleep(std::time::Duration::from_micros(200));
+            }
+            act(&dir);
+        })
+    }
+
+    #[test]
+    fn a_v2_freeze_is_confirmed_through_cgroup_events() {
+        let fake = Fake::new("f-v2-wait", true);
+        let cg = fake.v2("t", false, false, "");
+        let kernel = when_freeze_requested(&cg, |dir| {
+            // In place, as the kernel changes it: a truncating write could
+            // be read half done.
+            use std::io::Write;
+            fs::OpenOptions::new()
+                .write(true)
+                .open(dir.join("cgroup.events"))
+                .and_then(|mut f| f.write_all(b"populated 1\nfrozen 1\n"))
+                .expect("write");
+        });
+        let outcome = Freezer::new()
+            .timeout(std::time::Duration::from_secs(10))
+            .freeze(&fake.hierarchies, &cg);
+        kernel.join().expect("kernel thread");
+        let outcome = outcome.expect("frozen");
+        assert_eq!(outcome.strategy, Strategy::Direct);
+        assert_eq!(outcome.state.phase, Phase::Frozen);
+        assert_eq!(state_of(&cg), (Phase::Frozen, Some(FrozenBy::Itself), None));
+    }
+
+    #[test]
+    fn a_freeze_that_times_out_is_thawed_again() {
+        let fake = Fake::new("f-timeout", true);
+        // The kernel never reports `frozen 1` (a task that cannot stop).
+        let cg = fake.v2("t", false, false, "");
+        let err = Freezer::new()
+            .timeout(std::time::Duration::from_millis(20))
+            .freeze(&fake.hierarchies, &cg)
+            .expect_err("never frozen");
+        assert!(matches!(err, Error::FreezeTimeout { .. }), "{err}");
+        assert_eq!(
+            fs::read_to_string(cg.dir.join("cgroup.freeze"))
+                .expect("read")
+                .trim(),
+            "0",
+            "the undo withdrew the request"
+        );
+        assert_eq!(state_of(&cg), (Phase::Thawed, None, None));
+    }
+
+    #[test]
+    fn a_failed_undo_is_reported_as_left_frozen() {
+        let fake = Fake::new("f-left", true);
+        let cg = fake.v2("t", false, false, "");
+        // The freeze is requested, then the cgroup's freeze file becomes
+        // unwritable, so the undo after the timeout fails.
+        let kernel = when_freeze_requested(&cg, |dir| {
+            fs::remove_file(dir.join("cgroup.freeze")).expect("rm");
+            fs::create_dir(dir.join("cgroup.freeze")).expect("mkdir");
+        });
+        let err = Freezer::new()
+            .timeout(std::time::Duration::from_millis(300))
+            .freeze(&fake.hierarchies, &cg)
+            .expect_err("left frozen");
+        kernel.join().expect("kernel thread");
+        match &err {
+            Error::LeftFrozen { path, source } => {
+                assert_eq!(*path, cg.dir);
+                assert!(matches!(**source, Error::Write { .. }), "{source}");
+            }
+            other => panic!("{other}"),
+        }
+    }
+
+    #[test]
+    fn a_freeze_in_the_other_hierarchy_counts() {
+        let v1 = Fake::new("f-both-v1", false);
+        let v2 = Fake::new("f-both-v2", true);
+        let a1 = v1.v1("a", "THAWED", false, false);
+        let a2 = v2.v2("a", true, true, "");
+        let placement = Placement {
+            chosen: a1.clone(),
+            others: vec![a2.clone()],
+        };
+        let f = Freezer::new();
+        let states = f.states(&placement).expect("states");
+        assert_eq!(states.len(), 2);
+        assert!(!states[0].1.is_frozen() && states[1].1.is_frozen());
+        let err = f
+            .pause(&v1.hierarchies, &placement)
+            .expect_err("paused in v2");
+        assert!(err.is_already_paused(), "{err}");
+        assert!(matches!(&err, Error::AlreadyPaused { path } if *path == a2.dir));
+        // Unpause thaws the hierarchy that holds it, not the chosen one.
+        fs::write(a2.dir.join("cgroup.events"), "populated 1\nfrozen 0\n").expect("write");
+        let thawed = f.unpause(&placement).expect("unpause");
+        assert_eq!(thawed.len(), 1);
+        assert_eq!(thawed[0].0.dir, a2.dir);
+        assert_eq!(
+            fs::read_to_string(a2.dir.join("cgroup.freeze"))
+                .expect("read")
+                .trim(),
+            "0"
+        );
+        let err = f.unpause(&placement).expect_err("nothing left");
+        assert!(err.is_not_paused(), "{err}");
+        // A strategy other than auto thaws only what it paused.
+        let sub = v2.v2("s", false, false, "");
+        v2.v2("s/stasis-frozen", true, true, "");
+        let err = Freezer::new()
+            .strategy(Strategy::Direct)
+            .thaw(&sub)
+            .expect_err("paused by the subgroup strategy");
+        assert!(
+            matches!(
+                err,
+                Error::PausedOtherwise {
+                    strategy: "subgroup",
+                    ..
+                }
+            ),
+            "{err}"
+        );
     }
 
     #[test]

@@ -6,13 +6,22 @@
 //! reports it, with the kernel's own answer as the truth:
 //!
 //! - [`Hierarchies`] — the v1 freezer and cgroup2 mounts seen in
-//!   `/proc/self/mountinfo` (v2-only, v1-only or hybrid hosts), and
-//!   [`Hierarchies::resolve`] from a [`Target`] to a checked [`Cgroup`].
+//!   `/proc/self/mountinfo` (v2-only, v1-only or hybrid hosts),
+//!   [`Hierarchies::resolve`] from a [`Target`] to a checked [`Cgroup`],
+//!   [`Hierarchies::place`] to the target's [`Placement`] in every mounted
+//!   hierarchy (on a hybrid host a freeze in either stops it), and
+//!   [`Hierarchies::cgroup_at_dir`] for a caller that knows the directory.
 //! - [`Freezer`] — [`Freezer::freeze`], [`Freezer::thaw`], [`Freezer::state`]
 //!   with docker's semantics (already paused, not paused), a timeout after
 //!   which a freeze is undone, and the [`Strategy`]: direct, or the
 //!   [`subgroup`] strategy for a cgroup whose own freeze file cannot be
-//!   written (a cgroup namespace root under `nsdelegate`).
+//!   written (a cgroup namespace root under `nsdelegate`); over a
+//!   [`Placement`], [`Freezer::pause`] (already paused if frozen in any
+//!   hierarchy), [`Freezer::unpause`] (thaws whichever holds it) and
+//!   [`Freezer::states`].
+//! - [`tree`] — a cgroup subtree: its processes, killing them all, removing
+//!   it bottom-up; [`proc`] — `/proc/PID/cgroup`, and [`proc::stat`], the
+//!   one parser of `/proc/PID/stat`.
 //! - [`runtime`] — the cgroup naming conventions of runc, crun, docker,
 //!   podman, containerd, CRI-O and the kubelet, and runc/crun state
 //!   directories, behind [`Target::ContainerId`], [`Target::RuntimeState`]
@@ -31,6 +40,13 @@
 //! freezer.freeze(&hierarchies, &cgroup)?;
 //! assert!(freezer.state(&cgroup)?.is_frozen());
 //! freezer.thaw(&cgroup)?;
+//!
+//! // The same process in every hierarchy it is in: paused if frozen in any.
+//! let placement = hierarchies.place(&Target::Pid(4242), Choice::Auto)?;
+//! freezer.pause(&hierarchies, &placement)?;
+//! for (cgroup, outcome) in freezer.unpause(&placement)? {
+//!     println!("thawed {} ({}): {}", cgroup.path, cgroup.version(), outcome.state.phase);
+//! }
 //! # Ok::<(), freezer::Error>(())
 //! ```
 //!
@@ -47,11 +63,12 @@
 
 #![deny(unsafe_code)]
 
+mod cgroup;
 mod deadline;
 mod direct;
 mod error;
 mod freezer;
-mod hierarchy;
+mod hierarchies;
 mod kernfs;
 #[allow(unsafe_code)]
 mod mount;
@@ -61,11 +78,13 @@ pub mod runtime;
 pub mod safety;
 mod state;
 pub mod subgroup;
+pub mod tree;
 mod v1;
 mod v2;
 
+pub use cgroup::{Cgroup, Choice, Hierarchy, Layout, Placement, Target, Version};
 pub use error::{Error, Refusal, Result};
 pub use freezer::{Freezer, Outcome, Strategy, DEFAULT_TIMEOUT};
-pub use hierarchy::{Cgroup, Choice, Hierarchies, Hierarchy, Layout, Target, Version};
+pub use hierarchies::Hierarchies;
 pub use mount::{open, PrivateMount};
 pub use state::{FrozenBy, Phase, State};

@@ -17,8 +17,9 @@ use std::path::{Path, PathBuf};
 use rustix::mount::{MountFlags, MountPropagationFlags, UnmountFlags};
 use rustix::thread::UnshareFlags;
 
+use crate::cgroup::{Choice, Hierarchy, Version};
 use crate::error::{Error, Result};
-use crate::hierarchy::{Choice, Hierarchies, Hierarchy, Version};
+use crate::hierarchies::Hierarchies;
 use crate::mountinfo;
 use crate::proc;
 

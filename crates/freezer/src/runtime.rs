@@ -47,7 +47,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Refusal, Result};
 
 /// How deep below a hierarchy's top a container cgroup may be. The deepest
 /// convention (kubelet, systemd driver, with `--cgroup-root`) is 5 levels;
@@ -191,19 +191,99 @@ impl Found {
     }
 }
 
+/// Whether a cgroup directory name, given its ancestors' names, is a node of
+/// a runtime's or the kubelet's own tree rather than a container's cgroup:
+/// `kubepods` (and the systemd driver's `kubepods*` slices), the QoS nodes
+/// `burstable` and `besteffort` under it, a pod node `pod<uid>` under
+/// either, stasis's top `/stasis` and its pod nodes `/stasis/<pod-id>`.
+/// Such a node holds whole pods: a container ID never names one.
+pub fn is_infrastructure(name: &str, ancestors: &[String]) -> bool {
+    let parent = ancestors.last().map(String::as_str);
+    if name.starts_with("kubepods") {
+        return true;
+    }
+    if matches!(name, "burstable" | "besteffort") && parent == Some("kubepods") {
+        return true;
+    }
+    if name.starts_with("pod")
+        && matches!(parent, Some("kubepods" | "burstable" | "besteffort"))
+        && ancestors.iter().any(|a| a == "kubepods")
+    {
+        return true;
+    }
+    match ancestors {
+        [] => name == STASIS_TOP,
+        [top] => top == STASIS_TOP,
+        _ => false,
+    }
+}
+
+/// The top of stasis's own pods in every hierarchy (`/stasis/<pod-id>/...`).
+const STASIS_TOP: &str = "stasis";
+
+/// The container ID a name below a container's cgroup carries that surely
+/// is another container's: a generated ID in any runtime's form, or a
+/// runtime's scope. A chosen name (`container`, `init`) is not counted: a
+/// container may make cgroups of its own below its cgroup.
+fn other_container_in(name: &str) -> Option<&str> {
+    let id = container_id_in(name)?;
+    (name.ends_with(".scope") || is_generated_id(id)).then_some(id)
+}
+
 /// Finds the cgroup of the container `query` names (full ID or unique
 /// prefix) below `top`, a hierarchy's mount point.
+///
+/// Only a container's own cgroup matches, never an [infrastructure
+/// node](is_infrastructure): a query that names one exactly, or matches
+/// nothing else, is refused ([`Refusal::Infrastructure`]). A match whose
+/// subtree holds other containers' cgroups (a runtime's parent directory
+/// such as `/docker` or `/k8s.io`, named as if it were a container) is
+/// refused too ([`Refusal::HoldsContainers`]): pausing it would pause them
+/// all.
 pub fn find_container(top: &Path, query: &str) -> Result<Found> {
     validate_id(query)?;
     let mut found = Vec::new();
-    collect(top, &mut found, |name, _ancestors| {
-        container_id_in(name)
-            .filter(|id| id_matches(id, query))
-            .map(str::to_owned)
+    let infrastructure = std::cell::RefCell::new(Vec::new());
+    collect(top, &mut found, |name, ancestors| {
+        let id = container_id_in(name).filter(|id| id_matches(id, query))?;
+        if is_infrastructure(name, ancestors) {
+            let mut rel = ancestors.to_vec();
+            rel.push(name.to_owned());
+            infrastructure.borrow_mut().push(rel);
+            return None;
+        }
+        Some(id.to_owned())
     })?;
-    choose(found, "container ID", query, || Error::NoSuchContainer {
+    let infrastructure = infrastructure.into_inner();
+    let refuse = |rel: &[String], reason| Error::Refused {
+        path: rel.iter().fold(top.to_owned(), |p, n| p.join(n)),
+        reason,
+    };
+    let exact_infrastructure = infrastructure
+        .iter()
+        .find(|rel| rel.last().is_some_and(|n| n == query));
+    if let Some(rel) = exact_infrastructure.or(infrastructure.first().filter(|_| found.is_empty()))
+    {
+        return Err(refuse(rel, Refusal::Infrastructure));
+    }
+    let chosen = choose(found, "container ID", query, || Error::NoSuchContainer {
         id: query.to_owned(),
-    })
+    })?;
+    let dir = chosen.rel.iter().fold(top.to_owned(), |p, n| p.join(n));
+    let mut below = Vec::new();
+    collect(&dir, &mut below, |name, ancestors| {
+        let other = other_container_in(name).is_some_and(|id| id != chosen.id);
+        (other || is_infrastructure(name, ancestors)).then(|| name.to_owned())
+    })?;
+    if let Some(other) = below.first() {
+        tracing::debug!(
+            container = %chosen.id,
+            other = %other.display_path(),
+            "the container ID names a cgroup that holds other containers"
+        );
+        return Err(refuse(&chosen.rel, Refusal::HoldsContainers));
+    }
+    Ok(chosen)
 }
 
 /// Finds the cgroup of the Kubernetes pod `uid` (the node holding its
@@ -391,19 +471,11 @@ pub fn check_init(proc_root: &Path, id: &str, init: Init) -> Result<()> {
     if init.pid == 0 {
         return Err(not_running());
     }
-    let path = proc_root.join(init.pid.to_string()).join("stat");
-    let Ok(text) = crate::kernfs::read_text(&path) else {
-        return Err(not_running());
+    let start = match crate::proc::stat(proc_root, init.pid) {
+        Ok(stat) if !stat.is_dead() => stat.start_time,
+        Ok(_) | Err(Error::NoSuchProcess { .. }) => return Err(not_running()),
+        Err(e) => return Err(e),
     };
-    // Field 22; the command name (field 2) may hold spaces and parentheses.
-    let start = text
-        .rsplit_once(')')
-        .and_then(|(_, rest)| rest.split_whitespace().nth(19))
-        .and_then(|f| f.parse::<u64>().ok())
-        .ok_or_else(|| Error::Parse {
-            path: path.clone(),
-            line: text.clone(),
-        })?;
     if start == init.start {
         Ok(())
     } else {
@@ -573,6 +645,60 @@ mod tests {
         // An exact name wins over prefix matches of generated IDs.
         let tree = Tree::new("exact", &["abc", &format!("docker/abc{}", &hex('1')[3..])]);
         assert_eq!(tree.find("abc").expect("exact wins"), "/abc");
+    }
+
+    #[test]
+    fn infrastructure_nodes_are_never_containers() {
+        let (a, d, e, f, pod) = (hex('a'), hex('d'), hex('e'), hex('f'), hex('b'));
+        let uid = "6f1c2a9e-0b5d-4c3e-9f10-1a2b3c4d5e6f";
+        let u_ = uid.replace('-', "_");
+        let tree = Tree::new(
+            "infra",
+            &[
+                &format!("kubepods/besteffort/pod{uid}/{a}"),
+                &format!("kubepods/burstable/pod{u_}x/{}", hex('c')),
+                &format!("kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod{u_}.slice/cri-containerd-{f}.scope"),
+                &format!("stasis/{pod}/{d}"),
+                &format!("stasis/{pod}/pause"),
+                &format!("docker/{e}"),
+                "k8s.io",
+            ],
+        );
+        let refusal = |q: &str| match tree.find(q) {
+            Err(Error::Refused { reason, path }) => (reason, path),
+            other => panic!("{q}: {other:?}"),
+        };
+        for q in [
+            "kubepods",
+            "besteffort",
+            "burstable",
+            "stasis",
+            &format!("pod{uid}"),
+            &pod[..12],
+            &pod,
+        ] {
+            assert_eq!(refusal(q).0, Refusal::Infrastructure, "{q}");
+        }
+        assert_eq!(refusal("besteffort").1, tree.0.join("kubepods/besteffort"));
+        // A runtime's parent directory, named as if it were a container.
+        let (reason, path) = refusal("docker");
+        assert_eq!(
+            (reason, path),
+            (Refusal::HoldsContainers, tree.0.join("docker"))
+        );
+        // An empty one holds nobody: it is what the ID names.
+        assert_eq!(tree.find("k8s.io").expect("empty"), "/k8s.io");
+        // The containers themselves still resolve.
+        assert_eq!(
+            tree.find(&a[..12]).expect("kubelet cgroupfs"),
+            format!("/kubepods/besteffort/pod{uid}/{a}")
+        );
+        assert!(tree.find(&f).expect("systemd").ends_with(".scope"));
+        assert_eq!(
+            tree.find(&d).expect("stasis leaf"),
+            format!("/stasis/{pod}/{d}")
+        );
+        assert_eq!(tree.find(&e).expect("docker"), format!("/docker/{e}"));
     }
 
     #[test]

@@ -2,8 +2,9 @@
 //! holding the host's PID 1, or one holding the caller (it would stop itself
 //! halfway and never return).
 
+use crate::cgroup::Cgroup;
 use crate::error::{Error, Refusal, Result};
-use crate::hierarchy::{Cgroup, Hierarchies};
+use crate::hierarchies::Hierarchies;
 use crate::proc;
 
 /// Refuses `cg` if freezing it (or its subgroup) would hit one of the rules.

@@ -18,10 +18,10 @@
 
 use std::io;
 
+use crate::cgroup::Cgroup;
 use crate::deadline::Deadline;
 use crate::direct;
 use crate::error::{is_gone_errno, Error, Result};
-use crate::hierarchy::Cgroup;
 use crate::kernfs;
 use crate::proc::read_pids;
 

@@ -40,8 +40,14 @@ pub(crate) fn read(dir: &Path) -> Result<V1State> {
 /// Freezes `dir` and waits until the kernel confirms `FROZEN`. On failure the
 /// cgroup may be left `FREEZING`: the caller thaws it.
 pub(crate) fn freeze(dir: &Path, deadline: &Deadline) -> Result<()> {
+    kernfs::write(&dir.join(STATE), "FROZEN")?;
+    confirm(dir, deadline)
+}
+
+/// Waits, after `FROZEN` was written, until a read of `freezer.state` says
+/// `FROZEN`, thawing and refreezing a cgroup that stays `FREEZING`.
+fn confirm(dir: &Path, deadline: &Deadline) -> Result<()> {
     let state = dir.join(STATE);
-    kernfs::write(&state, "FROZEN")?;
     let start = Instant::now();
     let mut refrozen_at = start;
     let mut stuck_limit = Duration::from_millis(50);
@@ -146,5 +152,36 @@ mod tests {
             }
         );
         assert!(matches!(bogus, Err(Error::Parse { .. })));
+    }
+
+    #[test]
+    fn a_freeze_is_confirmed_once_the_kernel_says_frozen() {
+        // The kernel finishes a v1 freeze lazily: FREEZING until every task
+        // is in the refrigerator. A thread plays it, flipping the state once.
+        let dir = std::env::temp_dir().join(format!("stasis-unit-v1-wait-{}", std::process::id()));
+        fs::create_dir_all(&dir).expect("mkdir");
+        fs::write(dir.join(STATE), "FREEZING\n").expect("write");
+        let flipped = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let kernel = {
+            let (dir, flipped) = (dir.clone(), flipped.clone());
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(1));
+                flipped.store(true, std::sync::atomic::Ordering::SeqCst);
+                // In place and as long as before, as the kernel changes it:
+                // a truncating write could be read half done.
+                use std::io::Write;
+                fs::OpenOptions::new()
+                    .write(true)
+                    .open(dir.join(STATE))
+                    .and_then(|mut f| f.write_all(b"FROZEN\n\n\n"))
+                    .expect("write");
+            })
+        };
+        let result = confirm(&dir, &Deadline::after(Duration::from_secs(10)));
+        kernel.join().expect("kernel thread");
+        let _ = fs::remove_dir_all(&dir);
+        result.expect("confirmed");
+        // Only the thread ever writes FROZEN here: the wait saw its flip.
+        assert!(flipped.load(std::sync::atomic::Ordering::SeqCst));
     }
 }

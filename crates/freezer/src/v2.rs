@@ -10,9 +10,12 @@
 //! timer), so each poll is capped and the file re-read. The root cgroup has neither
 //! file. Under `nsdelegate`, a cgroup namespace's root refuses writes to its
 //! own `cgroup.freeze` with EPERM (the subgroup strategy is for that case).
+//! `cgroup.events` also says `populated 0` once no process is left below a
+//! cgroup; [`Events`] waits on either key (the `tree` module waits for an
+//! emptied subtree with it).
 
 use std::fs::File;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use rustix::event::{PollFd, PollFlags, Timespec};
@@ -59,46 +62,66 @@ pub(crate) fn read_own(dir: &Path) -> Result<bool> {
 /// `cgroup.events` to agree. A failed freeze may leave it freezing: the
 /// caller thaws it.
 pub(crate) fn set(dir: &Path, freeze: bool, wait: bool, deadline: &Deadline) -> Result<()> {
-    let events_path = dir.join(EVENTS);
     // Open before writing so that the first read already counts as seen and
     // poll reports every change after it.
-    let events = File::open(&events_path).map_err(|source| {
-        kernfs::gone_or(&events_path, source, |source| Error::Read {
-            path: events_path.clone(),
-            source,
-        })
-    })?;
+    let events = Events::open(dir)?;
     kernfs::write(&dir.join(FREEZE), if freeze { "1" } else { "0" })?;
-    if !wait {
+    if !wait || events.wait_for("frozen", freeze, deadline)? {
         return Ok(());
     }
-    let mut buf = [0u8; 256];
-    let mut cap = Duration::from_micros(50);
-    loop {
-        let text = pread_text(&events, &events_path, &mut buf)?;
-        if frozen_in(&events_path, text)? == freeze {
-            return Ok(());
+    Err(if freeze {
+        Error::FreezeTimeout {
+            path: dir.to_owned(),
+            timeout: deadline.budget,
         }
-        let remaining = deadline.remaining();
-        if remaining.is_zero() {
-            return Err(if freeze {
-                Error::FreezeTimeout {
-                    path: dir.to_owned(),
-                    timeout: deadline.budget,
-                }
-            } else {
-                Error::ThawTimeout {
-                    path: dir.to_owned(),
-                    timeout: deadline.budget,
-                }
-            });
+    } else {
+        Error::ThawTimeout {
+            path: dir.to_owned(),
+            timeout: deadline.budget,
         }
-        // The kernel sends at most one cgroup.events notification per
-        // ~10 ms and defers the rest to a timer, while `frozen` itself is
-        // already up to date: a capped wait, growing to 0.5 ms, bounds how
-        // late a change is seen.
-        wait_for_change(&events, &events_path, remaining.min(cap))?;
-        cap = (cap * 2).min(Duration::from_micros(500));
+    })
+}
+
+/// An open `cgroup.events`, to wait on one of its keys (`frozen`,
+/// `populated`) without sleeping.
+pub(crate) struct Events {
+    file: File,
+    path: PathBuf,
+}
+
+impl Events {
+    /// Opens `<dir>/cgroup.events`; a vanished cgroup is [`Error::Gone`].
+    pub(crate) fn open(dir: &Path) -> Result<Self> {
+        let path = dir.join(EVENTS);
+        let file = File::open(&path).map_err(|source| {
+            kernfs::gone_or(&path, source, |source| Error::Read {
+                path: path.clone(),
+                source,
+            })
+        })?;
+        Ok(Events { file, path })
+    }
+
+    /// Waits until `key` reads `want`; `false` if the deadline passed first.
+    pub(crate) fn wait_for(&self, key: &str, want: bool, deadline: &Deadline) -> Result<bool> {
+        let mut buf = [0u8; 256];
+        let mut cap = Duration::from_micros(50);
+        loop {
+            let text = pread_text(&self.file, &self.path, &mut buf)?;
+            if flag_in(&self.path, text, key)? == want {
+                return Ok(true);
+            }
+            let remaining = deadline.remaining();
+            if remaining.is_zero() {
+                return Ok(false);
+            }
+            // The kernel sends at most one cgroup.events notification per
+            // ~10 ms and defers the rest to a timer, while the values
+            // themselves are already up to date: a capped wait, growing to
+            // 0.5 ms, bounds how late a change is seen.
+            wait_for_change(&self.file, &self.path, remaining.min(cap))?;
+            cap = (cap * 2).min(Duration::from_micros(500));
+        }
     }
 }
 
@@ -139,8 +162,13 @@ fn wait_for_change(events: &File, path: &Path, remaining: Duration) -> Result<()
 
 /// The `frozen` value of a `cgroup.events` text.
 fn frozen_in(path: &Path, text: &str) -> Result<bool> {
+    flag_in(path, text, "frozen")
+}
+
+/// The value of the 0/1 key `key` in a `cgroup.events` text.
+fn flag_in(path: &Path, text: &str, key: &str) -> Result<bool> {
     for line in text.lines() {
-        if let Some(v) = line.strip_prefix("frozen ") {
+        if let Some(v) = line.strip_prefix(key).and_then(|v| v.strip_prefix(' ')) {
             return match v.trim() {
                 "0" => Ok(false),
                 "1" => Ok(true),

@@ -8,23 +8,12 @@ use crate::commands::{
     exec, inspect, internal, kill, logs, pause, pod, ps, rm, run, state, stop, unpause, wait,
 };
 
-const EXIT_CODES: &str = "\
-Exit status:
-  0  success
-  1  failure (a kernel error, or a freeze that timed out: the target was thawed again)
-  2  bad usage, a malformed target, or an ambiguous container ID prefix
-  3  no such process, cgroup, container or pod (or it vanished meanwhile)
-  4  conflict: already paused, not paused, paused by an ancestor, or not running
-  5  refused: the root cgroup, the host's PID 1, or the caller's own cgroup
-  6  permission denied (pausing needs root, or write access to the cgroup)
-run and exec exit with the command's own status (126: cannot run it, 127: not found).";
-
 /// Pause and unpause processes and cgroups through the kernel's cgroup freezer.
 ///
 /// A paused target keeps its memory, open files and connections; it resumes
 /// where it stopped. Works on cgroup v1, v2 and hybrid hosts.
 #[derive(Debug, Parser)]
-#[command(name = "stasis", version, after_help = EXIT_CODES, propagate_version = true)]
+#[command(name = "stasis", version, after_help = crate::exit::HELP, propagate_version = true)]
 pub struct Cli {
     /// How much to log on stderr
     #[arg(long, global = true, env = "STASIS_LOG", value_enum, default_value_t = LogLevel::Warn)]
@@ -41,43 +30,40 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Freeze every process of a cgroup (docker pause)
-    #[command(after_help = EXIT_CODES)]
     Pause(pause::Args),
     /// Thaw a paused cgroup (docker unpause)
-    #[command(after_help = EXIT_CODES)]
     Unpause(unpause::Args),
     /// Show whether a cgroup is thawed, freezing or frozen, and by whom
-    #[command(after_help = EXIT_CODES)]
     State(state::Args),
     /// Manage pods: namespace-sharing sandboxes anchored by stasis-pause
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = crate::exit::HELP)]
     Pod(pod::Args),
     /// Run a command in a new container (in a pod of its own, or --pod)
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = crate::exit::HELP)]
     Run(run::Args),
     /// List containers
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = crate::exit::HELP)]
     Ps(ps::Args),
     /// Show containers as JSON
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = crate::exit::HELP)]
     Inspect(inspect::Args),
     /// Print a container's output
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = crate::exit::HELP)]
     Logs(logs::Args),
     /// Run a command in a running container
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = crate::exit::HELP)]
     Exec(exec::Args),
     /// Stop containers (SIGTERM, then SIGKILL after a grace period)
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = crate::exit::HELP)]
     Stop(stop::Args),
     /// Send a signal to containers
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = crate::exit::HELP)]
     Kill(kill::Args),
     /// Wait for containers to exit and print their exit codes
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = crate::exit::HELP)]
     Wait(wait::Args),
     /// Remove containers
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = crate::exit::HELP)]
     Rm(rm::Args),
     /// The monitor of a container (started by run; not for people)
     #[command(hide = true)]

@@ -2,6 +2,23 @@
 
 use std::process::ExitCode;
 
+/// The table `--help` shows (and the README repeats).
+pub const HELP: &str = "\
+Exit status:
+  0  success
+  1  failure (a kernel error, or a freeze that timed out: the target was thawed again)
+  2  bad usage, a malformed value or target, or an ambiguous ID prefix
+  3  no such process, cgroup, container, pod or root filesystem (or it vanished meanwhile)
+  4  conflict: already paused (in any hierarchy), not paused, paused by an
+     ancestor, by the other strategy or by its pod, not running, still running,
+     or a name in use
+  5  refused: the root cgroup, the host's PID 1, the caller's own cgroup, or a
+     container ID that names a QoS, slice, pod or stasis node or a cgroup that
+     holds other containers
+  6  permission denied (pausing needs root, or write access to the cgroup)
+run and exec exit with the command's own status (125: stasis could not start
+it, 126: it cannot be run, 127: not found).";
+
 pub const FAILURE: u8 = 1;
 pub const USAGE: u8 = 2;
 pub const NOT_FOUND: u8 = 3;

@@ -4,6 +4,7 @@ mod common;
 
 use std::io::{BufRead, BufReader, ErrorKind, Write};
 use std::net::{TcpListener, TcpStream};
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -261,7 +262,7 @@ fn errors_are_one_line_with_documented_codes() {
     stasis(&["pause", "--cgroup", "/", "--hierarchy", "v1"]).fails_with(5, "root cgroup");
     stasis(&["pause", "--cgroup", "/", "--hierarchy", "v2"]).fails_with(5, "root cgroup");
     stasis(&["pause", "--pid", "1"]).fails_with(5, "refusing to freeze");
-    stasis(&["pause", "--cgroup", V2_MOUNT, "--hierarchy", "v1"])
+    stasis(&["pause", "--cgroup", V2_MOUNT.as_str(), "--hierarchy", "v1"])
         .fails_with(2, "is in the v2 hierarchy, not the v1 one");
     stasis(&["pause"]).fails_with_usage();
 
@@ -303,14 +304,166 @@ fn errors_are_one_line_with_documented_codes() {
     }
 }
 
-trait Usage {
-    fn fails_with_usage(self);
+/// A process of ours, killed and reaped on drop.
+struct Sleeper(std::process::Child);
+
+impl Drop for Sleeper {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
-impl Usage for Run {
-    #[track_caller]
-    fn fails_with_usage(self) {
-        assert_eq!(self.code(), 2, "{self:?}");
-        assert!(self.stderr.contains("Usage"), "{self:?}");
+#[test]
+fn a_freeze_in_the_other_hierarchy_counts_for_pid_and_cgroup_targets() {
+    if !root_or_skip("a_freeze_in_the_other_hierarchy_counts_for_pid_and_cgroup_targets") {
+        return;
     }
+    // One process in a test cgroup of the same name in both trees, as a
+    // stasis pod member is on a hybrid host. Dropped last: v1 reaps it.
+    let mut in_v1 = TestCgroup::new(V::V1);
+    let in_v2 = TestCgroup::named(V::V2, in_v1.name.clone());
+    let pid = in_v1.spawn("sleep", &["1000"]);
+    std::fs::write(in_v2.dir.join("cgroup.procs"), pid.to_string()).expect("move into v2");
+    let pid_s = pid.to_string();
+    let by_pid = ["--pid", pid_s.as_str()];
+    let path = in_v1.path();
+    let by_cgroup = ["--cgroup", path.as_str()];
+
+    for (how, target) in [("pid", &by_pid), ("cgroup", &by_cgroup)] {
+        stasis(&[&["pause"][..], &target[..], &["--hierarchy", "v2"]].concat()).ok();
+        assert!(kernel_frozen(V::V2, &in_v2.dir), "{how}");
+        // Auto picks v1, where it is thawed; the v2 freeze is what counts.
+        let state = state_json(target);
+        assert_eq!(state["phase"], "frozen", "{how}: {state}");
+        assert_eq!(state["hierarchy"], "v2", "{how}: {state}");
+        assert_eq!(state["frozen_by"], "self", "{how}: {state}");
+        assert_eq!(state["paused"], true, "{how}: {state}");
+        let each = state["hierarchies"].as_array().expect("hierarchies");
+        assert_eq!(each.len(), 2, "{how}: {state}");
+        assert_eq!(
+            (&each[0]["hierarchy"], &each[0]["phase"]),
+            (&"v1".into(), &"thawed".into())
+        );
+        let text = stasis(&[&["state"][..], &target[..]].concat()).ok().stdout;
+        assert!(text.contains("state:     frozen"), "{text}");
+        assert!(
+            text.contains(&format!("v2  {}  frozen by self", in_v2.dir.display())),
+            "{text}"
+        );
+        // Not a second freeze in v1: already paused.
+        stasis(&[&["pause"][..], &target[..]].concat()).fails_with(4, "already paused");
+        stasis(&[&["pause"][..], &target[..], &["--hierarchy", "v1"]].concat())
+            .fails_with(4, "already paused");
+        assert!(
+            kernel_thawed(V::V1, &in_v1.dir),
+            "{how}: not frozen in v1 too"
+        );
+        // A named hierarchy thaws that one only; auto thaws whichever.
+        stasis(&[&["unpause"][..], &target[..], &["--hierarchy", "v1"]].concat())
+            .fails_with(4, "not paused");
+        stasis(&[&["unpause"][..], &target[..]].concat()).ok();
+        assert!(kernel_thawed(V::V2, &in_v2.dir), "{how}");
+        assert_eq!(state_json(target)["paused"], false);
+        stasis(&[&["unpause"][..], &target[..]].concat()).fails_with(4, "not paused");
+    }
+}
+
+#[test]
+fn a_process_in_the_root_cgroup_is_refused_with_what_to_do() {
+    if !root_or_skip("a_process_in_the_root_cgroup_is_refused_with_what_to_do") {
+        return;
+    }
+    let sleeper = Sleeper(
+        Command::new("sleep")
+            .arg("1000")
+            .stdin(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn"),
+    );
+    let pid = sleeper.0.id().to_string();
+    // Our own process, moved to the v1 freezer's root cgroup.
+    std::fs::write(Path::new(V1_MOUNT).join("cgroup.procs"), &pid).expect("move to root");
+    let run = stasis(&["pause", "--pid", &pid]).fails_with(5, "root cgroup");
+    let mount = V1_MOUNT.as_str();
+    assert!(
+        run.stderr.contains(&format!(
+            "mkdir {mount}/NAME && echo {pid} > {mount}/NAME/cgroup.procs"
+        )),
+        "{run:?}"
+    );
+    assert!(run.stderr.contains("--cgroup"), "{run:?}");
+}
+
+#[test]
+fn state_of_a_stasis_container_or_pod_by_name_sees_both_hierarchies() {
+    if !root_or_skip("state_of_a_stasis_container_or_pod_by_name_sees_both_hierarchies") {
+        return;
+    }
+    let s = Stasis::new();
+    s.run(&["pod", "create", "--name", "st"]).ok();
+    s.run(&[
+        "run", "-d", "--pod", "st", "--name", "sl", "--", "sleep", "1000",
+    ])
+    .ok();
+    let pod_id = s.pod("st")["id"].as_str().expect("id").to_owned();
+    let c_id = s.inspect("sl")["id"].as_str().expect("id").to_owned();
+    let state = |name: &str| -> serde_json::Value {
+        let run = s.run(&["state", "--format", "json", name]).ok();
+        serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("{e}: {run:?}"))
+    };
+    let before = state("sl");
+    assert_eq!(before["name"], "sl");
+    assert_eq!(
+        before["cgroup"],
+        format!("/stasis/{pod_id}/{c_id}"),
+        "{before}"
+    );
+    assert_eq!(before["paused"], false, "{before}");
+    assert_eq!(
+        before["hierarchies"].as_array().map(Vec::len),
+        Some(2),
+        "{before}"
+    );
+
+    // pause NAME, then state NAME and state of the pod by ID prefix.
+    s.run(&["pause", "sl"]).ok();
+    let paused = state("sl");
+    assert_eq!(
+        (&paused["phase"], &paused["frozen_by"]),
+        (&"frozen".into(), &"self".into())
+    );
+    assert_eq!(
+        state(&pod_id[..12])["paused"],
+        false,
+        "the pod itself is not frozen"
+    );
+    s.run(&["unpause", "sl"]).ok();
+    assert_eq!(state("sl")["paused"], false);
+
+    // A freeze of the pod's node in the other tree shows by name too.
+    let node = format!("/stasis/{pod_id}");
+    s.run(&["pause", "--cgroup", &node, "--hierarchy", "v2"])
+        .ok();
+    let pod = state("st");
+    assert_eq!(
+        (&pod["hierarchy"], &pod["phase"]),
+        (&"v2".into(), &"frozen".into()),
+        "{pod}"
+    );
+    let member = state("sl");
+    assert_eq!(member["paused"], true, "{member}");
+    assert_eq!(member["frozen_by"], "ancestor", "{member}");
+    let text = s.run(&["state", "sl"]).ok().stdout;
+    assert!(
+        text.contains("name:      sl") && text.contains("hierarchies:"),
+        "{text}"
+    );
+    s.run(&["unpause", "--cgroup", &node]).ok();
+    assert_eq!(state("st")["paused"], false);
+
+    // The hierarchy flags are for kernel targets, not names.
+    let run = s.run(&["state", "--hierarchy", "v2", "sl"]);
+    assert_eq!(run.code(), 2, "{run:?}");
+    s.run(&["state", "nosuch"]).fails_with(3, "nosuch");
 }

@@ -188,6 +188,44 @@ fn kubelet_layout(v: V, driver: Driver) {
         .fails_with(3, "no such Kubernetes pod");
     stasis(&["pause", "--container-id", "../etc", "--hierarchy", h])
         .fails_with(2, "invalid container ID");
+
+    // A container ID never names a QoS, pod or other node that holds
+    // containers (state only: nothing is frozen even if it did).
+    let infrastructure: Vec<String> = match driver {
+        Driver::Cgroupfs => vec![
+            "kubepods".into(),
+            "burstable".into(),
+            format!("pod{}", burstable.uid),
+            format!("pod{}", guaranteed.uid),
+        ],
+        Driver::Systemd => vec![],
+    };
+    for q in &infrastructure {
+        stasis(&["state", "--container-id", q, "--hierarchy", h])
+            .fails_with(5, "not a container's cgroup");
+    }
+    // The systemd driver's nodes are slices: never container names.
+    if let Driver::Systemd = driver {
+        for pod in [&burstable, &guaranteed] {
+            let slice = pod.node.file_name().expect("name").to_str().expect("utf8");
+            stasis(&["state", "--container-id", slice, "--hierarchy", h])
+                .fails_with(3, "no such container");
+        }
+        stasis(&[
+            "state",
+            "--container-id",
+            "kubepods.slice",
+            "--hierarchy",
+            h,
+        ])
+        .fails_with(3, "no such container");
+    }
+    // The test's own top, named as if it were a container: it holds them all.
+    stasis(&["state", "--container-id", &root.name, "--hierarchy", h])
+        .fails_with(5, "holds the cgroups of other containers");
+    stasis(&["pause", "--container-id", &root.name, "--hierarchy", h])
+        .fails_with(5, "holds the cgroups of other containers");
+    assert!(kernel_thawed(v, &root.dir));
 }
 
 fn cgroupfs_driver(v: V) {

@@ -16,7 +16,7 @@ fn nsdelegate_is_on() -> bool {
     let mountinfo = read(Path::new("/proc/self/mountinfo"));
     let line = mountinfo
         .lines()
-        .find(|l| l.split(' ').nth(4) == Some(V2_MOUNT) && l.contains(" - cgroup2 "))
+        .find(|l| l.split(' ').nth(4) == Some(V2_MOUNT.as_str()) && l.contains(" - cgroup2 "))
         .expect("the cgroup2 mount");
     let super_opts = line.rsplit(' ').next().unwrap_or("");
     super_opts.split(',').any(|o| o == "nsdelegate")
@@ -31,7 +31,7 @@ impl NsDelegate {
     fn on() -> Self {
         let was_on = nsdelegate_is_on();
         if !was_on {
-            rustix::mount::mount_remount(V2_MOUNT, MountFlags::empty(), "nsdelegate")
+            rustix::mount::mount_remount(V2_MOUNT.as_str(), MountFlags::empty(), "nsdelegate")
                 .expect("remount cgroup2 with nsdelegate");
         }
         assert!(nsdelegate_is_on(), "nsdelegate did not take");
@@ -46,7 +46,7 @@ impl Drop for NsDelegate {
         }
         // util-linux's remount re-adds the options it reads from mountinfo;
         // mount(2) with empty data clears the flag.
-        let result = rustix::mount::mount_remount(V2_MOUNT, MountFlags::empty(), "");
+        let result = rustix::mount::mount_remount(V2_MOUNT.as_str(), MountFlags::empty(), "");
         let off = !nsdelegate_is_on();
         if !std::thread::panicking() {
             result.expect("remount cgroup2 without nsdelegate");

@@ -507,17 +507,6 @@ fn bad_input_gets_one_line_and_a_documented_code() {
     run.fails_with(6, "permission denied");
 }
 
-trait Usage {
-    fn fails_with_usage(self);
-}
-
-impl Usage for Run {
-    #[track_caller]
-    fn fails_with_usage(self) {
-        assert_eq!(self.code(), 2, "{self:?}");
-    }
-}
-
 #[test]
 fn a_cli_killed_at_any_point_leaves_a_store_every_command_reads() {
     if !root_or_skip("a_cli_killed_at_any_point_leaves_a_store_every_command_reads") {

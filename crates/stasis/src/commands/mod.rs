@@ -40,7 +40,7 @@ pub fn run(cli: Cli) -> Result<std::process::ExitCode> {
     match cli.command {
         Command::Pause(args) => pause::run(&global, &args).map(|()| ok),
         Command::Unpause(args) => unpause::run(&global, &args).map(|()| ok),
-        Command::State(args) => state::run(&args).map(|()| ok),
+        Command::State(args) => state::run(&global, &args).map(|()| ok),
         Command::Pod(args) => pod::run(&global, args).map(|()| ok),
         Command::Run(args) => run::run(&global, args),
         Command::Ps(args) => ps::run(&global, &args).map(|()| ok),

@@ -34,55 +34,62 @@ pub(crate) enum Named {
     Pod(sandbox::PodRecord),
 }
 
-/// Runs `action` on every container or pod the names or filters select,
-/// printing each name (as docker does); a filter that selects nothing is an
+/// The containers the filters select; a filter that selects nothing is an
 /// error, so a typo does not pass for success.
+pub(crate) fn filtered(
+    sandbox: &Sandbox,
+    filters: &[crate::filter::Filter],
+) -> Result<Vec<sandbox::ContainerRecord>> {
+    let pods = sandbox.pods()?;
+    let selected: Vec<_> = sandbox
+        .containers()?
+        .into_iter()
+        .filter(|c| matches(sandbox, c, pods.iter().find(|p| p.id == c.pod), filters))
+        .collect();
+    if selected.is_empty() {
+        return Err(anyhow::Error::new(sandbox::Error::NoMatch {
+            kind: sandbox::Kind::Container,
+        }));
+    }
+    Ok(selected)
+}
+
+/// The container, else the pod, that a name or ID prefix names.
+pub(crate) fn lookup(sandbox: &Sandbox, q: &str) -> Result<Named> {
+    match sandbox.find_container(q) {
+        Ok(c) => Ok(Named::Container(c)),
+        Err(e) if e.is_not_found() => match sandbox.find_pod(q) {
+            Ok(p) => Ok(Named::Pod(p)),
+            Err(pe) if pe.is_not_found() => Err(anyhow::Error::new(sandbox::Error::NotFound {
+                kind: sandbox::Kind::ContainerOrPod,
+                name: q.to_owned(),
+            })),
+            Err(pe) => Err(pe.into()),
+        },
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Runs `action` on every container or pod the names or filters select,
+/// printing each name (as docker does).
 pub(crate) fn for_each_named(
     global: &Global,
     named: &NamedArgs,
     action: impl Fn(&Sandbox, Named) -> sandbox::Result<()>,
 ) -> Result<()> {
     let sandbox = open(global)?;
-    if !named.filters.is_empty() {
-        let pods = sandbox.pods()?;
-        let selected: Vec<String> = sandbox
-            .containers()?
+    if !named.filters.filters.is_empty() {
+        let selected: Vec<String> = filtered(&sandbox, &named.filters.filters)?
             .into_iter()
-            .filter(|c| {
-                matches(
-                    &sandbox,
-                    c,
-                    pods.iter().find(|p| p.id == c.pod),
-                    &named.filters,
-                )
-            })
             .map(|c| c.name)
             .collect();
-        if selected.is_empty() {
-            return Err(anyhow::Error::new(sandbox::Error::NoMatch {
-                kind: sandbox::Kind::Container,
-            }));
-        }
         return each(&selected, |name| {
             let c = sandbox.find_container(name)?;
             action(&sandbox, Named::Container(c)).map_err(|e| permission_hint(e.into()))
         });
     }
     each(&named.names, |q| {
-        let item = match sandbox.find_container(q) {
-            Ok(c) => Named::Container(c),
-            Err(e) if e.is_not_found() => match sandbox.find_pod(q) {
-                Ok(p) => Named::Pod(p),
-                Err(pe) if pe.is_not_found() => {
-                    return Err(anyhow::Error::new(sandbox::Error::NotFound {
-                        kind: sandbox::Kind::ContainerOrPod,
-                        name: q.to_owned(),
-                    }))
-                }
-                Err(pe) => return Err(pe.into()),
-            },
-            Err(e) => return Err(e.into()),
-        };
+        let item = lookup(&sandbox, q)?;
         action(&sandbox, item).map_err(|e| permission_hint(e.into()))
     })
 }

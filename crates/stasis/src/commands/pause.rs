@@ -1,25 +1,16 @@
 //! `stasis pause`: freeze every process of a cgroup.
 
 use anyhow::Result;
-use clap::ValueEnum;
-use freezer::{Freezer, Strategy};
+use freezer::{Freezer, Refusal, Target};
 
 use crate::commands::{for_each_named, permission_hint, Global, Named};
-use crate::target::{self, HierarchyArgs, NamedArgs, TargetArgs, TimeoutArgs};
-
-const STRATEGY_HELP: &str = "\
-Strategies:
-  auto      write the cgroup's own freeze file; if the kernel refuses it
-            (EPERM, as for a cgroup namespace's root under nsdelegate), or a
-            stasis subgroup is already there, use the subgroup strategy
-  direct    write the cgroup's own freeze file only
-  subgroup  create the child cgroup stasis-frozen, freeze it while empty, and
-            move every process into it until none is left (a process frozen
-            on arrival cannot fork behind the move); unpause moves them back
-            and removes the child. A call finishes what a crashed one started.";
+use crate::target::{
+    self, HierarchyArgs, NamedArgs, StrategyArgs, TargetArgs, TimeoutArgs, STRATEGY_HELP,
+    TARGET_HELP,
+};
 
 #[derive(Debug, clap::Args)]
-#[command(after_long_help = STRATEGY_HELP)]
+#[command(help_template = target::help_template(&[TARGET_HELP, STRATEGY_HELP, crate::exit::HELP]))]
 pub struct Args {
     #[command(flatten)]
     pub named: NamedArgs,
@@ -27,22 +18,16 @@ pub struct Args {
     pub target: TargetArgs,
     #[command(flatten)]
     pub hierarchy: HierarchyArgs,
-    /// How to freeze the cgroup
-    #[arg(long, value_enum, default_value_t = StrategyArg::Auto)]
-    pub strategy: StrategyArg,
+    #[command(flatten)]
+    pub strategy: StrategyArgs,
     #[command(flatten)]
     pub timeout: TimeoutArgs,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum StrategyArg {
-    Auto,
-    Direct,
-    Subgroup,
-}
-
 pub fn run(global: &Global, args: &Args) -> Result<()> {
     if args.named.is_given() {
+        // clap refuses --hierarchy, --strategy and --runtime-root here: the
+        // sandbox freezes its pods and containers at their own node.
         let timeout = args.timeout.timeout;
         return for_each_named(global, &args.named, |sandbox, item| match item {
             Named::Container(c) => sandbox.pause_container(&c, timeout),
@@ -50,17 +35,42 @@ pub fn run(global: &Global, args: &Args) -> Result<()> {
         });
     }
     let resolved = target::resolve(&args.target, &args.hierarchy).map_err(permission_hint)?;
-    let strategy = match args.strategy {
-        StrategyArg::Auto => Strategy::Auto,
-        StrategyArg::Direct => Strategy::Direct,
-        StrategyArg::Subgroup => Strategy::Subgroup,
-    };
     let result = Freezer::new()
         .timeout(args.timeout.timeout)
-        .strategy(strategy)
-        .freeze(&resolved.hierarchies, &resolved.cgroup);
-    resolved
+        .strategy(args.strategy.strategy())
+        .pause(&resolved.hierarchies, &resolved.placement);
+    let result = resolved
         .context("pausing", result)
-        .map_err(permission_hint)?;
+        .map_err(|e| root_cgroup_hint(&resolved, e));
+    result.map_err(permission_hint)?;
     Ok(())
+}
+
+/// What to do about a process in the root cgroup, which cannot be paused.
+fn root_cgroup_hint(resolved: &target::Resolved, err: anyhow::Error) -> anyhow::Error {
+    let in_root = err.chain().any(|e| {
+        matches!(
+            e.downcast_ref::<freezer::Error>(),
+            Some(freezer::Error::Refused {
+                reason: Refusal::Root,
+                ..
+            })
+        )
+    });
+    match resolved.target {
+        Target::Pid(pid) if in_root => {
+            let mount = resolved
+                .cgroup()
+                .hierarchy
+                .mount_point
+                .display()
+                .to_string();
+            err.context(format!(
+                "process {pid} is in the root cgroup, which cannot be paused: put it in a cgroup \
+                 of its own (mkdir {mount}/NAME && echo {pid} > {mount}/NAME/cgroup.procs) and \
+                 pause that, or name one with --cgroup"
+            ))
+        }
+        _ => err,
+    }
 }

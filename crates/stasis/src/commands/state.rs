@@ -1,33 +1,33 @@
-//! `stasis state`: what the kernel says about a cgroup's freeze.
+//! `stasis state`: what the kernel says about a target's freeze, in every
+//! hierarchy it belongs to.
 
 use std::io::Write;
 
 use anyhow::Result;
-use clap::ValueEnum;
-use freezer::{Freezer, FrozenBy, State, Version};
+use freezer::{Cgroup, Freezer, FrozenBy, Phase, State, Version};
 use serde::Serialize;
 
-use crate::target::{self, HierarchyArgs, TargetArgs};
+use crate::commands::named::{filtered, lookup, Named};
+use crate::commands::{open, Global};
+use crate::flags::{self, Format};
+use crate::target::{self, HierarchyArgs, NamedArgs, TargetArgs, TARGET_HELP};
 
 #[derive(Debug, clap::Args)]
+#[command(help_template = target::help_template(&[TARGET_HELP, crate::exit::HELP]))]
 pub struct Args {
+    #[command(flatten)]
+    pub named: NamedArgs,
     #[command(flatten)]
     pub target: TargetArgs,
     #[command(flatten)]
     pub hierarchy: HierarchyArgs,
-    /// Output format
-    #[arg(long, value_enum, default_value_t = Format::Text)]
-    pub format: Format,
+    #[command(flatten)]
+    pub output: flags::Output,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Format {
-    Text,
-    Json,
-}
-
+/// One hierarchy's view of the target.
 #[derive(Serialize)]
-struct Report<'a> {
+struct InHierarchy<'a> {
     cgroup: &'a str,
     path: &'a std::path::Path,
     hierarchy: Version,
@@ -35,47 +35,139 @@ struct Report<'a> {
     state: &'a State,
 }
 
-pub fn run(args: &Args) -> Result<()> {
+/// The report: the hierarchy that decides (the chosen one, or the one where
+/// the target is frozen when the chosen one is not), flattened, for
+/// scripts that read one state; then every hierarchy it is in.
+#[derive(Serialize)]
+struct Report<'a> {
+    /// The stasis container or pod, when one was named.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<&'a str>,
+    #[serde(flatten)]
+    primary: &'a InHierarchy<'a>,
+    /// Frozen in any hierarchy: what pause and unpause go by.
+    paused: bool,
+    hierarchies: &'a [InHierarchy<'a>],
+}
+
+pub fn run(global: &Global, args: &Args) -> Result<()> {
+    if args.named.is_given() {
+        let sandbox = open(global)?;
+        let hierarchies = sandbox.hierarchies().clone();
+        for (name, cgroup) in named_cgroups(&sandbox, &args.named)? {
+            let placement = hierarchies.place_cgroup(cgroup)?;
+            let states = Freezer::new().states(&placement).map_err(|e| {
+                anyhow::Error::new(e).context(format!("reading the state of {name}"))
+            })?;
+            report(Some(&name), &states, args.output.format)?;
+        }
+        return Ok(());
+    }
     let resolved = target::resolve(&args.target, &args.hierarchy)?;
-    let state = resolved.context(
+    let states = resolved.context(
         "reading the state of",
-        Freezer::new().state(&resolved.cgroup),
+        Freezer::new().states(&resolved.placement),
     )?;
-    let report = Report {
-        cgroup: &resolved.cgroup.path,
-        path: &resolved.cgroup.dir,
-        hierarchy: resolved.cgroup.version(),
-        state: &state,
+    report(None, &states, args.output.format)
+}
+
+/// The cgroup of each stasis container or pod the names or filters select,
+/// in the hierarchy stasis pauses it in, looked up as `pause` does.
+fn named_cgroups(sandbox: &sandbox::Sandbox, named: &NamedArgs) -> Result<Vec<(String, Cgroup)>> {
+    let hierarchies = sandbox.hierarchies();
+    let container_cgroup = |c: &sandbox::ContainerRecord| -> Result<Cgroup> {
+        Ok(sandbox::PodCgroups::of(hierarchies, &c.pod)?.freezer_cgroup(Some(c.id.as_str()))?)
     };
+    if !named.filters.filters.is_empty() {
+        return filtered(sandbox, &named.filters.filters)?
+            .iter()
+            .map(|c| Ok((c.name.clone(), container_cgroup(c)?)))
+            .collect();
+    }
+    named
+        .names
+        .iter()
+        .map(|q| {
+            let cgroup = match lookup(sandbox, q)? {
+                Named::Container(c) => container_cgroup(&c)?,
+                Named::Pod(p) => sandbox.pod_cgroups(&p)?.freezer_cgroup(None)?,
+            };
+            Ok((q.clone(), cgroup))
+        })
+        .collect()
+}
+
+fn report(name: Option<&str>, states: &[(&Cgroup, State)], format: Format) -> Result<()> {
+    let each: Vec<InHierarchy<'_>> = states
+        .iter()
+        .map(|(cg, state)| InHierarchy {
+            cgroup: &cg.path,
+            path: &cg.dir,
+            hierarchy: cg.version(),
+            state,
+        })
+        .collect();
+    let paused = each.iter().any(|h| h.state.is_frozen());
+    // The chosen hierarchy, unless it is thawed and another is not.
+    let primary = each
+        .iter()
+        .find(|h| h.state.phase != Phase::Thawed)
+        .filter(|_| each[0].state.phase == Phase::Thawed)
+        .unwrap_or(&each[0]);
     let mut out = std::io::stdout().lock();
-    match args.format {
+    match format {
         Format::Json => {
+            let report = Report {
+                name,
+                primary,
+                paused,
+                hierarchies: &each,
+            };
             serde_json::to_writer(&mut out, &report)?;
             writeln!(out)?;
         }
-        Format::Text => {
-            writeln!(out, "cgroup:    {}", report.cgroup)?;
-            writeln!(out, "path:      {}", report.path.display())?;
-            writeln!(out, "hierarchy: {}", report.hierarchy)?;
-            writeln!(out, "state:     {}", state.phase)?;
-            if let Some(by) = state.frozen_by {
-                let by = match by {
-                    FrozenBy::Itself => "self".to_owned(),
-                    FrozenBy::Subgroup => "subgroup".to_owned(),
-                    FrozenBy::Ancestor => format!(
-                        "ancestor {}",
-                        state
-                            .ancestor
-                            .as_deref()
-                            .unwrap_or("(outside the visible hierarchy)")
-                    ),
-                };
+        Format::Table => {
+            if let Some(name) = name {
+                writeln!(out, "name:      {name}")?;
+            }
+            writeln!(out, "cgroup:    {}", primary.cgroup)?;
+            writeln!(out, "path:      {}", primary.path.display())?;
+            writeln!(out, "hierarchy: {}", primary.hierarchy)?;
+            writeln!(out, "state:     {}", primary.state.phase)?;
+            if let Some(by) = frozen_by(primary.state) {
                 writeln!(out, "frozen by: {by}")?;
             }
-            if let Some(sub) = &state.subgroup {
+            if let Some(sub) = &primary.state.subgroup {
                 writeln!(out, "subgroup:  {sub}")?;
+            }
+            if each.len() > 1 {
+                writeln!(out, "hierarchies:")?;
+                for h in &each {
+                    let by = frozen_by(h.state).map_or_else(String::new, |b| format!(" by {b}"));
+                    writeln!(
+                        out,
+                        "  {}  {}  {}{by}",
+                        h.hierarchy,
+                        h.path.display(),
+                        h.state.phase
+                    )?;
+                }
             }
         }
     }
     Ok(())
+}
+
+fn frozen_by(state: &State) -> Option<String> {
+    Some(match state.frozen_by? {
+        FrozenBy::Itself => "self".to_owned(),
+        FrozenBy::Subgroup => "subgroup".to_owned(),
+        FrozenBy::Ancestor => format!(
+            "ancestor {}",
+            state
+                .ancestor
+                .as_deref()
+                .unwrap_or("(outside the visible hierarchy)")
+        ),
+    })
 }

@@ -1,12 +1,21 @@
-//! `stasis unpause`: thaw a paused cgroup, whichever strategy paused it.
+//! `stasis unpause`: thaw a paused target, in whichever hierarchy and by
+//! whichever strategy it was paused. It takes the same flags as `pause`.
 
 use anyhow::Result;
-use freezer::{Freezer, FrozenBy};
+use freezer::{Choice, Freezer, FrozenBy, Placement};
 
 use crate::commands::{for_each_named, permission_hint, Global, Named};
-use crate::target::{self, HierarchyArgs, NamedArgs, TargetArgs, TimeoutArgs};
+use crate::target::{
+    self, HierarchyArgs, NamedArgs, StrategyArgs, TargetArgs, TimeoutArgs, STRATEGY_HELP,
+    TARGET_HELP, UNPAUSE_STRATEGY_HELP, UNPAUSE_TIMEOUT_HELP,
+};
 
 #[derive(Debug, clap::Args)]
+#[command(
+    help_template = target::help_template(&[TARGET_HELP, STRATEGY_HELP, crate::exit::HELP]),
+    mut_arg("timeout", |a| a.help(UNPAUSE_TIMEOUT_HELP)),
+    mut_arg("strategy", |a| a.help(UNPAUSE_STRATEGY_HELP))
+)]
 pub struct Args {
     #[command(flatten)]
     pub named: NamedArgs,
@@ -14,6 +23,8 @@ pub struct Args {
     pub target: TargetArgs,
     #[command(flatten)]
     pub hierarchy: HierarchyArgs,
+    #[command(flatten)]
+    pub strategy: StrategyArgs,
     #[command(flatten)]
     pub timeout: TimeoutArgs,
 }
@@ -27,22 +38,31 @@ pub fn run(global: &Global, args: &Args) -> Result<()> {
         });
     }
     let resolved = target::resolve(&args.target, &args.hierarchy).map_err(permission_hint)?;
+    // auto thaws whichever hierarchy holds the target; a named one only that.
+    let placement = match resolved.choice {
+        Choice::Auto => resolved.placement.clone(),
+        _ => Placement::single(resolved.placement.chosen.clone()),
+    };
     let result = Freezer::new()
         .timeout(args.timeout.timeout)
-        .thaw(&resolved.cgroup);
-    let outcome = resolved
+        .strategy(args.strategy.strategy())
+        .unpause(&placement);
+    let thawed = resolved
         .context("unpausing", result)
         .map_err(permission_hint)?;
-    if outcome.state.frozen_by == Some(FrozenBy::Ancestor) {
-        eprintln!(
-            "stasis: warning: {} is still frozen by its ancestor {}",
-            resolved.cgroup.path,
-            outcome
-                .state
-                .ancestor
-                .as_deref()
-                .unwrap_or("(outside the visible hierarchy)")
-        );
+    for (cgroup, outcome) in thawed {
+        if outcome.state.frozen_by == Some(FrozenBy::Ancestor) {
+            eprintln!(
+                "stasis: warning: {} is still frozen by its ancestor {} ({})",
+                cgroup.path,
+                outcome
+                    .state
+                    .ancestor
+                    .as_deref()
+                    .unwrap_or("(outside the visible hierarchy)"),
+                cgroup.version()
+            );
+        }
     }
     Ok(())
 }

@@ -11,8 +11,56 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 pub const STASIS: &str = env!("CARGO_BIN_EXE_stasis");
-pub const V1_MOUNT: &str = "/sys/fs/cgroup/freezer";
-pub const V2_MOUNT: &str = "/sys/fs/cgroup/unified";
+/// The v1 freezer's mount point, as `/proc/self/mountinfo` shows it.
+pub const V1_MOUNT: &Mount = &Mount(V::V1);
+/// The cgroup2 mount point, as `/proc/self/mountinfo` shows it.
+pub const V2_MOUNT: &Mount = &Mount(V::V2);
+
+/// A hierarchy's mount point, detected on first use (the suites need both:
+/// they run on hybrid hosts), usable wherever a path or string is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Mount(pub V);
+
+impl Mount {
+    pub fn as_str(&self) -> &'static str {
+        self.0.mount()
+    }
+}
+
+impl AsRef<std::ffi::OsStr> for Mount {
+    fn as_ref(&self) -> &std::ffi::OsStr {
+        self.as_str().as_ref()
+    }
+}
+
+impl AsRef<Path> for Mount {
+    fn as_ref(&self) -> &Path {
+        Path::new(self.as_str())
+    }
+}
+
+impl std::fmt::Display for Mount {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The mount points of the v1 freezer and of cgroup2, read once through the
+/// freezer's own detection.
+fn mounts() -> &'static (String, String) {
+    static MOUNTS: std::sync::OnceLock<(String, String)> = std::sync::OnceLock::new();
+    MOUNTS.get_or_init(|| {
+        let h = freezer::Hierarchies::detect(Path::new("/proc")).expect("reading mountinfo");
+        let at = |v| {
+            h.get(v)
+                .unwrap_or_else(|| panic!("the test hosts mount the {v} freezer hierarchy"))
+                .mount_point
+                .display()
+                .to_string()
+        };
+        (at(freezer::Version::V1), at(freezer::Version::V2))
+    })
+}
 
 pub use testkit::root_or_skip;
 
@@ -33,8 +81,8 @@ pub enum V {
 impl V {
     pub fn mount(self) -> &'static str {
         match self {
-            V::V1 => V1_MOUNT,
-            V::V2 => V2_MOUNT,
+            V::V1 => &mounts().0,
+            V::V2 => &mounts().1,
         }
     }
 
@@ -57,7 +105,16 @@ pub struct TestCgroup {
 
 impl TestCgroup {
     pub fn new(version: V) -> Self {
-        let name = unique_name();
+        Self::named(version, unique_name())
+    }
+
+    /// A test cgroup with a name of the caller's (a `unique_name()`, say the
+    /// one another hierarchy's test cgroup has: the same cgroup path in both).
+    pub fn named(version: V, name: String) -> Self {
+        assert!(
+            name.starts_with("stasis-test-"),
+            "only our own names: {name}"
+        );
         let dir = Path::new(version.mount()).join(&name);
         fs::create_dir(&dir).unwrap_or_else(|e| panic!("mkdir {}: {e}", dir.display()));
         TestCgroup {
@@ -235,8 +292,9 @@ pub fn read(path: &Path) -> String {
 
 /// The state letter of /proc/PID/stat (R, S, D, ...).
 pub fn proc_state(pid: u32) -> Option<char> {
-    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    stat.rsplit_once(')')?.1.trim_start().chars().next()
+    freezer::proc::stat(Path::new("/proc"), pid)
+        .ok()
+        .map(|s| s.state)
 }
 
 /// Polls `cond` until it holds, panicking after `limit`.
@@ -284,6 +342,12 @@ impl Run {
             "one line; {self:?}"
         );
         self
+    }
+
+    /// A usage error: exit 2 and one line on stderr, as clap's errors print.
+    #[track_caller]
+    pub fn fails_with_usage(self) -> Self {
+        self.fails_with(2, "stasis: ")
     }
 }
 
