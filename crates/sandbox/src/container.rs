@@ -331,9 +331,15 @@ impl Sandbox {
                     _ => ContainerStatus::Running,
                 }
             }
-            // The monitor records the exit right after the process ends.
+            // The monitor records the exit right after the process ends:
+            // until it has, a live monitor means the exit is on its way, and
+            // the container is still running, as docker reports it until
+            // its exit is processed.
             Some(_) => match self.container(&c.id) {
                 Ok(fresh) if fresh.exit.is_some() => self.container_status(&fresh),
+                Ok(fresh) if fresh.monitor.is_some_and(|m| m.is_alive(&self.host.proc)) => {
+                    ContainerStatus::Running
+                }
                 _ => ContainerStatus::Exited(None),
             },
         }
@@ -575,6 +581,23 @@ mod tests {
             None,
         );
         assert_eq!(sb.container_status(&lost), ContainerStatus::Exited(None));
+        // Its process has ended (a zombie) and its live monitor has not yet
+        // recorded how: still running, until the exit is recorded.
+        let ending = host.process(FIRST_PID + 2, 'Z', 5);
+        let mut exiting = host.container("exiting", &pod, Some(ending), None);
+        exiting.monitor = Some(host.process(FIRST_PID + 3, 'S', 6));
+        sb.store()
+            .write(Kind::Container, &exiting.id, &exiting)
+            .expect("write");
+        assert_eq!(sb.container_status(&exiting), ContainerStatus::Running);
+        exiting.monitor = Some(ProcessRef {
+            pid: FIRST_PID + 10,
+            start_time: 1,
+        });
+        sb.store()
+            .write(Kind::Container, &exiting.id, &exiting)
+            .expect("write");
+        assert_eq!(sb.container_status(&exiting), ContainerStatus::Exited(None));
 
         let proc = host.process(FIRST_PID + 1, 'S', 7);
         let c = host.container("c", &pod, Some(proc), None);
