@@ -84,12 +84,26 @@ pub fn validate_id(id: &str) -> Result<()> {
     })
 }
 
-/// Checks a Kubernetes pod UID: a UUID, with dashes or (as the systemd
-/// driver writes it) underscores.
+/// Checks a Kubernetes pod UID: 32 hex digits (a UUID, or the hash the
+/// kubelet gives a static pod), with dashes or, as the systemd driver writes
+/// it, underscores between them.
 pub fn validate_pod_uid(uid: &str) -> Result<()> {
     validate(uid, "pod UID", |c| {
         c.is_ascii_alphanumeric() || matches!(c, '_' | '-')
-    })
+    })?;
+    let digits = uid.chars().filter(|c| !matches!(c, '_' | '-')).count();
+    if digits != 32
+        || !uid
+            .chars()
+            .all(|c| c.is_ascii_hexdigit() || matches!(c, '_' | '-'))
+    {
+        return Err(Error::InvalidId {
+            kind: "pod UID",
+            id: uid.to_owned(),
+            reason: "a pod UID is 32 hex digits, with dashes or underscores between them",
+        });
+    }
+    Ok(())
 }
 
 fn validate(id: &str, kind: &'static str, allowed: impl Fn(char) -> bool) -> Result<()> {
@@ -533,9 +547,18 @@ mod tests {
             validate_id(good).expect(good);
         }
         validate_pod_uid("6f1c2a9e-0b5d-4c3e-9f10-1a2b3c4d5e6f").expect("uid");
-        validate_pod_uid("6f1c2a9e_0b5d").expect("underscored uid");
-        assert!(validate_pod_uid("pod/x").is_err());
-        assert!(validate_pod_uid("a.b").is_err());
+        validate_pod_uid("6f1c2a9e_0b5d_4c3e_9f10_1a2b3c4d5e6f").expect("underscored uid");
+        validate_pod_uid("0123456789abcdef0123456789abcdef").expect("a static pod's hash");
+        for bad in [
+            "pod/x",
+            "a.b",
+            "6f1c2a9e_0b5d",
+            "not-a-uid",
+            "zzzzzzzz-0b5d-4c3e-9f10-1a2b3c4d5e6f",
+        ] {
+            let err = validate_pod_uid(bad).expect_err(bad);
+            assert!(err.is_invalid(), "{bad}: {err}");
+        }
     }
 
     #[test]
