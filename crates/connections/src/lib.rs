@@ -19,10 +19,12 @@
 //!   (the host's, for a `--pid` or `--cgroup` target): only the sockets its
 //!   processes hold (matched by inode through [`proc::socket_inodes`]) and
 //!   the connections queued on their listeners.
-//! - [`list`] and [`reset`]: the scope's TCP sockets as [`Socket`]s; destroy
-//!   every one that is not listening, counted in a [`Reset`]. **A listening
-//!   socket is never destroyed**: the kernel's abort of a listener closes it
-//!   for good, and the service could not accept after it resumes.
+//! - [`list`], [`listeners`] and [`reset`]: the scope's TCP sockets as
+//!   [`Socket`]s; destroy every one that is not listening, counted in a
+//!   [`Reset`]. **A listening socket is never destroyed**: the kernel's
+//!   abort of a listener closes it for good, and the service could not
+//!   accept after it resumes. [`fence_and_reset`] is a pause's whole job in
+//!   one call (fence the listeners, then reset).
 //! - [`Netfilter`] ([`reject`]): a table `inet stasis-TAG` in the namespace
 //!   whose rules answer a SYN to the target's listening [`Endpoint`]s with a
 //!   TCP reset, so a new `connect` fails at once with `ECONNREFUSED` instead
@@ -33,11 +35,19 @@
 //!   ([`Error::is_not_found`], [`Error::is_permission_denied`],
 //!   [`Error::is_unsupported`]).
 //!
+//! What the kernel does (6.18, checked by this crate's tests): after
+//! `SOCK_DESTROY`, the owner's next read on the destroyed socket fails with
+//! `ECONNABORTED` and its peer's with `ECONNRESET`; a connection destroyed
+//! while still in a listener's accept queue is later accepted dead (its
+//! first read: `ECONNABORTED`); the listener accepts new connections as
+//! before. With the reject table, a `connect` fails at once with
+//! `ECONNREFUSED`; connections that existed before it keep working.
+//!
 //! A pause with `--reset-connections`, once the freeze is confirmed:
 //!
 //! ```no_run
 //! use std::path::Path;
-//! use connections::{Endpoint, Netfilter, NetNs, Scope, Tag};
+//! use connections::{Netfilter, NetNs, Scope, Tag};
 //!
 //! let proc_root = Path::new("/proc");
 //! // A pod: its pinned namespace, every socket in it.
@@ -47,13 +57,9 @@
 //! //  NetNs::of_process(proc_root, 4242) and Scope::Processes(pids).)
 //! let tag = Tag::new("0123456789ab")?;
 //! let netfilter = Netfilter::new();
-//!
-//! // Fence the listeners first, so no handshake completes behind the reset...
-//! let sockets = connections::list(&netns, &scope, proc_root)?;
-//! netfilter.add(&netns, &tag, &Endpoint::of_listeners(&sockets))?;
-//! // ...then reset every connection (listeners are kept).
-//! let reset = connections::reset(&netns, &scope, proc_root)?;
-//! eprintln!("reset {} connections ({} already gone), kept {} listeners",
+//! // Fence the listeners, then reset every connection (listeners are kept).
+//! let reset = connections::fence_and_reset(&netns, &scope, proc_root, &netfilter, &tag)?;
+//! eprintln!("reset {} connections ({} already gone), refusing new ones on {} listeners",
 //!     reset.destroyed, reset.already_gone, reset.listeners.len());
 //!
 //! // The unpause: thaw first, then
@@ -101,5 +107,5 @@ mod socket;
 pub use error::{Error, NftError, Result};
 pub use netns::NetNs;
 pub use reject::{Endpoint, Netfilter, Tag};
-pub use scope::{list, reset, Reset, Scope};
+pub use scope::{fence_and_reset, list, listeners, reset, Reset, Scope};
 pub use socket::{Socket, TcpState};

@@ -187,8 +187,12 @@ impl Netfilter {
     /// `endpoints`, replacing whatever rules it had, in one transaction.
     /// Repeating it is harmless.
     pub fn add(&self, netns: &NetNs, tag: &Tag, endpoints: &[Endpoint]) -> Result<()> {
-        let ruleset = add_ruleset(tag, endpoints);
-        self.apply(netns, tag, "adding", &ruleset)?;
+        netns.run(|| self.add_here(netns, tag, endpoints))?
+    }
+
+    /// [`Netfilter::add`] from a thread that is in `netns` already.
+    pub(crate) fn add_here(&self, netns: &NetNs, tag: &Tag, endpoints: &[Endpoint]) -> Result<()> {
+        self.apply_here(netns, tag, "adding", &add_ruleset(tag, endpoints))?;
         tracing::debug!(netns = %netns.path().display(), table = %tag.table(), endpoints = endpoints.len(), "reject rules added");
         Ok(())
     }
@@ -197,16 +201,15 @@ impl Netfilter {
     /// not there. (The table is added empty and deleted in one transaction,
     /// as `nft` before 1.0.8 has no `destroy`.)
     pub fn remove(&self, netns: &NetNs, tag: &Tag) -> Result<()> {
-        self.apply(netns, tag, "removing", &remove_ruleset(tag))?;
+        netns.run(|| self.apply_here(netns, tag, "removing", &remove_ruleset(tag)))??;
         tracing::debug!(netns = %netns.path().display(), table = %tag.table(), "reject rules removed");
         Ok(())
     }
 
     /// The tags of the `stasis-` tables present in `netns`.
     pub fn list(&self, netns: &NetNs) -> Result<Vec<Tag>> {
-        let program = self.program.clone();
-        let listed = netns.run(move || {
-            nftables::helper::get_current_ruleset_with_args(Some(&program), ["list", "tables"])
+        let listed = netns.run(|| {
+            nftables::helper::get_current_ruleset_with_args(Some(&self.program), ["list", "tables"])
         })?;
         let ruleset = listed.map_err(|source| Error::NftList {
             netns: netns.path().to_owned(),
@@ -215,22 +218,21 @@ impl Netfilter {
         Ok(tags_of(&ruleset))
     }
 
-    fn apply(
+    /// Runs `nft -j -f -` with `ruleset` on the calling thread, which must
+    /// be in `netns` (named for the errors).
+    fn apply_here(
         &self,
         netns: &NetNs,
         tag: &Tag,
         operation: &'static str,
         ruleset: &Nftables<'_>,
     ) -> Result<()> {
-        let program = self.program.clone();
-        let applied = netns.run(move || {
-            nftables::helper::apply_ruleset_with_args(
-                ruleset,
-                Some(&program),
-                std::iter::empty::<&str>(),
-            )
-        })?;
-        applied.map_err(|source| Error::Nft {
+        nftables::helper::apply_ruleset_with_args(
+            ruleset,
+            Some(&self.program),
+            std::iter::empty::<&str>(),
+        )
+        .map_err(|source| Error::Nft {
             operation,
             table: tag.table(),
             netns: netns.path().to_owned(),

@@ -4,8 +4,8 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use crate::diag::{Family, SockDiag};
-use crate::{proc, Error, NetNs, Result, Socket};
+use crate::diag::{Family, SockDiag, Which};
+use crate::{proc, Endpoint, Error, NetNs, Netfilter, Result, Socket, Tag};
 
 /// Which TCP sockets of a network namespace are the target's.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,16 +21,18 @@ pub enum Scope {
     Processes(Vec<u32>),
 }
 
-/// What [`reset`] did.
+/// What [`reset`] did. The counts are of sockets: a connection whose two
+/// ends are both in the scope (over loopback) counts twice, and its second
+/// end is usually already gone, reset by the first end's destruction.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Reset {
-    /// Connections destroyed (each peer got a TCP reset).
+    /// Sockets destroyed (each peer got a TCP reset).
     pub destroyed: usize,
-    /// Connections that were gone by the time they were destroyed (closed
-    /// between the dump and the destroy: `ENOENT`).
+    /// Sockets that were gone by the time they were destroyed (closed or
+    /// reset between the dump and the destroy: `ENOENT`).
     pub already_gone: usize,
     /// The listening sockets of the scope, left alone: what a reject rule
-    /// fences while the target is paused (see [`crate::Endpoint::of`]).
+    /// fences while the target is paused (see [`Endpoint::of_listeners`]).
     pub listeners: Vec<Socket>,
 }
 
@@ -41,7 +43,20 @@ pub fn list(netns: &NetNs, scope: &Scope, proc_root: &Path) -> Result<Vec<Socket
     let held = held_by(scope, proc_root)?;
     netns.run(|| {
         let mut diag = open(netns)?;
-        Ok(select(dump(netns, &mut diag)?, held.as_ref()))
+        Ok(select(dump(netns, &mut diag, Which::All)?, held.as_ref()))
+    })?
+}
+
+/// The listening TCP sockets of `scope` in `netns`: a cheaper dump than
+/// [`list`], as the kernel then skips its established hash.
+pub fn listeners(netns: &NetNs, scope: &Scope, proc_root: &Path) -> Result<Vec<Socket>> {
+    let held = held_by(scope, proc_root)?;
+    netns.run(|| {
+        let mut diag = open(netns)?;
+        Ok(select(
+            dump(netns, &mut diag, Which::Listeners)?,
+            held.as_ref(),
+        ))
     })?
 }
 
@@ -52,32 +67,35 @@ pub fn list(netns: &NetNs, scope: &Scope, proc_root: &Path) -> Result<Vec<Socket
 /// A listening socket is never destroyed: the kernel's abort of a listener
 /// closes it for good, and the service could not accept after it resumes.
 /// Run it once the target is frozen, so that nothing it holds can open
-/// new connections behind the dump.
+/// new connections behind the dump. A connection that completes its
+/// handshake on a listener after the dump is not reset: fence the
+/// listeners first ([`fence_and_reset`] does both).
 pub fn reset(netns: &NetNs, scope: &Scope, proc_root: &Path) -> Result<Reset> {
     let held = held_by(scope, proc_root)?;
     netns.run(|| {
         let mut diag = open(netns)?;
-        let mut outcome = Reset::default();
-        for socket in select(dump(netns, &mut diag)?, held.as_ref()) {
-            if socket.is_listening() {
-                outcome.listeners.push(socket);
-                continue;
-            }
-            let destroyed = diag.destroy(&socket).map_err(|source| Error::Destroy {
-                netns: netns.path().to_owned(),
-                local: socket.local,
-                remote: socket.remote,
-                inode: socket.inode,
-                source,
-            })?;
-            tracing::debug!(%socket, inode = socket.inode, destroyed, "reset connection");
-            if destroyed {
-                outcome.destroyed += 1;
-            } else {
-                outcome.already_gone += 1;
-            }
-        }
-        Ok(outcome)
+        destroy_all(netns, &mut diag, held.as_ref())
+    })?
+}
+
+/// The pause's whole job, on one thread in `netns`: dump the scope's
+/// listeners, make table `stasis-TAG` refuse new connections to them
+/// ([`Netfilter::add`]), then [`reset`] every connection, including any
+/// that completed a handshake before the table was in place. The returned
+/// [`Reset::listeners`] are those fenced (as found by the second dump).
+pub fn fence_and_reset(
+    netns: &NetNs,
+    scope: &Scope,
+    proc_root: &Path,
+    netfilter: &Netfilter,
+    tag: &Tag,
+) -> Result<Reset> {
+    let held = held_by(scope, proc_root)?;
+    netns.run(|| {
+        let mut diag = open(netns)?;
+        let listeners = select(dump(netns, &mut diag, Which::Listeners)?, held.as_ref());
+        netfilter.add_here(netns, tag, &Endpoint::of_listeners(&listeners))?;
+        destroy_all(netns, &mut diag, held.as_ref())
     })?
 }
 
@@ -95,16 +113,40 @@ fn open(netns: &NetNs) -> Result<SockDiag> {
     })
 }
 
-fn dump(netns: &NetNs, diag: &mut SockDiag) -> Result<Vec<Socket>> {
+fn dump(netns: &NetNs, diag: &mut SockDiag, which: Which) -> Result<Vec<Socket>> {
     let mut all = Vec::new();
     for family in [Family::V4, Family::V6] {
-        all.extend(diag.dump(family).map_err(|source| Error::Dump {
+        all.extend(diag.dump(family, which).map_err(|source| Error::Dump {
             netns: netns.path().to_owned(),
             family: family.name(),
             source,
         })?);
     }
     Ok(all)
+}
+
+fn destroy_all(netns: &NetNs, diag: &mut SockDiag, held: Option<&BTreeSet<u64>>) -> Result<Reset> {
+    let mut outcome = Reset::default();
+    for socket in select(dump(netns, diag, Which::All)?, held) {
+        if socket.is_listening() {
+            outcome.listeners.push(socket);
+            continue;
+        }
+        let destroyed = diag.destroy(&socket).map_err(|source| Error::Destroy {
+            netns: netns.path().to_owned(),
+            local: socket.local,
+            remote: socket.remote,
+            inode: socket.inode,
+            source,
+        })?;
+        tracing::debug!(%socket, inode = socket.inode, destroyed, "reset connection");
+        if destroyed {
+            outcome.destroyed += 1;
+        } else {
+            outcome.already_gone += 1;
+        }
+    }
+    Ok(outcome)
 }
 
 /// The sockets of the scope: all of them, or those whose inode the
@@ -123,7 +165,6 @@ pub(crate) fn select(all: Vec<Socket>, held: Option<&BTreeSet<u64>>) -> Vec<Sock
         })
         .collect()
 }
-
 #[cfg(test)]
 mod tests {
     use super::*;

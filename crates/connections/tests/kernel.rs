@@ -475,3 +475,44 @@ fn errors_name_the_namespace_and_say_not_found() {
         .expect_err("no nft");
     assert!(err.is_not_found(), "{err:?}");
 }
+
+/// The pause of a pod: fence its listeners and reset its connections in
+/// one call; the unpause removes the fence.
+#[test]
+fn fence_and_reset_refuses_new_connections_and_resets_the_old() {
+    if !testkit::root_or_skip("fence_and_reset_refuses_new_connections_and_resets_the_old") {
+        return;
+    }
+    let ns = TestNs::new();
+    let listener = ns.listen("127.0.0.1:0");
+    let addr = listener.local_addr().expect("address");
+    let (mut client, server) = ns.pair(&listener);
+    let holder = Holder::new(&[listener.as_fd(), server.as_fd()]);
+    let scope = Scope::Processes(vec![holder.pid()]);
+
+    let found = connections::listeners(&ns.netns, &scope, proc_root()).expect("listeners");
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert_eq!(found[0].local, addr);
+
+    let tag = Tag::new(unique("pod-")).expect("tag");
+    let netfilter = Netfilter::new();
+    let reset = connections::fence_and_reset(&ns.netns, &scope, proc_root(), &netfilter, &tag)
+        .expect("fence and reset");
+    assert_eq!(
+        (reset.destroyed, reset.listeners.len()),
+        (1, 1),
+        "{reset:?}"
+    );
+    assert_eq!(
+        read_after_reset(&mut client),
+        Some(io::ErrorKind::ConnectionReset)
+    );
+    assert_eq!(
+        ns.connect(addr).expect_err("refused while fenced").kind(),
+        io::ErrorKind::ConnectionRefused
+    );
+
+    netfilter.remove(&ns.netns, &tag).expect("remove the fence");
+    let (mut client, mut server) = ns.pair(&listener);
+    assert_talks(&mut client, &mut server);
+}

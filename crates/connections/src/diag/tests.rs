@@ -37,7 +37,7 @@ const DUMP_V6: &str = concat!(
 
 #[test]
 fn dump_request_is_nlmsghdr_and_inet_diag_req_v2() {
-    let bytes = dump_request(Family::V4, 7);
+    let bytes = dump_request(Family::V4, Which::All, 7);
     let mut expected = Vec::new();
     expected.extend(72u32.to_ne_bytes()); // nlmsg_len: 16 + 56
     expected.extend(20u16.to_ne_bytes()); // SOCK_DIAG_BY_FAMILY
@@ -49,10 +49,15 @@ fn dump_request_is_nlmsghdr_and_inet_diag_req_v2() {
     expected.extend([0; 48]); // inet_diag_sockid: all wildcards
     assert_eq!(bytes, expected);
 
-    let v6 = dump_request(Family::V6, 8);
+    let v6 = dump_request(Family::V6, Which::Listeners, 8);
     assert_eq!(v6.len(), 72);
     assert_eq!(v6[16], 10, "AF_INET6");
     assert_eq!(&v6[8..12], &8u32.to_ne_bytes());
+    assert_eq!(
+        &v6[20..24],
+        &(1u32 << 10).to_ne_bytes(),
+        "TCPF_LISTEN alone"
+    );
 }
 
 #[test]
