@@ -153,7 +153,9 @@ impl SockDiag {
 
     fn send(&mut self, message: &[u8]) -> io::Result<()> {
         let kernel = SocketAddrNetlink::new(0, 0);
-        let sent = rustix::net::sendto(&self.fd, message, SendFlags::empty(), &kernel)?;
+        let sent = retry_on_interrupt(|| {
+            rustix::net::sendto(&self.fd, message, SendFlags::empty(), &kernel)
+        })?;
         if sent != message.len() {
             return Err(io::Error::new(
                 io::ErrorKind::WriteZero,
@@ -164,7 +166,9 @@ impl SockDiag {
     }
 
     fn receive(&mut self) -> io::Result<usize> {
-        let (_, len) = rustix::net::recv(&self.fd, &mut self.buffer[..], RecvFlags::empty())?;
+        let (fd, buffer) = (&self.fd, &mut self.buffer);
+        let (_, len) =
+            retry_on_interrupt(|| rustix::net::recv(fd, &mut buffer[..], RecvFlags::empty()))?;
         if len > self.buffer.len() {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,
@@ -202,6 +206,17 @@ impl SockDiag {
                     c => Err(io::Error::from_raw_os_error(-c)),
                 };
             }
+        }
+    }
+}
+
+/// A signal handled by this thread interrupts a socket call that has a
+/// timeout even under `SA_RESTART` (signal(7)); the call is simply redone.
+fn retry_on_interrupt<T>(mut call: impl FnMut() -> rustix::io::Result<T>) -> io::Result<T> {
+    loop {
+        match call() {
+            Err(rustix::io::Errno::INTR) => continue,
+            other => return other.map_err(io::Error::from),
         }
     }
 }

@@ -20,6 +20,12 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
+    #[error("reading network namespace {}", netns.display())]
+    ReadNetns {
+        netns: PathBuf,
+        #[source]
+        source: io::Error,
+    },
     #[error("entering network namespace {}", netns.display())]
     EnterNetns {
         netns: PathBuf,
@@ -124,6 +130,7 @@ impl Error {
     fn io(&self) -> Option<&io::Error> {
         match self {
             Error::OpenNetns { source, .. }
+            | Error::ReadNetns { source, .. }
             | Error::EnterNetns { source, .. }
             | Error::SpawnThread { source, .. }
             | Error::ReadDescriptors { source, .. }

@@ -85,8 +85,9 @@
 //! - UDP, Unix-domain and other sockets: only TCP has connections whose
 //!   peers a reset informs.
 //! - Sockets the target holds in another network namespace than the one
-//!   given (a descriptor passed in from elsewhere); a caller with targets in
-//!   several namespaces calls it once for each.
+//!   given (a descriptor passed in from elsewhere); a caller whose target's
+//!   processes are in several namespaces groups them by [`NetNs::inode`]
+//!   and calls it once for each.
 //! - Speed up brokers that rebalance by a session timeout rather than by
 //!   the connection: Kafka's consumer group waits out
 //!   `session.timeout.ms`, NATS JetStream redelivers after `AckWait`,

@@ -48,6 +48,20 @@ impl NetNs {
         &self.path
     }
 
+    /// The namespace's identity: the inode of its nsfs file. Two files
+    /// name the same namespace when their inodes are equal (one nsfs
+    /// instance serves every namespace), so a caller can group a target's
+    /// processes by namespace, or tell whether a process shares a pod's:
+    /// `NetNs::of_process(proc, pid).inode()? == pod.inode()?`.
+    pub fn inode(&self) -> Result<u64> {
+        rustix::fs::stat(&self.path)
+            .map(|stat| stat.st_ino)
+            .map_err(|errno| Error::ReadNetns {
+                netns: self.path.clone(),
+                source: errno.into(),
+            })
+    }
+
     /// Runs `work` on a new thread inside this namespace and returns its
     /// result. The caller's thread does not change namespace; the thread
     /// ends when `work` returns. The namespace file is opened before the
@@ -98,6 +112,21 @@ mod tests {
     fn of_process_names_the_proc_link() {
         let ns = NetNs::of_process(Path::new("/fake/proc"), 42);
         assert_eq!(ns.path(), Path::new("/fake/proc/42/ns/net"));
+    }
+
+    #[test]
+    fn a_process_and_its_thread_share_a_namespace_inode() {
+        let proc_root = Path::new("/proc");
+        let own = NetNs::of_process(proc_root, std::process::id());
+        let thread = NetNs::new("/proc/thread-self/ns/net");
+        assert_eq!(own.inode().expect("stat"), thread.inode().expect("stat"));
+        let err = NetNs::new("/nonexistent/stasis-netns")
+            .inode()
+            .expect_err("missing");
+        assert!(
+            err.is_not_found() && matches!(err, Error::ReadNetns { .. }),
+            "{err:?}"
+        );
     }
 
     #[test]
