@@ -160,6 +160,20 @@ fn assert_talks(a: &mut TcpStream, b: &mut TcpStream) {
     assert_eq!(&buf, b"pong");
 }
 
+/// Polls `check` every 10 ms until it gives a value, for at most [`WAIT`].
+fn wait_for<T>(mut check: impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        if let Some(value) = check() {
+            return Some(value);
+        }
+        if std::time::Instant::now() > deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 fn proc_root() -> &'static Path {
     Path::new("/proc")
 }
@@ -234,8 +248,14 @@ fn process_scope_resets_only_that_process_and_its_queued_connections() {
     let holder_b = Holder::new(&[listener_b.as_fd(), server_b.as_fd()]);
     let scope = Scope::Processes(vec![holder_a.pid()]);
 
-    let mine = connections::list(&ns.netns, &scope, proc_root()).expect("list");
-    assert_eq!(mine.len(), 3, "{mine:#?}");
+    // The server end of the queued connection appears once loopback has
+    // delivered the client's ACK, which may come after connect() returned.
+    let mine = wait_for(|| {
+        let mine = connections::list(&ns.netns, &scope, proc_root()).expect("list");
+        (mine.len() == 3).then_some(mine)
+    })
+    .expect("the listener, the accepted and the queued connection");
+    assert_eq!(mine.iter().filter(|s| s.inode == 0).count(), 1, "{mine:#?}");
 
     let reset = connections::reset(&ns.netns, &scope, proc_root()).expect("reset");
     assert_eq!((reset.destroyed, reset.already_gone), (2, 0), "{reset:?}");
