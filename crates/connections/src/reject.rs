@@ -20,6 +20,11 @@
 //! }
 //! ```
 //!
+//! (`nft list ruleset` prints these rules as `tcp dport 8081 tcp flags syn /
+//! fin,syn,rst,ack reject with tcp reset` and leaves the `meta nfproto`
+//! match out of the text; `nft --debug=netlink list ruleset` shows that the
+//! kernel has it.)
+//!
 //! One table per paused target, named after its tag: the kernel keeps it
 //! whatever happens to the process that added it, so a later unpause (or a
 //! clean-up that [`Netfilter::list`]s the `stasis-` tables) removes it by
@@ -41,7 +46,8 @@
 //! far more encoding than the sock_diag side, with the kernel's answers for
 //! a hand-made mistake being opaque `EINVAL`s. `nft` also validates the
 //! rules against the running kernel, and what it installs is what `nft list
-//! ruleset` shows an operator.
+//! ruleset` shows an operator. The price is a process per call: about
+//! 10 ms to add a table and 20 ms to remove one on these machines.
 
 use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
