@@ -6,8 +6,8 @@
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::os::fd::{AsFd, BorrowedFd};
-use std::path::Path;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Mutex;
@@ -99,6 +99,13 @@ struct Holder {
 
 impl Holder {
     fn new(fds: &[BorrowedFd<'_>]) -> Holder {
+        let mut sleep = Command::new("sleep");
+        sleep.arg("600");
+        Holder::spawn(&mut sleep, fds)
+    }
+
+    /// Spawns `command` with `fds` inherited (at their own numbers).
+    fn spawn(command: &mut Command, fds: &[BorrowedFd<'_>]) -> Holder {
         // Descriptors are inherited only while not close-on-exec; one spawn
         // at a time, so no other test's child inherits them too.
         static SPAWN: Mutex<()> = Mutex::new(());
@@ -107,15 +114,12 @@ impl Holder {
         for fd in fds {
             rustix::io::fcntl_setfd(fd, rustix::io::FdFlags::empty()).expect("clear FD_CLOEXEC");
         }
-        let child = Command::new("sleep")
-            .arg("600")
-            .stdin(Stdio::null())
-            .spawn();
+        let child = command.stdin(Stdio::null()).spawn();
         for fd in fds {
             rustix::io::fcntl_setfd(fd, flags).expect("set FD_CLOEXEC");
         }
         Holder {
-            child: child.expect("spawn sleep"),
+            child: child.expect("spawn a socket holder"),
         }
     }
 
@@ -535,4 +539,110 @@ fn fence_and_reset_refuses_new_connections_and_resets_the_old() {
     netfilter.remove(&ns.netns, &tag).expect("remove the fence");
     let (mut client, mut server) = ns.pair(&listener);
     assert_talks(&mut client, &mut server);
+}
+
+/// A v1 freezer cgroup of the test's own, with the processes it froze.
+/// Drop thaws it first (a frozen process cannot die), then kills its
+/// members, then removes it.
+struct TestFreezer {
+    path: PathBuf,
+    members: Vec<Holder>,
+}
+
+impl TestFreezer {
+    fn new() -> TestFreezer {
+        let path = Path::new("/sys/fs/cgroup/freezer").join(unique("stasis-test-"));
+        std::fs::create_dir(&path)
+            .expect("create a freezer cgroup (v1 freezer at /sys/fs/cgroup/freezer)");
+        TestFreezer {
+            path,
+            members: Vec::new(),
+        }
+    }
+
+    /// Moves `holder` into the cgroup; it is killed with the cgroup.
+    fn adopt(&mut self, holder: Holder) -> u32 {
+        let pid = holder.pid();
+        self.members.push(holder);
+        std::fs::write(self.path.join("cgroup.procs"), pid.to_string())
+            .expect("move into the cgroup");
+        pid
+    }
+
+    fn set(&self, state: &str) {
+        std::fs::write(self.path.join("freezer.state"), state).expect("write freezer.state");
+    }
+
+    fn freeze(&self) {
+        self.set("FROZEN");
+        let frozen = wait_for(|| {
+            let state = std::fs::read_to_string(self.path.join("freezer.state"))
+                .expect("read freezer.state");
+            (state.trim() == "FROZEN").then_some(())
+        });
+        assert!(
+            frozen.is_some(),
+            "the cgroup did not freeze within {WAIT:?}"
+        );
+    }
+}
+
+impl Drop for TestFreezer {
+    fn drop(&mut self) {
+        let _ = std::fs::write(self.path.join("freezer.state"), "THAWED");
+        self.members.clear();
+        let _ = wait_for(|| std::fs::remove_dir(&self.path).ok());
+    }
+}
+
+/// The scenario of `pause --reset-connections`: the process that holds a
+/// connection is frozen while its connection is destroyed; its peer gets
+/// the reset at once, and after the thaw its own read fails with
+/// ECONNABORTED.
+#[test]
+fn a_frozen_process_is_reset_and_sees_econnaborted_after_the_thaw() {
+    if !testkit::root_or_skip("a_frozen_process_is_reset_and_sees_econnaborted_after_the_thaw") {
+        return;
+    }
+    let ns = TestNs::new();
+    let listener = ns.listen("127.0.0.1:0");
+    let (mut client, server) = ns.pair(&listener);
+    let mut freezer = TestFreezer::new();
+    // Reads one byte from the inherited socket and prints what it got.
+    let script = "import errno, socket, sys\n\
+                  s = socket.socket(fileno=int(sys.argv[1]))\n\
+                  try:\n    print('data' if s.recv(1) else 'eof')\n\
+                  except OSError as e:\n    print(errno.errorcode.get(e.errno, e.errno))\n";
+    let mut reader = Command::new("/usr/bin/python3");
+    reader
+        .args(["-c", script, &server.as_raw_fd().to_string()])
+        .stdout(Stdio::piped());
+    let pid = freezer.adopt(Holder::spawn(&mut reader, &[server.as_fd()]));
+    drop(server);
+    freezer.freeze();
+
+    let reset =
+        connections::reset(&ns.netns, &Scope::Processes(vec![pid]), proc_root()).expect("reset");
+    assert_eq!((reset.destroyed, reset.already_gone), (1, 0), "{reset:?}");
+    assert_eq!(
+        read_after_reset(&mut client),
+        Some(io::ErrorKind::ConnectionReset)
+    );
+
+    freezer.set("THAWED");
+    let reader = &mut freezer.members[0].child;
+    let exited = wait_for(|| reader.try_wait().expect("wait for the reader"));
+    assert!(
+        exited.is_some_and(|s| s.success()),
+        "the reader: {exited:?}"
+    );
+    let mut printed = String::new();
+    reader
+        .stdout
+        .take()
+        .expect("piped stdout")
+        .read_to_string(&mut printed)
+        .expect("read the reader's output");
+    eprintln!("frozen process, after the thaw, read: {}", printed.trim());
+    assert_eq!(printed.trim(), "ECONNABORTED");
 }
