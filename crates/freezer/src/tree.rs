@@ -43,8 +43,16 @@ pub fn procs_below(cg: &Cgroup) -> Result<Vec<u32>> {
 
 /// Kills every process in `cg`'s subtree with SIGKILL and waits until the
 /// kernel lists none, at most `wait`: [`Error::KillTimeout`] after that.
-/// On v1, thaw a frozen subtree first (its tasks die only when thawed).
+/// On v1, thaw a frozen subtree first (its tasks die only when thawed). A
+/// cgroup that is gone (or vanishes meanwhile) has nothing left to kill.
 pub fn kill_all(cg: &Cgroup, wait: Duration) -> Result<()> {
+    match kill_all_present(cg, wait) {
+        Err(Error::Gone { .. }) => Ok(()),
+        other => other,
+    }
+}
+
+fn kill_all_present(cg: &Cgroup, wait: Duration) -> Result<()> {
     let deadline = Deadline::after(wait);
     let events = match cg.version() {
         Version::V2 => Some(v2::Events::open(&cg.dir)?),
@@ -258,6 +266,13 @@ mod tests {
         kill_all(&cg, Duration::from_secs(10)).expect("killed");
         kernel.join().expect("kernel thread");
         assert!(procs_below(&cg).expect("list").is_empty());
+    }
+
+    #[test]
+    fn kill_all_of_a_vanished_cgroup_has_nothing_to_kill() {
+        let (f, cg) = fake("vanished", &[("pod", "")]);
+        fs::remove_dir_all(&f.0).expect("rm");
+        kill_all(&cg, Duration::from_millis(30)).expect("nothing to kill");
     }
 
     #[test]

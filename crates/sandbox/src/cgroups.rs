@@ -6,8 +6,8 @@
 //! Kernel files: `cgroup.procs` (members; writing `0` moves the writer),
 //! `cgroup.kill` (v2: SIGKILL to the subtree), `cgroup.events` (v2:
 //! `populated 0` once the subtree is empty, with a modify event), and the
-//! freeze files through [`freezer`]. The subtree plumbing (PIDs below a
-//! node, kill all, remove a tree) sits behind the private `tree` module.
+//! freeze files through [`freezer`], which also owns the subtree plumbing
+//! (PIDs below a node, kill all, remove a tree: [`freezer::tree`]).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -21,6 +21,9 @@ use crate::id::Id;
 pub const TOP: &str = "stasis";
 /// The leaf of the pause process.
 pub const PAUSE_LEAF: &str = "pause";
+
+/// How long a cgroup whose last tasks are still exiting may stay busy.
+const REMOVE_WAIT: Duration = Duration::from_secs(5);
 
 /// A pod's cgroup directories in each hierarchy.
 #[derive(Debug, Clone)]
@@ -154,7 +157,7 @@ impl PodCgroups {
         let mut cgroups = self.cgroups(leaf);
         cgroups.sort_by_key(|c| c.version() == Version::V1);
         for cg in cgroups.iter().filter(|c| c.dir.is_dir()) {
-            tree::kill(&cg.dir, cg.version(), wait)?;
+            freezer::tree::kill_all(cg, wait)?;
         }
         Ok(())
     }
@@ -162,7 +165,7 @@ impl PodCgroups {
     /// Removes a leaf in every hierarchy.
     pub fn remove_leaf(&self, leaf: &str) -> Result<()> {
         for cg in self.cgroups(Some(leaf)) {
-            tree::remove(&cg.dir)?;
+            freezer::tree::remove(&cg.dir, REMOVE_WAIT)?;
         }
         Ok(())
     }
@@ -170,7 +173,7 @@ impl PodCgroups {
     /// Removes the pod's nodes (and `stasis/` when no pod is left).
     pub fn remove(&self) -> Result<()> {
         for node in &self.nodes {
-            tree::remove(&node.dir)?;
+            freezer::tree::remove(&node.dir, REMOVE_WAIT)?;
             if let Some(top) = node.dir.parent() {
                 // Busy while other pods exist: that is fine.
                 let _ = std::fs::remove_dir(top);
@@ -198,159 +201,6 @@ fn at(h: &Hierarchy, parts: &[&str]) -> Cgroup {
         hierarchy: h.clone(),
         path,
         dir: h.mount_point.join(&rel),
-    }
-}
-
-/// A cgroup subtree: the processes below a node, killing them all, removing
-/// the tree. (Kernel-file plumbing that belongs in `freezer`; kept to these
-/// three calls so switching is a few lines.)
-mod tree {
-    use std::os::fd::OwnedFd;
-    use std::path::Path;
-    use std::time::{Duration, Instant};
-
-    use freezer::Version;
-    use rustix::fs::inotify::{self, CreateFlags, WatchFlags};
-
-    use crate::error::{Error, Result};
-
-    /// PIDs in a cgroup and every cgroup below it.
-    pub(super) fn pids(dir: &Path) -> Vec<u32> {
-        let mut out: Vec<u32> = std::fs::read_to_string(dir.join("cgroup.procs"))
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|l| l.trim().parse().ok())
-            .collect();
-        if let Ok(entries) = std::fs::read_dir(dir) {
-            for e in entries.flatten() {
-                if e.file_type().is_ok_and(|t| t.is_dir()) {
-                    out.extend(pids(&e.path()));
-                }
-            }
-        }
-        out
-    }
-
-    /// SIGKILLs every process below `dir` and waits until none is left:
-    /// on v2 one write to `cgroup.kill` and a wait for `populated 0` in
-    /// `cgroup.events`; on v1, which has neither, the listed PIDs (the pod's
-    /// own) are signalled until the list is empty, with a backing-off poll.
-    pub(super) fn kill(dir: &Path, version: Version, limit: Duration) -> Result<()> {
-        let end = Instant::now() + limit;
-        if pids(dir).is_empty() {
-            return Ok(());
-        }
-        if version == Version::V2 && write_existing(&dir.join("cgroup.kill"), b"1").is_ok() {
-            return wait_unpopulated(dir, end, limit);
-        }
-        let mut nap = Duration::from_millis(1);
-        loop {
-            let left = pids(dir);
-            if left.is_empty() {
-                return Ok(());
-            }
-            for pid in left {
-                if let Some(p) = rustix::process::Pid::from_raw(pid as i32) {
-                    let _ = rustix::process::kill_process(p, rustix::process::Signal::KILL);
-                }
-            }
-            if Instant::now() > end {
-                return Err(Error::CgroupNotEmpty {
-                    path: dir.to_owned(),
-                    timeout: limit,
-                });
-            }
-            std::thread::sleep(nap);
-            nap = (nap * 2).min(Duration::from_millis(50));
-        }
-    }
-
-    /// Writes a kernel file that must exist (never creates one).
-    fn write_existing(path: &Path, data: &[u8]) -> std::io::Result<()> {
-        use std::io::Write;
-        std::fs::OpenOptions::new()
-            .write(true)
-            .open(path)?
-            .write_all(data)
-    }
-
-    /// Waits for `populated 0` in a v2 cgroup's `cgroup.events`, woken by
-    /// inotify (the kernel signals a modify event on each change).
-    fn wait_unpopulated(dir: &Path, end: Instant, limit: Duration) -> Result<()> {
-        let events = dir.join("cgroup.events");
-        let watch_err = |e: rustix::io::Errno| Error::WatchCgroup {
-            path: events.clone(),
-            source: e.into(),
-        };
-        let fd: OwnedFd =
-            inotify::init(CreateFlags::CLOEXEC | CreateFlags::NONBLOCK).map_err(watch_err)?;
-        inotify::add_watch(&fd, &events, WatchFlags::MODIFY).map_err(watch_err)?;
-        loop {
-            // Read after the watch is set, so no change is missed.
-            match std::fs::read_to_string(&events) {
-                Ok(text) if text.lines().any(|l| l == "populated 0") => return Ok(()),
-                Ok(_) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-                Err(source) => {
-                    return Err(Error::WatchCgroup {
-                        path: events,
-                        source,
-                    })
-                }
-            }
-            let left = end.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Err(Error::CgroupNotEmpty {
-                    path: dir.to_owned(),
-                    timeout: limit,
-                });
-            }
-            crate::process::poll_readable(&fd, left).map_err(|source| Error::WatchCgroup {
-                path: events.clone(),
-                source,
-            })?;
-            let mut buf = [0u8; 1024];
-            while matches!(rustix::io::read(&fd, &mut buf), Ok(n) if n > 0) {}
-        }
-    }
-
-    /// Removes a cgroup directory and its children, deepest first. A v1
-    /// cgroup whose last tasks are still being reaped answers EBUSY for a
-    /// moment and gives no event for it: retry, bounded, backing off.
-    pub(super) fn remove(dir: &Path) -> Result<()> {
-        let entries = match std::fs::read_dir(dir) {
-            Ok(e) => e,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-            Err(source) => {
-                return Err(Error::ListCgroup {
-                    path: dir.to_owned(),
-                    source,
-                })
-            }
-        };
-        for e in entries.flatten() {
-            if e.file_type().is_ok_and(|t| t.is_dir()) {
-                remove(&e.path())?;
-            }
-        }
-        let end = Instant::now() + Duration::from_secs(5);
-        let mut nap = Duration::from_millis(1);
-        loop {
-            match std::fs::remove_dir(dir) {
-                Ok(()) => return Ok(()),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-                Err(e) if e.raw_os_error() == Some(libc::EBUSY) && Instant::now() < end => {
-                    std::thread::sleep(nap);
-                    nap = (nap * 2).min(Duration::from_millis(50));
-                }
-                Err(source) => {
-                    return Err(Error::RemoveCgroup {
-                        path: dir.to_owned(),
-                        source,
-                    })
-                }
-            }
-        }
     }
 }
 
@@ -449,18 +299,6 @@ mod tests {
         assert_eq!(frozen[0].0.version(), Version::V2);
         assert_eq!(frozen[0].1.frozen_by, Some(FrozenBy::Itself));
         assert!(cg.is_frozen(None));
-        let _ = std::fs::remove_dir_all(&root);
-    }
-
-    #[test]
-    fn removing_a_tree_goes_deepest_first() {
-        let root = scratch("remove");
-        let deep = root.join("a/b/c");
-        std::fs::create_dir_all(&deep).expect("tree");
-        assert!(tree::pids(&root).is_empty());
-        tree::remove(&root.join("a")).expect("remove");
-        assert!(!root.join("a").exists());
-        tree::remove(&root.join("a")).expect("a missing tree is fine");
         let _ = std::fs::remove_dir_all(&root);
     }
 }

@@ -259,26 +259,6 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
-    #[error("listing the cgroup {}", path.display())]
-    ListCgroup {
-        path: PathBuf,
-        #[source]
-        source: io::Error,
-    },
-    #[error("removing the cgroup {}", path.display())]
-    RemoveCgroup {
-        path: PathBuf,
-        #[source]
-        source: io::Error,
-    },
-    #[error("watching the cgroup {}", path.display())]
-    WatchCgroup {
-        path: PathBuf,
-        #[source]
-        source: io::Error,
-    },
-    #[error("the processes of {} did not exit within {timeout:?}", path.display())]
-    CgroupNotEmpty { path: PathBuf, timeout: Duration },
 
     // Logs.
     #[error("opening the log {}", path.display())]
@@ -408,9 +388,6 @@ impl Error {
             | Error::OpenNamespace { source, .. }
             | Error::Unpin { source, .. }
             | Error::CreateCgroup { source, .. }
-            | Error::ListCgroup { source, .. }
-            | Error::RemoveCgroup { source, .. }
-            | Error::WatchCgroup { source, .. }
             | Error::OpenLog { source, .. }
             | Error::ReadLog { source, .. }
             | Error::CopyLog { source, .. }

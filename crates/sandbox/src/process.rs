@@ -133,17 +133,9 @@ pub(crate) fn poll_readable(fd: &OwnedFd, limit: Duration) -> std::io::Result<bo
 
 /// The state letter and start time of a process.
 fn stat(proc: &Path, pid: u32) -> Option<(char, u64)> {
-    let text = std::fs::read_to_string(proc.join(pid.to_string()).join("stat")).ok()?;
-    parse_stat(&text)
-}
-
-fn parse_stat(text: &str) -> Option<(char, u64)> {
-    // The command name may hold spaces and parentheses: fields follow the last ')'.
-    let rest = text.rsplit_once(')')?.1;
-    let mut fields = rest.split_whitespace();
-    let state = fields.next()?.chars().next()?;
-    let start_time = fields.nth(18)?.parse().ok()?;
-    Some((state, start_time))
+    freezer::proc::stat(proc, pid)
+        .ok()
+        .map(|s| (s.state, s.start_time))
 }
 
 /// Fake `/proc/PID/stat` text, for tests on a fake tree.
@@ -187,11 +179,5 @@ mod tests {
         assert!(p.wait(Duration::from_secs(10)).expect("poll"), "exited");
         let _ = child.wait();
         assert!(!r.is_alive(proc));
-    }
-
-    #[test]
-    fn stat_fields_follow_the_last_parenthesis() {
-        assert_eq!(parse_stat(&fake_stat(7, 'S', 4242)), Some(('S', 4242)));
-        assert_eq!(parse_stat("7 (x"), None);
     }
 }
