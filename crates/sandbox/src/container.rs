@@ -352,10 +352,12 @@ impl Sandbox {
             .unwrap_or_else(|_| c.pod.short().to_owned())
     }
 
-    /// The container's leaf in the hierarchy stasis freezes by default.
-    fn leaf_cgroup(&self, c: &ContainerRecord) -> Result<freezer::Cgroup> {
-        crate::cgroups::PodCgroups::of(&self.host.hierarchies, &c.pod)?
-            .freezer_cgroup(Some(c.id.as_str()))
+    /// The container's leaf in the hierarchy stasis freezes by default, and
+    /// in every other one it has.
+    fn leaf_placement(&self, c: &ContainerRecord) -> Result<freezer::Placement> {
+        let cg = crate::cgroups::PodCgroups::of(&self.host.hierarchies, &c.pod)?
+            .freezer_cgroup(Some(c.id.as_str()))?;
+        Ok(self.host.hierarchies.place_cgroup(cg)?)
     }
 
     /// Freezes the container's leaf.
@@ -365,23 +367,24 @@ impl Sandbox {
             ContainerStatus::Paused => return Err(Error::already_paused(Kind::Container, &c.name)),
             _ => return Err(Error::not_running(Kind::Container, &c.name)),
         }
-        let cg = self.leaf_cgroup(c)?;
+        let placement = self.leaf_placement(c)?;
         Freezer::new()
             .timeout(timeout)
-            .freeze(&self.host.hierarchies, &cg)
+            .pause(&self.host.hierarchies, &placement)
             .map_err(|e| Error::from_freezer(e, Kind::Container, &c.name))?;
         Ok(())
     }
 
-    /// Thaws the container's leaf; a container held by its paused pod says so.
+    /// Thaws the container's leaf in whichever hierarchy holds it frozen; a
+    /// container held by its paused pod says so.
     pub fn unpause_container(&self, c: &ContainerRecord, timeout: Duration) -> Result<()> {
         match self.container_status(c) {
             ContainerStatus::Paused => {}
             ContainerStatus::Running => return Err(Error::not_paused(Kind::Container, &c.name)),
             _ => return Err(Error::not_running(Kind::Container, &c.name)),
         }
-        let cg = self.leaf_cgroup(c)?;
-        match Freezer::new().timeout(timeout).thaw(&cg) {
+        let placement = self.leaf_placement(c)?;
+        match Freezer::new().timeout(timeout).unpause(&placement) {
             Ok(_) => Ok(()),
             Err(freezer::Error::PausedByAncestor { .. }) => {
                 Err(Error::paused_by_pod(&c.name, &self.pod_name(c)))

@@ -183,25 +183,33 @@ impl Sandbox {
             PodStatus::Paused => return Err(Error::already_paused(Kind::Pod, &pod.name)),
             _ => return Err(Error::not_running(Kind::Pod, &pod.name)),
         }
-        let cg = self.pod_cgroups(pod)?.freezer_cgroup(None)?;
+        let placement = self.pod_placement(pod)?;
         Freezer::new()
             .timeout(timeout)
-            .freeze(&self.host.hierarchies, &cg)
+            .pause(&self.host.hierarchies, &placement)
             .map_err(|e| Error::from_freezer(e, Kind::Pod, &pod.name))?;
         Ok(())
     }
 
-    /// Thaws the pod's node.
+    /// Thaws the pod's node in whichever hierarchy holds it frozen (on a
+    /// hybrid host a freeze in either tree stops it).
     pub fn unpause_pod(&self, pod: &PodRecord, timeout: Duration) -> Result<()> {
         if matches!(self.pod_status(pod), PodStatus::Created | PodStatus::Exited) {
             return Err(Error::not_running(Kind::Pod, &pod.name));
         }
-        let cg = self.pod_cgroups(pod)?.freezer_cgroup(None)?;
+        let placement = self.pod_placement(pod)?;
         Freezer::new()
             .timeout(timeout)
-            .thaw(&cg)
+            .unpause(&placement)
             .map_err(|e| Error::from_freezer(e, Kind::Pod, &pod.name))?;
         Ok(())
+    }
+
+    /// The pod's node in the hierarchy stasis freezes by default, and in
+    /// every other one it has.
+    fn pod_placement(&self, pod: &PodRecord) -> Result<freezer::Placement> {
+        let cg = self.pod_cgroups(pod)?.freezer_cgroup(None)?;
+        Ok(self.host.hierarchies.place_cgroup(cg)?)
     }
 
     /// Ends the pod's pause process (SIGTERM, then SIGKILL), through a

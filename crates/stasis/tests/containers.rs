@@ -241,3 +241,39 @@ fn an_implicit_pod_lives_while_a_member_that_joined_it_runs() {
     s.run(&["rm", "joined"]).ok();
     assert_eq!(s.run(&["pod", "ls", "-q"]).ok().stdout, "");
 }
+
+#[test]
+fn a_freeze_in_the_other_hierarchy_is_seen_and_undone_by_name() {
+    if !root_or_skip("a_freeze_in_the_other_hierarchy_is_seen_and_undone_by_name") {
+        return;
+    }
+    let s = Stasis::new();
+    s.run(&["pod", "create", "--name", "hy"]).ok();
+    s.run(&[
+        "run", "-d", "--pod", "hy", "--name", "hm", "--", "sleep", "1000",
+    ])
+    .ok();
+    let pod_id = s.pod("hy")["id"].as_str().expect("id").to_owned();
+    let c_id = s.inspect("hm")["id"].as_str().expect("id").to_owned();
+    let node = format!("/stasis/{pod_id}");
+    let leaf = format!("{node}/{c_id}");
+    // The default hierarchy here is the v1 freezer: freeze in the other one.
+    for (target, unpause) in [
+        (&node, &["pod", "unpause", "hy"][..]),
+        (&node, &["unpause", "hy"][..]),
+        (&leaf, &["unpause", "hm"][..]),
+    ] {
+        s.run(&["pause", "--cgroup", target, "--hierarchy", "v2"])
+            .ok();
+        assert_eq!(s.inspect("hm")["status"], "paused", "{target}");
+        s.run(&["pause", "hm"]).fails_with(4, "already paused");
+        if *target == node {
+            s.run(&["pod", "pause", "hy"])
+                .fails_with(4, "already paused");
+        }
+        s.run(unpause).ok();
+        assert_eq!(s.inspect("hm")["status"], "running", "{unpause:?}");
+        s.run(unpause).fails_with(4, "not paused");
+    }
+    s.run(&["pod", "rm", "-f", "hy"]).ok();
+}
