@@ -191,18 +191,7 @@ fn a_store_another_user_cannot_read_is_said_to_be_unreadable() {
     }
     let s = Stasis::new();
     s.run(&["ps"]).ok();
-    let run = run_bounded(
-        std::process::Command::new("setpriv")
-            .args([
-                "--reuid=65534",
-                "--regid=65534",
-                "--clear-groups",
-                STASIS,
-                "--root",
-            ])
-            .arg(&s.root.0)
-            .arg("ps"),
-    );
+    let run = s.run_as_nobody(&["ps"]);
     let run = run.fails_with(6, "cannot read the state store");
     assert!(!run.stderr.contains("creating"), "{run:?}");
 }

@@ -492,18 +492,7 @@ fn bad_input_gets_one_line_and_a_documented_code() {
     let run = s.run(&["run", "--pod", "dup", "--", "/no/such/command"]);
     assert_eq!(run.code(), 127, "{run:?}");
 
-    let run = run_bounded(
-        Command::new("setpriv")
-            .args([
-                "--reuid=65534",
-                "--regid=65534",
-                "--clear-groups",
-                STASIS,
-                "--root",
-            ])
-            .arg(&s.root.0)
-            .args(["pod", "create"]),
-    );
+    let run = s.run_as_nobody(&["pod", "create"]);
     run.fails_with(6, "permission denied");
 }
 

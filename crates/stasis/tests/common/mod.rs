@@ -627,6 +627,23 @@ impl Stasis {
         run_bounded(&mut self.command(args))
     }
 
+    /// Runs `stasis --root ROOT args...` as the user nobody (uid and gid
+    /// 65534, no groups), bounded.
+    pub fn run_as_nobody(&self, args: &[&str]) -> Run {
+        run_bounded(
+            Command::new("setpriv")
+                .args([
+                    "--reuid=65534",
+                    "--regid=65534",
+                    "--clear-groups",
+                    STASIS,
+                    "--root",
+                ])
+                .arg(&self.root.0)
+                .args(args),
+        )
+    }
+
     /// Starts `stasis --root ROOT args...` with piped stdio, for a caller
     /// that talks to it.
     pub fn spawn(&self, args: &[&str]) -> Child {
