@@ -99,6 +99,7 @@
 
 mod diag;
 mod error;
+pub mod namespaces;
 mod netns;
 pub mod proc;
 pub mod reject;
