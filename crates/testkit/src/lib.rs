@@ -4,9 +4,13 @@
 //! - [`root_or_skip`]: the gate of every root-only test. It skips with the
 //!   reason when not root, and fails instead when `STASIS_REQUIRE_ROOT_TESTS=1`
 //!   (as CI sets it), so a green run never hides a skipped suite.
+//! - [`rabbitmq`]: a private RabbitMQ broker on 127.0.0.1 for the
+//!   pause-without-harm tests, torn down by PID.
 //! - [`pause_artifact`]: the `stasis-pause` binary the `pause` profile
 //!   builds (static, no libc), built on first use into the same target
 //!   directory.
+
+pub mod rabbitmq;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
