@@ -18,9 +18,10 @@ cd "$(dirname "$0")/.."
 # readelf (the stasis-pause artifact check); gcc: cargo's linker driver;
 # runc, crun, podman, containerd, docker.io, busybox-static, tar: the
 # interoperability tests (crates/stasis/tests/runtimes.rs); nftables: the
-# netfilter rules of the connections tests.
+# reject rules of --reset-connections (stasis runs nft); rabbitmq-server and
+# python3-pika: the broker and clients of crates/stasis/tests/rabbitmq.rs.
 packages=(python3 util-linux binutils gcc runc crun podman containerd docker.io
-  busybox-static tar nftables)
+  busybox-static tar nftables rabbitmq-server python3-pika)
 
 if [ "$(id -u)" -eq 0 ]; then
   missing=()

@@ -106,6 +106,14 @@ pub enum Format {
     Json,
 }
 
+/// `--reset-connections` of `pause` and `pod pause`.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ResetConnections {
+    /// Once frozen, reset the target's TCP connections (never its listeners) and refuse new ones to its listening ports until unpause
+    #[arg(long)]
+    pub reset_connections: bool,
+}
+
 /// Containers named on the command line.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Containers {

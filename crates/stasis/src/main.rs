@@ -8,6 +8,7 @@ mod exit;
 mod filter;
 mod flags;
 mod human;
+mod reset;
 mod signal;
 mod table;
 mod target;

@@ -13,14 +13,24 @@ use crate::target::NamedArgs;
 
 /// Runs `action` on each name, printing the name on success and the first
 /// error after trying them all (later errors go to stderr).
-pub(crate) fn each(names: &[String], mut action: impl FnMut(&str) -> Result<()>) -> Result<()> {
+pub(crate) fn each(names: &[String], action: impl FnMut(&str) -> Result<()>) -> Result<()> {
+    each_with(names, true, action)
+}
+
+/// [`each`], printing the names only when `print_names` (an action that
+/// prints its own result, as JSON, does not want them).
+pub(crate) fn each_with(
+    names: &[String],
+    print_names: bool,
+    mut action: impl FnMut(&str) -> Result<()>,
+) -> Result<()> {
     let mut first_err = None;
-    let mut out = std::io::stdout().lock();
     for name in names {
         match action(name) {
-            Ok(()) => {
-                let _ = writeln!(out, "{name}");
+            Ok(()) if print_names => {
+                let _ = writeln!(std::io::stdout().lock(), "{name}");
             }
+            Ok(()) => {}
             Err(e) if first_err.is_none() => first_err = Some(e),
             Err(e) => eprintln!("stasis: {e:#}"),
         }
@@ -71,11 +81,13 @@ pub(crate) fn lookup(sandbox: &Sandbox, q: &str) -> Result<Named> {
 }
 
 /// Runs `action` on every container or pod the names or filters select,
-/// printing each name (as docker does).
+/// printing each name (as docker does) when `print_names`. The action gets
+/// the name as the user gave it.
 pub(crate) fn for_each_named(
     global: &Global,
     named: &NamedArgs,
-    action: impl Fn(&Sandbox, Named) -> sandbox::Result<()>,
+    print_names: bool,
+    action: impl Fn(&Sandbox, &str, Named) -> Result<()>,
 ) -> Result<()> {
     let sandbox = open(global)?;
     if !named.filters.filters.is_empty() {
@@ -83,13 +95,23 @@ pub(crate) fn for_each_named(
             .into_iter()
             .map(|c| c.name)
             .collect();
-        return each(&selected, |name| {
+        return each_with(&selected, print_names, |name| {
             let c = sandbox.find_container(name)?;
-            action(&sandbox, Named::Container(c)).map_err(|e| permission_hint(e.into()))
+            action(&sandbox, name, Named::Container(c)).map_err(permission_hint)
         });
     }
-    each(&named.names, |q| {
+    each_with(&named.names, print_names, |q| {
         let item = lookup(&sandbox, q)?;
-        action(&sandbox, item).map_err(|e| permission_hint(e.into()))
+        action(&sandbox, q, item).map_err(permission_hint)
+    })
+}
+
+/// The cgroup a stasis container or pod is frozen at (its leaf, or the
+/// pod's node), in the hierarchy stasis freezes by default.
+pub(crate) fn cgroup_of(sandbox: &Sandbox, item: &Named) -> Result<freezer::Cgroup> {
+    Ok(match item {
+        Named::Container(c) => sandbox::PodCgroups::of(sandbox.hierarchies(), &c.pod)?
+            .freezer_cgroup(Some(c.id.as_str()))?,
+        Named::Pod(p) => sandbox.pod_cgroups(p)?.freezer_cgroup(None)?,
     })
 }

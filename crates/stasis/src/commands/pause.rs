@@ -1,9 +1,12 @@
 //! `stasis pause`: freeze every process of a cgroup.
 
 use anyhow::Result;
-use freezer::{Freezer, Refusal, Target};
+use freezer::{Freezer, Placement, Refusal, Target};
 
+use crate::commands::named::cgroup_of;
 use crate::commands::{for_each_named, permission_hint, Global, Named};
+use crate::flags::{self, Format};
+use crate::reset;
 use crate::target::{
     self, HierarchyArgs, NamedArgs, StrategyArgs, TargetArgs, TimeoutArgs, STRATEGY_HELP,
     TARGET_HELP,
@@ -22,28 +25,55 @@ pub struct Args {
     pub strategy: StrategyArgs,
     #[command(flatten)]
     pub timeout: TimeoutArgs,
+    #[command(flatten)]
+    pub reset: flags::ResetConnections,
+    /// table: the names paused, and what a reset did on stderr; json: one
+    /// object per target on stdout
+    #[command(flatten)]
+    pub output: flags::Output,
 }
 
 pub fn run(global: &Global, args: &Args) -> Result<()> {
+    let format = args.output.format;
+    let reset = args.reset.reset_connections;
     if args.named.is_given() {
         // clap refuses --hierarchy, --strategy and --runtime-root here: the
         // sandbox freezes its pods and containers at their own node.
         let timeout = args.timeout.timeout;
-        return for_each_named(global, &args.named, |sandbox, item| match item {
-            Named::Container(c) => sandbox.pause_container(&c, timeout),
-            Named::Pod(p) => sandbox.pause_pod(&p, timeout),
+        let print_names = format == Format::Table;
+        return for_each_named(global, &args.named, print_names, |sandbox, name, item| {
+            match &item {
+                Named::Container(c) => sandbox.pause_container(c, timeout)?,
+                Named::Pod(p) => sandbox.pause_pod(p, timeout)?,
+            }
+            let cgroup = cgroup_of(sandbox, &item)?;
+            reset::after_pause(&global.root, &cgroup, name, reset, format, || {
+                match &item {
+                    Named::Container(c) => sandbox.unpause_container(c, timeout)?,
+                    Named::Pod(p) => sandbox.unpause_pod(p, timeout)?,
+                }
+                Ok(())
+            })
         });
     }
     let resolved = target::resolve(&args.target, &args.hierarchy).map_err(permission_hint)?;
-    let result = Freezer::new()
+    let freezer = Freezer::new()
         .timeout(args.timeout.timeout)
-        .strategy(args.strategy.strategy())
-        .pause(&resolved.hierarchies, &resolved.placement);
+        .strategy(args.strategy.strategy());
+    let result = freezer.pause(&resolved.hierarchies, &resolved.placement);
     let result = resolved
         .context("pausing", result)
         .map_err(|e| root_cgroup_hint(&resolved, e));
     result.map_err(permission_hint)?;
-    Ok(())
+    // The freezer froze the chosen cgroup.
+    let frozen = &resolved.placement.chosen;
+    let what = resolved.target.to_string();
+    reset::after_pause(&global.root, frozen, &what, reset, format, || {
+        freezer
+            .unpause(&Placement::single(frozen.clone()))
+            .map(drop)
+            .map_err(Into::into)
+    })
 }
 
 /// What to do about a process in the root cgroup, which cannot be paused.

@@ -6,8 +6,10 @@ use anyhow::{Context, Result};
 use sandbox::{PodOptions, PodRecord};
 use serde::Serialize;
 
+use crate::commands::named::each_with;
 use crate::commands::{each, open, permission_hint, Global};
 use crate::flags::{self, Format};
+use crate::reset;
 use crate::target::TimeoutArgs;
 use crate::{human, table};
 
@@ -29,7 +31,7 @@ pub enum PodCommand {
     /// Freeze every process of pods, with one write at each pod's cgroup
     Pause(PauseArgs),
     /// Thaw paused pods
-    Unpause(PauseArgs),
+    Unpause(UnpauseArgs),
     /// Stop pods: their containers (SIGTERM, then SIGKILL), then the pause process
     Stop(StopArgs),
     /// Remove pods with their containers, namespaces, cgroups and state
@@ -61,6 +63,18 @@ pub struct LsArgs {
 
 #[derive(Debug, clap::Args)]
 pub struct PauseArgs {
+    #[command(flatten)]
+    pub names: flags::Pods,
+    #[command(flatten)]
+    pub timeout: TimeoutArgs,
+    #[command(flatten)]
+    pub reset: flags::ResetConnections,
+    #[command(flatten)]
+    pub output: flags::Output,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct UnpauseArgs {
     #[command(flatten)]
     pub names: flags::Pods,
     #[command(flatten)]
@@ -190,17 +204,28 @@ pub fn run(global: &Global, args: Args) -> Result<()> {
             writeln!(out)?;
             Ok(())
         }
-        PodCommand::Pause(a) => each(&a.names.pods, |q| {
-            let pod = sandbox.find_pod(q)?;
-            sandbox
-                .pause_pod(&pod, a.timeout.timeout)
-                .map_err(|e| permission_hint(e.into()))
-        }),
+        PodCommand::Pause(a) => {
+            let format = a.output.format;
+            each_with(&a.names.pods, format == Format::Table, |q| {
+                let pod = sandbox.find_pod(q)?;
+                let timeout = a.timeout.timeout;
+                sandbox
+                    .pause_pod(&pod, timeout)
+                    .map_err(|e| permission_hint(e.into()))?;
+                let cgroup = sandbox.pod_cgroups(&pod)?.freezer_cgroup(None)?;
+                let reset = a.reset.reset_connections;
+                reset::after_pause(&global.root, &cgroup, q, reset, format, || {
+                    Ok(sandbox.unpause_pod(&pod, timeout)?)
+                })
+            })
+        }
         PodCommand::Unpause(a) => each(&a.names.pods, |q| {
             let pod = sandbox.find_pod(q)?;
-            sandbox
+            let unpaused = sandbox
                 .unpause_pod(&pod, a.timeout.timeout)
-                .map_err(|e| permission_hint(e.into()))
+                .map_err(|e| permission_hint(e.into()));
+            let cgroup = sandbox.pod_cgroups(&pod)?.freezer_cgroup(None)?;
+            reset::after_unpause(&global.root, &cgroup, unpaused)
         }),
         PodCommand::Stop(a) => each(&a.names.pods, |q| {
             let pod = sandbox.find_pod(q)?;

@@ -7,7 +7,7 @@ use anyhow::Result;
 use freezer::{Cgroup, Freezer, FrozenBy, Phase, State, Version};
 use serde::Serialize;
 
-use crate::commands::named::{filtered, lookup, Named};
+use crate::commands::named::{cgroup_of, filtered, lookup, Named};
 use crate::commands::{open, Global};
 use crate::flags::{self, Format};
 use crate::target::{self, HierarchyArgs, NamedArgs, TargetArgs, TARGET_HELP};
@@ -74,26 +74,19 @@ pub fn run(global: &Global, args: &Args) -> Result<()> {
 /// The cgroup of each stasis container or pod the names or filters select,
 /// in the hierarchy stasis pauses it in, looked up as `pause` does.
 fn named_cgroups(sandbox: &sandbox::Sandbox, named: &NamedArgs) -> Result<Vec<(String, Cgroup)>> {
-    let hierarchies = sandbox.hierarchies();
-    let container_cgroup = |c: &sandbox::ContainerRecord| -> Result<Cgroup> {
-        Ok(sandbox::PodCgroups::of(hierarchies, &c.pod)?.freezer_cgroup(Some(c.id.as_str()))?)
-    };
     if !named.filters.filters.is_empty() {
         return filtered(sandbox, &named.filters.filters)?
-            .iter()
-            .map(|c| Ok((c.name.clone(), container_cgroup(c)?)))
+            .into_iter()
+            .map(|c| {
+                let name = c.name.clone();
+                Ok((name, cgroup_of(sandbox, &Named::Container(c))?))
+            })
             .collect();
     }
     named
         .names
         .iter()
-        .map(|q| {
-            let cgroup = match lookup(sandbox, q)? {
-                Named::Container(c) => container_cgroup(&c)?,
-                Named::Pod(p) => sandbox.pod_cgroups(&p)?.freezer_cgroup(None)?,
-            };
-            Ok((q.clone(), cgroup))
-        })
+        .map(|q| Ok((q.clone(), cgroup_of(sandbox, &lookup(sandbox, q)?)?)))
         .collect()
 }
 

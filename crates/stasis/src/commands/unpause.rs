@@ -4,7 +4,9 @@
 use anyhow::Result;
 use freezer::{Choice, Freezer, FrozenBy, Placement};
 
+use crate::commands::named::cgroup_of;
 use crate::commands::{for_each_named, permission_hint, Global, Named};
+use crate::reset;
 use crate::target::{
     self, HierarchyArgs, NamedArgs, StrategyArgs, TargetArgs, TimeoutArgs, STRATEGY_HELP,
     TARGET_HELP, UNPAUSE_STRATEGY_HELP, UNPAUSE_TIMEOUT_HELP,
@@ -32,9 +34,16 @@ pub struct Args {
 pub fn run(global: &Global, args: &Args) -> Result<()> {
     if args.named.is_given() {
         let timeout = args.timeout.timeout;
-        return for_each_named(global, &args.named, |sandbox, item| match item {
-            Named::Container(c) => sandbox.unpause_container(&c, timeout),
-            Named::Pod(p) => sandbox.unpause_pod(&p, timeout),
+        return for_each_named(global, &args.named, true, |sandbox, _, item| {
+            let unpaused = match &item {
+                Named::Container(c) => sandbox.unpause_container(c, timeout),
+                Named::Pod(p) => sandbox.unpause_pod(p, timeout),
+            };
+            reset::after_unpause(
+                &global.root,
+                &cgroup_of(sandbox, &item)?,
+                unpaused.map_err(Into::into),
+            )
         });
     }
     let resolved = target::resolve(&args.target, &args.hierarchy).map_err(permission_hint)?;
@@ -47,9 +56,12 @@ pub fn run(global: &Global, args: &Args) -> Result<()> {
         .timeout(args.timeout.timeout)
         .strategy(args.strategy.strategy())
         .unpause(&placement);
-    let thawed = resolved
-        .context("unpausing", result)
-        .map_err(permission_hint)?;
+    let thawed = reset::after_unpause(
+        &global.root,
+        &resolved.placement.chosen,
+        resolved.context("unpausing", result),
+    )
+    .map_err(permission_hint)?;
     for (cgroup, outcome) in thawed {
         if outcome.state.frozen_by == Some(FrozenBy::Ancestor) {
             eprintln!(

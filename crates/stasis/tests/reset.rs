@@ -1,0 +1,283 @@
+//! `pause --reset-connections` against the real kernel (root only): a
+//! target's established connections are reset once it is frozen, new ones to
+//! its listening ports are refused until unpause, its listeners survive, and
+//! in a shared namespace nobody else's connections are touched.
+
+mod common;
+
+use std::io::{self, BufRead, BufReader, Write};
+use std::net::{TcpListener, TcpStream};
+use std::time::Duration;
+
+use common::*;
+
+/// A port that was free a moment ago on 127.0.0.1.
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// Connects (bounded retries while the server starts).
+fn connect(port: u16) -> TcpStream {
+    let mut last = None;
+    for _ in 0..300 {
+        match TcpStream::connect(("127.0.0.1", port)) {
+            Ok(s) => {
+                s.set_read_timeout(Some(Duration::from_secs(10)))
+                    .expect("timeout");
+                return s;
+            }
+            Err(e) => last = Some(e),
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("cannot connect to 127.0.0.1:{port}: {last:?}");
+}
+
+/// One line there and back.
+fn echo(stream: &mut TcpStream, line: &str) -> io::Result<String> {
+    stream.write_all(format!("{line}\n").as_bytes())?;
+    let mut reply = String::new();
+    BufReader::new(stream.try_clone()?).read_line(&mut reply)?;
+    if reply.is_empty() {
+        return Err(io::ErrorKind::UnexpectedEof.into());
+    }
+    Ok(reply.trim_end().to_owned())
+}
+
+/// What the next read of a connection whose peer was reset gives.
+fn read_error(stream: &mut TcpStream) -> io::ErrorKind {
+    let mut buf = [0u8; 16];
+    match io::Read::read(stream, &mut buf) {
+        Ok(0) => io::ErrorKind::UnexpectedEof,
+        Ok(n) => panic!("read {n} bytes from a connection that should be reset"),
+        Err(e) => e.kind(),
+    }
+}
+
+/// The stasis tables in the caller's network namespace.
+fn stasis_tables() -> Vec<String> {
+    let run = run_bounded(std::process::Command::new("nft").args(["list", "tables"]));
+    run.stdout
+        .lines()
+        .filter(|l| l.contains("stasis-"))
+        .map(str::to_owned)
+        .collect()
+}
+
+fn fences(s: &Stasis) -> Vec<String> {
+    std::fs::read_dir(s.root.0.join("fences"))
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_cgroup_in_a_shared_namespace_loses_only_its_own_connections() {
+    if !root_or_skip("a_cgroup_in_a_shared_namespace_loses_only_its_own_connections") {
+        return;
+    }
+    let s = Stasis::new();
+    let tables_before = stasis_tables();
+    for v in [V::V1, V::V2] {
+        let (port, other_port) = (free_port(), free_port());
+        let mut target = TestCgroup::new(v);
+        target.spawn(
+            "python3",
+            &[&workload("tcp_echo.py"), "127.0.0.1", &port.to_string()],
+        );
+        let mut bystander = TestCgroup::new(v);
+        bystander.spawn(
+            "python3",
+            &[
+                &workload("tcp_echo.py"),
+                "127.0.0.1",
+                &other_port.to_string(),
+            ],
+        );
+        let mut ours = connect(port);
+        let mut theirs = connect(other_port);
+        assert_eq!(echo(&mut ours, "a").expect("echo"), "a");
+        assert_eq!(echo(&mut theirs, "b").expect("echo"), "b");
+
+        let run = s
+            .run(&[
+                "pause",
+                "--cgroup",
+                &target.dir_str(),
+                "--reset-connections",
+                "--format",
+                "json",
+            ])
+            .ok();
+        let report: serde_json::Value = serde_json::from_str(run.stdout.trim()).expect("json");
+        assert_eq!(report["paused"], true, "{report}");
+        assert!(
+            report["connections"]["reset"].as_u64() >= Some(1),
+            "{report}"
+        );
+        assert_eq!(
+            report["connections"]["fenced_ports"],
+            serde_json::json!([port]),
+            "{report}"
+        );
+        assert!(target.kernel_frozen(&target.dir), "still frozen");
+        // The frozen server's end was destroyed: the client is reset.
+        assert_eq!(read_error(&mut ours), io::ErrorKind::ConnectionReset);
+        // A new connection is refused at once instead of hanging.
+        let refused = TcpStream::connect(("127.0.0.1", port)).expect_err("fenced");
+        assert_eq!(refused.kind(), io::ErrorKind::ConnectionRefused);
+        // Everyone else's connections in the namespace are untouched.
+        assert_eq!(echo(&mut theirs, "c").expect("echo"), "c");
+        assert_eq!(fences(&s).len(), 1, "one fence recorded");
+
+        s.run(&["unpause", "--cgroup", &target.dir_str()]).ok();
+        // The same listening socket accepts again; the fence is gone.
+        let mut again = connect(port);
+        assert_eq!(echo(&mut again, "d").expect("echo"), "d");
+        assert_eq!(stasis_tables(), tables_before, "{v:?}: the rule is gone");
+        assert!(fences(&s).is_empty(), "the fence record is gone");
+    }
+}
+
+#[test]
+fn without_the_flag_connections_are_kept() {
+    if !root_or_skip("without_the_flag_connections_are_kept") {
+        return;
+    }
+    let s = Stasis::new();
+    let port = free_port();
+    let mut target = TestCgroup::new(V::V1);
+    target.spawn(
+        "python3",
+        &[&workload("tcp_echo.py"), "127.0.0.1", &port.to_string()],
+    );
+    let mut conn = connect(port);
+    assert_eq!(echo(&mut conn, "a").expect("echo"), "a");
+    let run = s.run(&["pause", "--cgroup", &target.dir_str()]).ok();
+    assert!(run.stderr.is_empty(), "{run:?}");
+    s.run(&["unpause", "--cgroup", &target.dir_str()]).ok();
+    assert_eq!(echo(&mut conn, "b").expect("the connection survived"), "b");
+    assert!(fences(&s).is_empty());
+}
+
+#[test]
+fn a_pod_loses_every_connection_of_its_namespace_and_keeps_its_listener() {
+    if !root_or_skip("a_pod_loses_every_connection_of_its_namespace_and_keeps_its_listener") {
+        return;
+    }
+    let s = Stasis::new();
+    s.run(&["pod", "create", "--name", "rp"]).ok();
+    s.run(&[
+        "run",
+        "-d",
+        "--pod",
+        "rp",
+        "--name",
+        "srv",
+        "--",
+        "python3",
+        &workload("tcp_echo.py"),
+        "::",
+        "7000",
+    ])
+    .ok();
+    let pod_id = s.pod("rp")["id"].as_str().expect("id").to_owned();
+    let netns = connections::NetNs::new(s.root.0.join("pods").join(&pod_id).join("ns/net"));
+    // Clients made inside the pod's namespace (a socket stays in the
+    // namespace it was made in), over IPv4 and IPv6.
+    let dial = |addr: &'static str| {
+        netns
+            .run(move || {
+                for _ in 0..300 {
+                    if let Ok(s) = TcpStream::connect(addr) {
+                        return Ok(s);
+                    }
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                TcpStream::connect(addr)
+            })
+            .expect("enter the pod's namespace")
+    };
+    let mut v4 = dial("127.0.0.1:7000").expect("connect");
+    let mut v6 = dial("[::1]:7000").expect("connect");
+    v4.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    v6.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    assert_eq!(echo(&mut v4, "a").expect("echo"), "a");
+    assert_eq!(echo(&mut v6, "b").expect("echo"), "b");
+
+    let run = s.run(&["pod", "pause", "--reset-connections", "rp"]).ok();
+    assert_eq!(run.stdout.trim(), "rp");
+    assert!(
+        run.stderr.contains("connections of rp") && run.stderr.contains("7000"),
+        "{run:?}"
+    );
+    // The pod owns its namespace: every connection in it is reset, even
+    // those of processes outside the pod (these test clients).
+    // A destroyed socket's owner reads ECONNABORTED; one whose peer went
+    // first reads the reset.
+    for conn in [&mut v4, &mut v6] {
+        let kind = read_error(conn);
+        assert!(
+            matches!(
+                kind,
+                io::ErrorKind::ConnectionAborted | io::ErrorKind::ConnectionReset
+            ),
+            "{kind:?}"
+        );
+    }
+    let refused = dial("127.0.0.1:7000").expect_err("fenced");
+    assert_eq!(refused.kind(), io::ErrorKind::ConnectionRefused);
+
+    s.run(&["pod", "unpause", "rp"]).ok();
+    let mut again = dial("[::1]:7000").expect("the listener accepts again");
+    again
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    assert_eq!(echo(&mut again, "c").expect("echo"), "c");
+    assert!(fences(&s).is_empty());
+    s.run(&["pod", "rm", "-f", "rp"]).ok();
+}
+
+#[test]
+fn an_unpause_removes_a_fence_whose_pause_did_not_finish() {
+    if !root_or_skip("an_unpause_removes_a_fence_whose_pause_did_not_finish") {
+        return;
+    }
+    let s = Stasis::new();
+    let tables_before = stasis_tables();
+    let port = free_port();
+    let mut target = TestCgroup::new(V::V1);
+    target.spawn(
+        "python3",
+        &[&workload("tcp_echo.py"), "127.0.0.1", &port.to_string()],
+    );
+    drop(connect(port));
+    s.run(&[
+        "pause",
+        "--cgroup",
+        &target.dir_str(),
+        "--reset-connections",
+    ])
+    .ok();
+    // Thawed behind stasis's back: the fence is still there.
+    std::fs::write(target.dir.join("freezer.state"), "THAWED").expect("thaw");
+    assert_eq!(
+        TcpStream::connect(("127.0.0.1", port))
+            .expect_err("fenced")
+            .kind(),
+        io::ErrorKind::ConnectionRefused
+    );
+    s.run(&["unpause", "--cgroup", &target.dir_str()])
+        .fails_with(4, "not paused");
+    drop(connect(port));
+    assert_eq!(stasis_tables(), tables_before);
+    assert!(fences(&s).is_empty());
+}
