@@ -24,6 +24,7 @@ fi
 [ "$(id -u)" -eq 0 ] || { echo "install-criu: needs root" >&2; exit 1; }
 
 export DEBIAN_FRONTEND=noninteractive
+apt-get update -q
 apt-get install -y -q --no-install-recommends build-essential pkgconf libbsd-dev \
   libcap-dev libgnutls28-dev libnet1-dev libnl-3-dev libprotobuf-c-dev \
   libprotobuf-dev protobuf-c-compiler protobuf-compiler python3-protobuf \
