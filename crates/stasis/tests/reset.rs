@@ -281,3 +281,78 @@ fn an_unpause_removes_a_fence_whose_pause_did_not_finish() {
     assert_eq!(stasis_tables(), tables_before);
     assert!(fences(&s).is_empty());
 }
+
+/// The summary line of `grpc_client.py`, as numbers.
+fn grpc_round(
+    s: &Stasis,
+    target: &TestCgroup,
+    ports: (u16, u16),
+    pause_flags: &[&str],
+) -> std::collections::HashMap<String, u64> {
+    let mut client = std::process::Command::new("/usr/bin/python3")
+        .args([
+            &workload("grpc_client.py"),
+            &ports.0.to_string(),
+            &ports.1.to_string(),
+            "4",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("start the gRPC client");
+    let mut out = BufReader::new(client.stdout.take().expect("stdout"));
+    let mut line = String::new();
+    out.read_line(&mut line).expect("read");
+    assert_eq!(line.trim(), "ready", "the client reached both servers");
+    let mut args = vec!["pause", "--cgroup", target.dir.to_str().expect("utf-8")];
+    args.extend_from_slice(pause_flags);
+    s.run(&args).ok();
+    client
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(b"go\n")
+        .expect("go");
+    line.clear();
+    out.read_line(&mut line).expect("read the summary");
+    let _ = client.wait();
+    s.run(&["unpause", "--cgroup", &target.dir_str()]).ok();
+    line.split_whitespace()
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (k.to_owned(), v.parse().expect("a count")))
+        .collect()
+}
+
+#[test]
+fn a_grpc_client_balancing_over_two_servers_never_waits_out_a_deadline_with_a_reset() {
+    if !root_or_skip(
+        "a_grpc_client_balancing_over_two_servers_never_waits_out_a_deadline_with_a_reset",
+    ) {
+        return;
+    }
+    let s = Stasis::new();
+    let (p1, p2) = (free_port(), free_port());
+    let mut paused = TestCgroup::new(V::V1);
+    paused.spawn(
+        "/usr/bin/python3",
+        &[&workload("grpc_echo.py"), &p1.to_string()],
+    );
+    let mut other = TestCgroup::new(V::V1);
+    other.spawn(
+        "/usr/bin/python3",
+        &[&workload("grpc_echo.py"), &p2.to_string()],
+    );
+    drop(connect(p1));
+    drop(connect(p2));
+
+    // Without the flag the frozen server's connection stays up, round robin
+    // keeps picking it, and those calls wait out their 2 s deadline.
+    let kept = grpc_round(&s, &paused, (p1, p2), &[]);
+    assert!(kept["deadline_exceeded"] > 0, "{kept:?}");
+
+    // With it the client sees the reset, new connections are refused, and
+    // every call goes to the other server in time.
+    let reset = grpc_round(&s, &paused, (p1, p2), &["--reset-connections"]);
+    assert_eq!(reset["deadline_exceeded"], 0, "{reset:?}");
+    assert!(reset["ok"] > 0, "{reset:?}");
+}
