@@ -30,7 +30,13 @@ pub struct Place {
 }
 
 /// The namespaces of `pids` (a target's processes), each with its scope.
-pub fn places(proc_root: &Path, pids: &[u32]) -> Result<Vec<Place>> {
+///
+/// A namespace can be known to be the target's alone only when `proc_root`
+/// shows every process of the host: pass `all_visible` false when it shows
+/// a PID namespace of its own (stasis inside a container), and every
+/// namespace is treated as shared. A process whose namespace cannot be read
+/// counts as someone else's, in every namespace.
+pub fn places(proc_root: &Path, pids: &[u32], all_visible: bool) -> Result<Vec<Place>> {
     let own = NetNs::new(proc_root.join("self/ns/net")).inode()?;
     let mut groups: BTreeMap<u64, Vec<u32>> = BTreeMap::new();
     for &pid in pids {
@@ -38,14 +44,14 @@ pub fn places(proc_root: &Path, pids: &[u32]) -> Result<Vec<Place>> {
             groups.entry(inode).or_default().push(pid);
         }
     }
-    let mut everyone: Option<Vec<(u32, u64)>> = None;
+    let mut everyone: Option<Vec<(u32, Option<u64>)>> = None;
     let mut out = Vec::new();
     for (inode, members) in groups {
         let is_callers = inode == own;
-        let owned = !is_callers && {
+        let owned = all_visible && !is_callers && {
             let all = everyone.get_or_insert_with(|| all_processes(proc_root));
             all.iter()
-                .filter(|(_, i)| *i == inode)
+                .filter(|(_, i)| i.is_none_or(|i| i == inode))
                 .all(|(pid, _)| members.contains(pid))
         };
         out.push(Place {
@@ -73,7 +79,7 @@ pub fn find(proc_root: &Path, inode: u64) -> Result<Option<NetNs>> {
     }
     Ok(all_processes(proc_root)
         .into_iter()
-        .find(|(_, i)| *i == inode)
+        .find(|(_, i)| *i == Some(inode))
         .map(|(pid, _)| NetNs::of_process(proc_root, pid)))
 }
 
@@ -82,15 +88,19 @@ fn inode_of(proc_root: &Path, pid: u32) -> Option<u64> {
     NetNs::of_process(proc_root, pid).inode().ok()
 }
 
-/// Every process `/proc` lists, with its network namespace's inode.
-fn all_processes(proc_root: &Path) -> Vec<(u32, u64)> {
+/// Every process `/proc` lists, with its network namespace's inode, `None`
+/// when it cannot be read (it is not ours to see, or it is exiting: either
+/// way it may be in any namespace).
+fn all_processes(proc_root: &Path) -> Vec<(u32, Option<u64>)> {
     let Ok(entries) = std::fs::read_dir(proc_root) else {
         return Vec::new();
     };
     entries
         .flatten()
         .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
-        .filter_map(|pid| Some((pid, inode_of(proc_root, pid)?)))
+        .map(|pid| (pid, inode_of(proc_root, pid)))
+        // Gone meanwhile: not in any namespace.
+        .filter(|(pid, inode)| inode.is_some() || proc_root.join(pid.to_string()).exists())
         .collect()
 }
 
@@ -153,12 +163,15 @@ mod tests {
         f.put("12", "shared");
         f.put("20", "shared");
         f.put("13", "host");
-        let mut places = places(&f.proc(), &[10, 11, 12, 13, 99]).expect("places");
-        places.sort_by_key(|p| match &p.scope {
+        // Without a view of every process, no namespace is known to be theirs.
+        let blind = places(&f.proc(), &[10, 11], false).expect("places");
+        assert_eq!(blind[0].scope, Scope::Processes(vec![10, 11]));
+        let mut found = places(&f.proc(), &[10, 11, 12, 13, 99], true).expect("places");
+        found.sort_by_key(|p| match &p.scope {
             Scope::Namespace => 0,
             Scope::Processes(pids) => pids[0],
         });
-        let scopes: Vec<_> = places.iter().map(|p| (&p.scope, p.is_callers)).collect();
+        let scopes: Vec<_> = found.iter().map(|p| (&p.scope, p.is_callers)).collect();
         assert_eq!(
             scopes,
             [
@@ -167,8 +180,12 @@ mod tests {
                 (&Scope::Processes(vec![13]), true),
             ]
         );
-        assert_eq!(places[0].inode, f.inode("pod"));
-        assert_eq!(places[1].inode, f.inode("shared"));
+        assert_eq!(found[0].inode, f.inode("pod"));
+        assert_eq!(found[1].inode, f.inode("shared"));
+        // A process whose namespace cannot be read may be in "pod" too.
+        fs::create_dir_all(f.proc().join("40")).expect("a process without ns/net");
+        let unsure = places(&f.proc(), &[10, 11], true).expect("places");
+        assert_eq!(unsure[0].scope, Scope::Processes(vec![10, 11]));
     }
 
     #[test]

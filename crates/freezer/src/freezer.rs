@@ -246,16 +246,27 @@ impl Freezer {
     /// Unpauses a target: thaws it in every hierarchy where its own freeze
     /// (or a subgroup) holds it, and returns what each thaw did. When none
     /// does, the chosen cgroup's answer: [`Error::NotPaused`] or
-    /// [`Error::PausedByAncestor`].
+    /// [`Error::PausedByAncestor`]. A hierarchy that fails to thaw does not
+    /// stop the others from being thawed; the first error is returned.
     pub fn unpause<'p>(&self, placement: &'p Placement) -> Result<Vec<(&'p Cgroup, Outcome)>> {
         let mut thawed = Vec::new();
+        let mut first_err = None;
         for cg in placement.all() {
-            let state = self.state(cg)?;
-            let ours = matches!(state.frozen_by, Some(FrozenBy::Itself | FrozenBy::Subgroup))
-                || (state.subgroup.is_some() && state.frozen_by != Some(FrozenBy::Ancestor));
-            if ours {
-                thawed.push((cg, self.thaw(cg)?));
+            let result = self.state(cg).and_then(|state| {
+                let ours = matches!(state.frozen_by, Some(FrozenBy::Itself | FrozenBy::Subgroup))
+                    || (state.subgroup.is_some() && state.frozen_by != Some(FrozenBy::Ancestor));
+                ours.then(|| self.thaw(cg)).transpose()
+            });
+            match result {
+                Ok(Some(outcome)) => thawed.push((cg, outcome)),
+                Ok(None) => {}
+                Err(e) => {
+                    first_err.get_or_insert(e);
+                }
             }
+        }
+        if let Some(e) = first_err {
+            return Err(e);
         }
         if thawed.is_empty() {
             thawed.push((&placement.chosen, self.thaw(&placement.chosen)?));

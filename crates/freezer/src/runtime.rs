@@ -232,6 +232,25 @@ pub fn is_infrastructure(name: &str, ancestors: &[String]) -> bool {
     }
 }
 
+/// Whether a top-level cgroup is one that runtimes and hypervisors keep
+/// their containers and guests under (docker's cgroupfs parent, podman's,
+/// libvirt's, LXC's): never a container itself. (Below a container, the
+/// same names are its own business: a container may nest a runtime.)
+fn is_runtime_parent(name: &str, ancestors: &[String]) -> bool {
+    ancestors.is_empty() && RUNTIME_PARENTS.contains(&name)
+}
+
+/// The names [`is_runtime_parent`] knows.
+const RUNTIME_PARENTS: [&str; 7] = [
+    "docker",
+    "libpod_parent",
+    "machine",
+    "lxc",
+    "lxc.payload",
+    "lxc.monitor",
+    "moby",
+];
+
 /// The top of stasis's own pods in every hierarchy (`/stasis/<pod-id>/...`).
 const STASIS_TOP: &str = "stasis";
 
@@ -260,7 +279,7 @@ pub fn find_container(top: &Path, query: &str) -> Result<Found> {
     let infrastructure = std::cell::RefCell::new(Vec::new());
     collect(top, &mut found, |name, ancestors| {
         let id = container_id_in(name).filter(|id| id_matches(id, query))?;
-        if is_infrastructure(name, ancestors) {
+        if is_infrastructure(name, ancestors) || is_runtime_parent(name, ancestors) {
             let mut rel = ancestors.to_vec();
             rel.push(name.to_owned());
             infrastructure.borrow_mut().push(rel);
@@ -297,7 +316,28 @@ pub fn find_container(top: &Path, query: &str) -> Result<Found> {
         );
         return Err(refuse(&chosen.rel, Refusal::HoldsContainers));
     }
+    // A chosen name (runc's `/<name>`) says nothing of what the cgroup is:
+    // it is a container's only while nothing below it runs processes of
+    // their own (a parent such as libvirt's `/machine` holds its guests in
+    // children whose names no runtime convention knows).
+    let scoped = chosen.rel.last().is_some_and(|n| n.ends_with(".scope"));
+    if !scoped && !is_generated_id(&chosen.id) && processes_below(&dir) {
+        return Err(refuse(&chosen.rel, Refusal::HoldsContainers));
+    }
     Ok(chosen)
+}
+
+/// Whether a cgroup strictly below `dir` lists a process.
+fn processes_below(dir: &Path) -> bool {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return false;
+    };
+    entries.flatten().any(|e| {
+        e.file_type().is_ok_and(|t| t.is_dir())
+            && (std::fs::read_to_string(e.path().join("cgroup.procs"))
+                .is_ok_and(|p| !p.trim().is_empty())
+                || processes_below(&e.path()))
+    })
 }
 
 /// Finds the cgroup of the Kubernetes pod `uid` (the node holding its
@@ -707,7 +747,7 @@ mod tests {
         let (reason, path) = refusal("docker");
         assert_eq!(
             (reason, path),
-            (Refusal::HoldsContainers, tree.0.join("docker"))
+            (Refusal::Infrastructure, tree.0.join("docker"))
         );
         // An empty one holds nobody: it is what the ID names.
         assert_eq!(tree.find("k8s.io").expect("empty"), "/k8s.io");
@@ -722,6 +762,32 @@ mod tests {
             format!("/stasis/{pod}/{d}")
         );
         assert_eq!(tree.find(&e).expect("docker"), format!("/docker/{e}"));
+    }
+
+    #[test]
+    fn a_chosen_name_over_cgroups_that_run_processes_is_refused() {
+        let tree = Tree::new(
+            "chosen",
+            &[
+                "virt/qemu-1-guest.libvirt-qemu",
+                "web/init",
+                "machine/qemu-2-x",
+            ],
+        );
+        fs::write(
+            tree.0.join("virt/qemu-1-guest.libvirt-qemu/cgroup.procs"),
+            "4242\n",
+        )
+        .expect("write");
+        fs::write(tree.0.join("web/init/cgroup.procs"), "").expect("write");
+        let refused = |q: &str| match tree.find(q) {
+            Err(Error::Refused { reason, .. }) => reason,
+            other => panic!("{q}: {other:?}"),
+        };
+        assert_eq!(refused("virt"), Refusal::HoldsContainers);
+        assert_eq!(refused("machine"), Refusal::Infrastructure);
+        // A container's own (empty) sub-cgroups do not make it a parent.
+        assert_eq!(tree.find("web").expect("a runc container"), "/web");
     }
 
     #[test]

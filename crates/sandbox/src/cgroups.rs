@@ -12,7 +12,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use freezer::{Cgroup, Choice, Freezer, FrozenBy, Hierarchies, Hierarchy, State, Version};
+use freezer::{Cgroup, Choice, Freezer, Hierarchies, Hierarchy, Placement, State, Version};
 
 use crate::error::{Error, Result};
 use crate::id::Id;
@@ -122,15 +122,23 @@ impl PodCgroups {
     /// holds it, in every hierarchy; returns the versions thawed. A freeze
     /// held only by an ancestor is left alone.
     pub fn thaw_frozen(&self, leaf: Option<&str>) -> Result<Vec<Version>> {
-        let freezer = Freezer::new();
-        let mut thawed = Vec::new();
-        for (cg, state) in self.frozen(leaf) {
-            if matches!(state.frozen_by, Some(FrozenBy::Itself | FrozenBy::Subgroup)) {
-                freezer.thaw(&cg)?;
-                thawed.push(cg.version());
+        let mut cgroups = self.cgroups(leaf);
+        let Some(at) = cgroups.iter().position(|c| c.version() == self.default) else {
+            return Err(Error::NoCgroups);
+        };
+        let placement = Placement {
+            chosen: cgroups.remove(at),
+            others: cgroups,
+        };
+        // The freezer's own rule of what is ours to thaw, a half-done
+        // subgroup pause included.
+        match Freezer::new().unpause(&placement) {
+            Ok(thawed) => Ok(thawed.iter().map(|(cg, _)| cg.version()).collect()),
+            Err(e) if e.is_not_paused() || matches!(e, freezer::Error::PausedByAncestor { .. }) => {
+                Ok(Vec::new())
             }
+            Err(e) => Err(e.into()),
         }
-        Ok(thawed)
     }
 
     /// The names of the node's leaves (in the default hierarchy).
@@ -297,7 +305,7 @@ mod tests {
         let frozen = cg.frozen(None);
         assert_eq!(frozen.len(), 1);
         assert_eq!(frozen[0].0.version(), Version::V2);
-        assert_eq!(frozen[0].1.frozen_by, Some(FrozenBy::Itself));
+        assert_eq!(frozen[0].1.frozen_by, Some(freezer::FrozenBy::Itself));
         assert!(cg.is_frozen(None));
         let _ = std::fs::remove_dir_all(&root);
     }

@@ -60,21 +60,43 @@ impl Sandbox {
             }
             // A frozen v1 task takes SIGKILL only once thawed: the forced
             // removal of a member of a paused pod thaws the pod's node (not
-            // its siblings' own freezes).
-            if pod_paused {
-                cgroups.thaw_frozen(None)?;
-            }
+            // its siblings' own freezes) for as long as the kill takes, then
+            // freezes it again, so that the pod stays paused.
+            let thawed_pod = if pod_paused {
+                cgroups.thaw_frozen(None)?
+            } else {
+                Vec::new()
+            };
             cgroups.thaw_frozen(Some(c.id.as_str()))?;
-            if let Some(p) = &c.process {
-                p.signal(&self.host.proc, rustix::process::Signal::KILL)?;
+            let killed = match &c.process {
+                Some(p) => p.signal(&self.host.proc, rustix::process::Signal::KILL),
+                None => Ok(()),
             }
-            self.wait_exit(c, Some(Duration::from_secs(10)))?;
+            .and_then(|()| self.wait_exit(c, Some(Duration::from_secs(10))).map(drop));
+            let refrozen = self.refreeze(&cgroups, &thawed_pod);
+            killed?;
+            refrozen?;
         }
         self.remove_container_state(c)?;
         if let Ok(pod) = self.pod(&c.pod) {
             let others = self.members(&pod)?;
             if pod.implicit && others.is_empty() {
                 self.remove_pod(&pod, true)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Freezes the pod's node again in the hierarchies `versions` (those a
+    /// forced removal thawed).
+    fn refreeze(
+        &self,
+        cgroups: &crate::cgroups::PodCgroups,
+        versions: &[freezer::Version],
+    ) -> Result<()> {
+        for cg in cgroups.cgroups(None) {
+            if versions.contains(&cg.version()) {
+                freezer::Freezer::new().freeze(&self.host.hierarchies, &cg)?;
             }
         }
         Ok(())

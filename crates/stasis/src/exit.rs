@@ -6,7 +6,8 @@ use std::process::ExitCode;
 pub const HELP: &str = "\
 Exit status:
   0  success
-  1  failure (a kernel error, or a freeze that timed out: the target was thawed again)
+  1  failure (a kernel error; a freeze that timed out, after which the target
+     was thawed again, or, if even that failed, left frozen: the message says)
   2  bad usage, a malformed value or target, or an ambiguous ID prefix
   3  no such process, cgroup, container, pod or root filesystem (or it vanished meanwhile)
   4  conflict: already paused (in any hierarchy), not paused, paused by an
@@ -34,6 +35,7 @@ pub fn code_for(err: &anyhow::Error) -> ExitCode {
             e.downcast_ref::<sandbox::Error>()
                 .map(sandbox_code)
                 .or_else(|| e.downcast_ref::<freezer::Error>().map(freezer_code))
+                .or_else(|| e.downcast_ref::<connections::Error>().map(connections_code))
         })
         .unwrap_or(FAILURE);
     ExitCode::from(code)
@@ -54,6 +56,16 @@ fn sandbox_code(e: &sandbox::Error) -> u8 {
         USAGE
     } else if e.is_permission_denied() {
         PERMISSION
+    } else {
+        FAILURE
+    }
+}
+
+fn connections_code(e: &connections::Error) -> u8 {
+    if e.is_permission_denied() {
+        PERMISSION
+    } else if e.is_not_found() {
+        NOT_FOUND
     } else {
         FAILURE
     }

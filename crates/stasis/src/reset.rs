@@ -75,7 +75,11 @@ impl Fences {
     pub fn reset(&self, cgroup: &Cgroup) -> Result<Outcome> {
         let pids = freezer::tree::procs_below(cgroup)
             .with_context(|| format!("listing the processes of {}", cgroup.path))?;
-        let places = namespaces::places(&self.proc_root, &pids)
+        // Inside a container's PID namespace some processes are invisible:
+        // then no namespace is known to be the target's alone.
+        let all_visible =
+            freezer::proc::shows_initial_pid_namespace(&self.proc_root).unwrap_or(false);
+        let places = namespaces::places(&self.proc_root, &pids, all_visible)
             .context("finding the target's network namespaces")?;
         let tag = Self::tag(cgroup);
         let netfilter = Netfilter::new();
@@ -128,7 +132,9 @@ impl Fences {
     }
 
     /// Removes the fence of `cgroup`, if a pause left one; whether there was.
-    pub fn remove(&self, cgroup: &Cgroup) -> Result<bool> {
+    /// `pinned` names the target's network namespace by a bind mount (a
+    /// stasis pod's), for when no process is in it any more.
+    pub fn remove(&self, cgroup: &Cgroup, pinned: Option<&Path>) -> Result<bool> {
         let tag = Self::tag(cgroup);
         let path = self.record_path(&tag);
         let text = match std::fs::read_to_string(&path) {
@@ -142,10 +148,17 @@ impl Fences {
             .with_context(|| format!("reading the fence {}", path.display()))?;
         let netfilter = Netfilter::new();
         for inode in record.namespaces {
-            // A namespace no process is in any more is gone with its rules.
-            if let Some(netns) = namespaces::find(&self.proc_root, inode)
-                .context("finding the fenced network namespace")?
-            {
+            let pin = pinned
+                .map(connections::NetNs::new)
+                .filter(|ns| ns.inode().is_ok_and(|i| i == inode));
+            // A namespace that no process is in and nothing pins is gone,
+            // with its rules.
+            let found = match pin {
+                Some(ns) => Some(ns),
+                None => namespaces::find(&self.proc_root, inode)
+                    .context("finding the fenced network namespace")?,
+            };
+            if let Some(netns) = found {
                 netfilter
                     .remove(&netns, &tag)
                     .context("removing the reject rule")?;
@@ -156,14 +169,20 @@ impl Fences {
         Ok(true)
     }
 
-    /// Writes a record atomically (temporary file, then rename).
+    /// Writes a record atomically: a temporary file of this process's,
+    /// fsynced, then renamed over the record.
     fn write(&self, tag: &Tag, record: &Record) -> Result<()> {
+        use std::io::Write;
         std::fs::create_dir_all(&self.dir)
             .with_context(|| format!("creating {}", self.dir.display()))?;
         let path = self.record_path(tag);
-        let tmp = path.with_extension("json.tmp");
+        let tmp = self.dir.join(format!(".{tag}.{}.tmp", std::process::id()));
         let text = serde_json::to_vec(record).expect("a record serializes");
-        std::fs::write(&tmp, text)
+        std::fs::File::create(&tmp)
+            .and_then(|mut f| {
+                f.write_all(&text)?;
+                f.sync_all()
+            })
             .and_then(|()| std::fs::rename(&tmp, &path))
             .with_context(|| format!("writing the fence {}", path.display()))
     }
@@ -207,7 +226,7 @@ pub fn after_pause(
             Ok(o) => Some(o),
             Err(e) => {
                 let thawed = undo();
-                let unfenced = fences.remove(cgroup);
+                let unfenced = fences.remove(cgroup, None);
                 let e = e.context(format!("resetting the connections of {what}"));
                 return Err(match (thawed, unfenced) {
                     (Ok(()), Ok(_)) => e.context(format!("{what} was thawed again")),
@@ -238,13 +257,33 @@ pub fn after_pause(
     Ok(())
 }
 
-/// After an unpause of `cgroup`, whatever its result: removes the fence a
-/// pause with `--reset-connections` left (even one that was killed), then
-/// returns the unpause's result.
-pub fn after_unpause<T>(state_root: &Path, cgroup: &Cgroup, unpaused: Result<T>) -> Result<T> {
-    let removed = Fences::new(state_root).remove(cgroup);
+/// Removes the fences a pause with `--reset-connections` left on any of
+/// `cgroups` (the target in every hierarchy: a pause in either tree is
+/// tagged by its own path), even one whose pause was killed. Every verb that
+/// thaws or ends a target calls it; `pinned` is the target's pinned network
+/// namespace, if it has one.
+pub fn lift(state_root: &Path, cgroups: &[Cgroup], pinned: Option<&Path>) -> Result<()> {
+    let fences = Fences::new(state_root);
+    let mut first_err = None;
+    for cgroup in cgroups {
+        if let Err(e) = fences.remove(cgroup, pinned) {
+            first_err.get_or_insert(e);
+        }
+    }
+    first_err.map_or(Ok(()), Err)
+}
+
+/// After an unpause, whatever its result: [`lift`], then the unpause's
+/// result.
+pub fn after_unpause<T>(
+    state_root: &Path,
+    cgroups: &[Cgroup],
+    pinned: Option<&Path>,
+    unpaused: Result<T>,
+) -> Result<T> {
+    let lifted = lift(state_root, cgroups, pinned);
     let value = unpaused?;
-    removed?;
+    lifted?;
     Ok(value)
 }
 

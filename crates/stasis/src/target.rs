@@ -31,9 +31,11 @@ Targets:
                  /NAMESPACE/ID, kubepods/.../pod<uid>/ID, /ID); a 64-hex ID
                  may be given as a unique prefix, a chosen name only whole.
                  Never a QoS, slice, pod or stasis node (kubepods, besteffort,
-                 pod<uid>, /stasis...: refused, exit 5), nor a cgroup that
-                 holds other containers (refused). Ambiguous prefixes are
-                 refused with the matches listed
+                 pod<uid>, /stasis...), a runtime's or hypervisor's parent
+                 (/docker, /machine, /lxc...), a cgroup that holds other
+                 containers, nor a chosen name with processes in cgroups
+                 below it: refused, exit 5. Ambiguous prefixes are refused
+                 with the matches listed
   --container-id ID --runtime-root DIR
                  a container in a runc or crun state directory (e.g.
                  /run/runc, /run/crun): the cgroup of its init process, whose

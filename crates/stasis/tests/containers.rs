@@ -266,3 +266,30 @@ fn a_freeze_in_the_other_hierarchy_is_seen_and_undone_by_name() {
     }
     s.run(&["pod", "rm", "-f", "hy"]).ok();
 }
+
+#[test]
+fn a_forced_removal_of_a_member_of_a_paused_pod_leaves_the_pod_paused() {
+    if !root_or_skip("a_forced_removal_of_a_member_of_a_paused_pod_leaves_the_pod_paused") {
+        return;
+    }
+    let s = Stasis::new();
+    s.run(&["pod", "create", "--name", "fp"]).ok();
+    for name in ["f1", "f2"] {
+        s.run(&[
+            "run", "-d", "--pod", "fp", "--name", name, "--", "sleep", "1000",
+        ])
+        .ok();
+    }
+    s.run(&["pod", "pause", "fp"]).ok();
+    s.run(&["rm", "-f", "f1"]).ok();
+    assert!(s.run(&["inspect", "f1"]).code() == 3, "f1 is gone");
+    assert_eq!(
+        s.inspect("f2")["status"],
+        "paused",
+        "its sibling stays paused"
+    );
+    assert_eq!(s.pod("fp")["status"], "paused");
+    s.run(&["pod", "unpause", "fp"]).ok();
+    assert_eq!(s.inspect("f2")["status"], "running");
+    s.run(&["pod", "rm", "-f", "fp"]).ok();
+}

@@ -356,3 +356,85 @@ fn a_grpc_client_balancing_over_two_servers_never_waits_out_a_deadline_with_a_re
     assert_eq!(reset["deadline_exceeded"], 0, "{reset:?}");
     assert!(reset["ok"] > 0, "{reset:?}");
 }
+
+#[test]
+fn every_verb_that_thaws_or_ends_a_target_lifts_its_fence() {
+    if !root_or_skip("every_verb_that_thaws_or_ends_a_target_lifts_its_fence") {
+        return;
+    }
+    let s = Stasis::new();
+    let tables_before = stasis_tables();
+    // A pause in the other hierarchy is lifted by a plain unpause.
+    let port = free_port();
+    let mut target = TestCgroup::new(V::V2);
+    let pid = target.spawn(
+        "python3",
+        &[&workload("tcp_echo.py"), "127.0.0.1", &port.to_string()],
+    );
+    drop(connect(port));
+    let pid = pid.to_string();
+    s.run(&[
+        "pause",
+        "--pid",
+        &pid,
+        "--hierarchy",
+        "v2",
+        "--reset-connections",
+    ])
+    .ok();
+    assert_ne!(stasis_tables(), tables_before, "fenced");
+    // auto: the v1 freezer is the chosen hierarchy; the v2 freeze is thawed.
+    s.run(&["unpause", "--pid", &pid]).ok();
+    assert_eq!(stasis_tables(), tables_before, "lifted");
+    assert!(fences(&s).is_empty());
+
+    // stop, kill and rm of a fenced stasis container lift it too.
+    s.run(&["pod", "create", "--name", "fv"]).ok();
+    let pod_id = s.pod("fv")["id"].as_str().expect("id").to_owned();
+    let pin = s.root.0.join("pods").join(&pod_id).join("ns/net");
+    let pod_tables = || {
+        let run = run_bounded(
+            std::process::Command::new("nsenter")
+                .arg(format!("--net={}", pin.display()))
+                .args(["nft", "list", "tables"]),
+        );
+        run.stdout.lines().filter(|l| l.contains("stasis-")).count()
+    };
+    for verb in [&["stop", "fs"][..], &["kill", "fs"], &["rm", "-f", "fs"]] {
+        s.run(&[
+            "run",
+            "-d",
+            "--pod",
+            "fv",
+            "--name",
+            "fs",
+            "--",
+            "python3",
+            &workload("tcp_echo.py"),
+            "127.0.0.1",
+            "7100",
+        ])
+        .ok();
+        let netns = connections::NetNs::new(&pin);
+        netns
+            .run(|| {
+                for _ in 0..300 {
+                    if TcpStream::connect("127.0.0.1:7100").is_ok() {
+                        return;
+                    }
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                panic!("the server never listened");
+            })
+            .expect("enter the pod's namespace");
+        s.run(&["pause", "--reset-connections", "fs"]).ok();
+        assert_eq!(pod_tables(), 1, "{verb:?}: fenced");
+        s.run(verb).ok();
+        assert_eq!(pod_tables(), 0, "{verb:?}: lifted");
+        assert!(fences(&s).is_empty(), "{verb:?}");
+        if verb[0] != "rm" {
+            s.run(&["rm", "-f", "fs"]).ok();
+        }
+    }
+    s.run(&["pod", "rm", "-f", "fv"]).ok();
+}

@@ -2,6 +2,7 @@
 
 use anyhow::Result;
 
+use crate::commands::named::{FenceSite, Named};
 use crate::commands::{each, open, Global};
 use crate::{flags, signal};
 
@@ -18,6 +19,8 @@ pub fn run(global: &Global, args: &Args) -> Result<()> {
     let sandbox = open(global)?;
     each(&args.containers.containers, |q| {
         let c = sandbox.find_container(q)?;
-        Ok(sandbox.kill_container(&c, args.signal)?)
+        // It may thaw or end the container: lift its fences too.
+        let site = FenceSite::of(&sandbox, &Named::Container(c.clone()))?;
+        site.lift_after(global, Ok(sandbox.kill_container(&c, args.signal)?))
     })
 }

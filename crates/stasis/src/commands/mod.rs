@@ -73,6 +73,8 @@ pub(crate) fn permission_hint(err: anyhow::Error) -> anyhow::Error {
             .is_some_and(freezer::Error::is_permission_denied)
             || e.downcast_ref::<sandbox::Error>()
                 .is_some_and(sandbox::Error::is_permission_denied)
+            || e.downcast_ref::<connections::Error>()
+                .is_some_and(connections::Error::is_permission_denied)
     });
     if denied && !rustix::process::geteuid().is_root() {
         err.context("permission denied: run stasis as root (or with write access to the cgroup)")

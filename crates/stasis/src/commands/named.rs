@@ -106,6 +106,34 @@ pub(crate) fn for_each_named(
     })
 }
 
+/// Where a stasis container's or pod's fences can be (its leaf or node in
+/// every hierarchy, and its pod's pinned network namespace), for
+/// [`crate::reset::lift`]. Work it out before a verb that removes records.
+pub(crate) struct FenceSite {
+    cgroups: Vec<freezer::Cgroup>,
+    pinned: std::path::PathBuf,
+}
+
+impl FenceSite {
+    pub(crate) fn of(sandbox: &Sandbox, item: &Named) -> Result<Self> {
+        let (pod_id, leaf) = match item {
+            Named::Container(c) => (&c.pod, Some(c.id.as_str())),
+            Named::Pod(p) => (&p.id, None),
+        };
+        let pod = sandbox.pod(pod_id)?;
+        Ok(FenceSite {
+            cgroups: sandbox::PodCgroups::of(sandbox.hierarchies(), pod_id)?.cgroups(leaf),
+            pinned: sandbox.pod_dir(&pod).join("ns/net"),
+        })
+    }
+
+    /// Lifts them, after the verb (whatever its result), and returns the
+    /// verb's result first.
+    pub(crate) fn lift_after<T>(&self, global: &Global, result: Result<T>) -> Result<T> {
+        crate::reset::after_unpause(&global.root, &self.cgroups, Some(&self.pinned), result)
+    }
+}
+
 /// The cgroup a stasis container or pod is frozen at (its leaf, or the
 /// pod's node), in the hierarchy stasis freezes by default.
 pub(crate) fn cgroup_of(sandbox: &Sandbox, item: &Named) -> Result<freezer::Cgroup> {

@@ -6,7 +6,7 @@ use anyhow::{Context, Result};
 use sandbox::{PodOptions, PodRecord};
 use serde::Serialize;
 
-use crate::commands::named::each_with;
+use crate::commands::named::{each_with, FenceSite, Named};
 use crate::commands::{each, open, permission_hint, Global};
 use crate::flags::{self, Format};
 use crate::reset;
@@ -74,6 +74,7 @@ pub struct PauseArgs {
 }
 
 #[derive(Debug, clap::Args)]
+#[command(mut_arg("timeout", |a| a.help(crate::target::UNPAUSE_TIMEOUT_HELP)))]
 pub struct UnpauseArgs {
     #[command(flatten)]
     pub names: flags::Pods,
@@ -219,21 +220,24 @@ pub fn run(global: &Global, args: Args) -> Result<()> {
                 })
             })
         }
+        // Every verb that thaws or ends a pod lifts its fences too.
         PodCommand::Unpause(a) => each(&a.names.pods, |q| {
             let pod = sandbox.find_pod(q)?;
+            let site = FenceSite::of(&sandbox, &Named::Pod(pod.clone()))?;
             let unpaused = sandbox
                 .unpause_pod(&pod, a.timeout.timeout)
                 .map_err(|e| permission_hint(e.into()));
-            let cgroup = sandbox.pod_cgroups(&pod)?.freezer_cgroup(None)?;
-            reset::after_unpause(&global.root, &cgroup, unpaused)
+            site.lift_after(global, unpaused)
         }),
         PodCommand::Stop(a) => each(&a.names.pods, |q| {
             let pod = sandbox.find_pod(q)?;
-            Ok(sandbox.stop_pod(&pod, a.grace.duration())?)
+            let site = FenceSite::of(&sandbox, &Named::Pod(pod.clone()))?;
+            site.lift_after(global, Ok(sandbox.stop_pod(&pod, a.grace.duration())?))
         }),
         PodCommand::Rm(a) => each(&a.names.pods, |q| {
             let pod = sandbox.find_pod(q)?;
-            Ok(sandbox.remove_pod(&pod, a.force)?)
+            let site = FenceSite::of(&sandbox, &Named::Pod(pod.clone()))?;
+            site.lift_after(global, Ok(sandbox.remove_pod(&pod, a.force)?))
         }),
     }
 }

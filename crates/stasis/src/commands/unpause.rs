@@ -4,7 +4,7 @@
 use anyhow::Result;
 use freezer::{Choice, Freezer, FrozenBy, Placement};
 
-use crate::commands::named::cgroup_of;
+use crate::commands::named::FenceSite;
 use crate::commands::{for_each_named, permission_hint, Global, Named};
 use crate::reset;
 use crate::target::{
@@ -35,15 +35,12 @@ pub fn run(global: &Global, args: &Args) -> Result<()> {
     if args.named.is_given() {
         let timeout = args.timeout.timeout;
         return for_each_named(global, &args.named, true, |sandbox, _, item| {
+            let site = FenceSite::of(sandbox, &item)?;
             let unpaused = match &item {
                 Named::Container(c) => sandbox.unpause_container(c, timeout),
                 Named::Pod(p) => sandbox.unpause_pod(p, timeout),
             };
-            reset::after_unpause(
-                &global.root,
-                &cgroup_of(sandbox, &item)?,
-                unpaused.map_err(Into::into),
-            )
+            site.lift_after(global, unpaused.map_err(Into::into))
         });
     }
     let resolved = target::resolve(&args.target, &args.hierarchy).map_err(permission_hint)?;
@@ -56,9 +53,12 @@ pub fn run(global: &Global, args: &Args) -> Result<()> {
         .timeout(args.timeout.timeout)
         .strategy(args.strategy.strategy())
         .unpause(&placement);
+    // A pause in either tree is fenced under its own path.
+    let cgroups: Vec<_> = resolved.placement.all().cloned().collect();
     let thawed = reset::after_unpause(
         &global.root,
-        &resolved.placement.chosen,
+        &cgroups,
+        None,
         resolved.context("unpausing", result),
     )
     .map_err(permission_hint)?;
