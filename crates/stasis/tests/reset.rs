@@ -247,8 +247,8 @@ fn a_pod_loses_every_connection_of_its_namespace_and_keeps_its_listener() {
 }
 
 #[test]
-fn an_unpause_removes_a_fence_whose_pause_did_not_finish() {
-    if !root_or_skip("an_unpause_removes_a_fence_whose_pause_did_not_finish") {
+fn an_unpause_lifts_a_fence_left_on_a_target_thawed_behind_its_back() {
+    if !root_or_skip("an_unpause_lifts_a_fence_left_on_a_target_thawed_behind_its_back") {
         return;
     }
     let s = Stasis::new();
