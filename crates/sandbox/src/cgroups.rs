@@ -122,9 +122,19 @@ impl PodCgroups {
     /// holds it, in every hierarchy; returns the versions thawed. A freeze
     /// held only by an ancestor is left alone.
     pub fn thaw_frozen(&self, leaf: Option<&str>) -> Result<Vec<Version>> {
-        let mut cgroups = self.cgroups(leaf);
-        let Some(at) = cgroups.iter().position(|c| c.version() == self.default) else {
-            return Err(Error::NoCgroups);
+        // A leaf a killed `run` never made (or one already removed) holds
+        // nothing to thaw.
+        let mut cgroups: Vec<_> = self
+            .cgroups(leaf)
+            .into_iter()
+            .filter(|c| c.dir.is_dir())
+            .collect();
+        let Some(at) = cgroups
+            .iter()
+            .position(|c| c.version() == self.default)
+            .or((!cgroups.is_empty()).then_some(0))
+        else {
+            return Ok(Vec::new());
         };
         let placement = Placement {
             chosen: cgroups.remove(at),
@@ -134,9 +144,15 @@ impl PodCgroups {
         // subgroup pause included.
         match Freezer::new().unpause(&placement) {
             Ok(thawed) => Ok(thawed.iter().map(|(cg, _)| cg.version()).collect()),
-            Err(e) if e.is_not_paused() || matches!(e, freezer::Error::PausedByAncestor { .. }) => {
+            Err(
+                e @ (freezer::Error::NotPaused { .. }
+                | freezer::Error::PausedByAncestor { .. }
+                | freezer::Error::Gone { .. }),
+            ) => {
+                tracing::debug!(error = %e, "nothing to thaw");
                 Ok(Vec::new())
             }
+            Err(e) if e.is_not_paused() => Ok(Vec::new()),
             Err(e) => Err(e.into()),
         }
     }
