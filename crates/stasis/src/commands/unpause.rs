@@ -6,11 +6,11 @@ use freezer::{Choice, Freezer, FrozenBy, Placement};
 
 use crate::commands::named::cgroup_of;
 use crate::commands::{for_each_named, permission_hint, Global, Named};
-use crate::reset;
 use crate::target::{
     self, HierarchyArgs, NamedArgs, StrategyArgs, TargetArgs, TimeoutArgs, STRATEGY_HELP,
     TARGET_HELP, UNPAUSE_STRATEGY_HELP, UNPAUSE_TIMEOUT_HELP,
 };
+use crate::{lease, reset};
 
 #[derive(Debug, clap::Args)]
 #[command(
@@ -39,11 +39,10 @@ pub fn run(global: &Global, args: &Args) -> Result<()> {
                 Named::Container(c) => sandbox.unpause_container(c, timeout),
                 Named::Pod(p) => sandbox.unpause_pod(p, timeout),
             };
-            reset::after_unpause(
-                &global.root,
-                &cgroup_of(sandbox, &item)?,
-                unpaused.map_err(Into::into),
-            )
+            let cgroup = cgroup_of(sandbox, &item)?;
+            let unpaused =
+                reset::after_unpause(&global.root, &cgroup, unpaused.map_err(Into::into));
+            lease::after_unpause(&global.root, &cgroup, unpaused)
         });
     }
     let resolved = target::resolve(&args.target, &args.hierarchy).map_err(permission_hint)?;
@@ -56,12 +55,9 @@ pub fn run(global: &Global, args: &Args) -> Result<()> {
         .timeout(args.timeout.timeout)
         .strategy(args.strategy.strategy())
         .unpause(&placement);
-    let thawed = reset::after_unpause(
-        &global.root,
-        &resolved.placement.chosen,
-        resolved.context("unpausing", result),
-    )
-    .map_err(permission_hint)?;
+    let chosen = &resolved.placement.chosen;
+    let thawed = reset::after_unpause(&global.root, chosen, resolved.context("unpausing", result));
+    let thawed = lease::after_unpause(&global.root, chosen, thawed).map_err(permission_hint)?;
     for (cgroup, outcome) in thawed {
         if outcome.state.frozen_by == Some(FrozenBy::Ancestor) {
             eprintln!(
