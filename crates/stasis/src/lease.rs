@@ -299,8 +299,18 @@ pub struct Leases {
     locks: PathBuf,
 }
 
-/// A lease's lock, held until dropped.
-pub struct Lock(#[allow(dead_code)] Option<File>);
+/// A lease's lock, held until dropped (empty when it was passed by).
+pub struct Lock(Option<(File, PathBuf)>);
+
+impl Lock {
+    /// Removes the lock file of a lease that ended, while holding it: a
+    /// locker that opened it meanwhile sees it was unlinked and retries.
+    fn unlink(&self) {
+        if let Some((_, path)) = &self.0 {
+            let _ = fs::remove_file(path);
+        }
+    }
+}
 
 impl Leases {
     pub fn new(state_root: &Path) -> Self {
@@ -318,6 +328,23 @@ impl Leases {
     /// The lease of `cgroup`, if it has one.
     pub fn of(&self, cgroup: &Cgroup) -> Result<Option<Record>> {
         self.read(&Fences::tag(cgroup))
+    }
+
+    /// For display (`state`, `ps`, `inspect`): the lease of `cgroup`, or
+    /// none when the store cannot be read (a user who may not read it).
+    pub fn shown(&self, cgroup: &Cgroup) -> Option<Record> {
+        self.of(cgroup).unwrap_or_else(|e| {
+            log_unreadable(&e);
+            None
+        })
+    }
+
+    /// For display: every lease, or none when the store cannot be read.
+    pub fn all_shown(&self) -> Vec<(Tag, Record)> {
+        self.all().unwrap_or_else(|e| {
+            log_unreadable(&e);
+            Vec::new()
+        })
     }
 
     /// The record with this tag, if there is one.
@@ -369,9 +396,19 @@ impl Leases {
             .open(&path)
             .with_context(|| format!("opening the lock {}", path.display()))?;
         let end = std::time::Instant::now() + wait;
+        let mut file = file;
         loop {
             match rustix::fs::flock(&file, FlockOperation::NonBlockingLockExclusive) {
-                Ok(()) => return Ok(Lock(Some(file))),
+                Ok(()) if same_file(&file, &path) => return Ok(Lock(Some((file, path)))),
+                Ok(()) => {
+                    // Its holder ended the lease and unlinked it: lock the new one.
+                    file = fs::OpenOptions::new()
+                        .create(true)
+                        .truncate(false)
+                        .write(true)
+                        .open(&path)
+                        .with_context(|| format!("opening the lock {}", path.display()))?;
+                }
                 Err(rustix::io::Errno::WOULDBLOCK) if std::time::Instant::now() < end => {
                     std::thread::sleep(Duration::from_millis(2));
                 }
@@ -415,7 +452,7 @@ impl Leases {
     /// Ends the lease `tag` if it is due: thaws, unfences, removes the
     /// record, all under its lock. Whether it did.
     pub fn expire(&self, tag: &Tag) -> Result<bool> {
-        let _lock = self.lock(tag, LOCK_WAIT)?;
+        let lock = self.lock(tag, LOCK_WAIT)?;
         let Some(record) = self.read(tag)? else {
             return Ok(false);
         };
@@ -426,6 +463,7 @@ impl Leases {
             .with_context(|| format!("thawing {} at the end of its lease", record.name))?;
         Fences::new(&self.root).remove(&record.recorded_cgroup())?;
         self.remove(tag)?;
+        lock.unlink();
         tracing::info!(target = %record.name, cgroup = %record.cgroup, "lease ended: thawed");
         Ok(true)
     }
@@ -447,6 +485,15 @@ impl Leases {
         record.watchdog = Process::of(child.id()).ok();
         self.write(tag, record)?;
         Ok(child)
+    }
+}
+
+/// Whether the open `file` is still the one at `path`.
+fn same_file(file: &File, path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (file.metadata(), fs::metadata(path)) {
+        (Ok(a), Ok(b)) => a.ino() == b.ino() && a.dev() == b.dev(),
+        _ => false,
     }
 }
 
@@ -497,14 +544,17 @@ pub struct Pending {
     tag: Tag,
     record: Record,
     watchdog: Child,
-    _lock: Lock,
+    lock: Lock,
 }
 
 impl Pending {
     /// The freeze failed: the lease ends before it began.
     fn abort(mut self) {
-        if let Err(e) = self.leases.remove(&self.tag) {
-            tracing::warn!(error = %format!("{e:#}"), "removing the lease of a failed pause");
+        match self.leases.remove(&self.tag) {
+            Ok(_) => self.lock.unlink(),
+            Err(e) => {
+                tracing::warn!(error = %format!("{e:#}"), "removing the lease of a failed pause")
+            }
         }
         // Our own child, not yet reaped: the PID is still its.
         let _ = self.watchdog.kill();
@@ -582,7 +632,7 @@ fn begin(
         tag,
         record,
         watchdog,
-        _lock: lock,
+        lock,
     })
 }
 
@@ -633,12 +683,15 @@ pub fn after_unpause<T>(state_root: &Path, cgroup: &Cgroup, unpaused: Result<T>)
                     .is_some_and(sandbox::Error::is_conflict)
         }),
     };
-    if ends {
-        let leases = Leases::new(state_root);
-        let tag = Fences::tag(cgroup);
-        let ended = leases
-            .lock(&tag, LOCK_WAIT)
-            .and_then(|_lock| leases.remove(&tag));
+    let leases = Leases::new(state_root);
+    let tag = Fences::tag(cgroup);
+    // Most unpauses have no lease: one failed open, and no lock file made.
+    if ends && leases.path(&tag).exists() {
+        let ended = leases.lock(&tag, LOCK_WAIT).and_then(|lock| {
+            leases.remove(&tag)?;
+            lock.unlink();
+            Ok(())
+        });
         let value = unpaused?;
         ended?;
         return Ok(value);
@@ -654,7 +707,7 @@ pub fn enforce_expired(state_root: &Path) {
     let all = match leases.all() {
         Ok(all) => all,
         Err(e) => {
-            tracing::warn!(error = %format!("{e:#}"), "reading the leases");
+            log_unreadable(&e);
             return;
         }
     };
@@ -668,6 +721,20 @@ pub fn enforce_expired(state_root: &Path) {
                 record.name
             );
         }
+    }
+}
+
+/// Logs a store that could not be read: quietly when permission was denied
+/// (a user who may not read the store may not thaw what it holds either).
+fn log_unreadable(e: &anyhow::Error) {
+    let denied = e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::PermissionDenied)
+    });
+    if denied {
+        tracing::debug!(error = %format!("{e:#}"), "the leases are not readable");
+    } else {
+        tracing::warn!(error = %format!("{e:#}"), "reading the leases");
     }
 }
 
@@ -841,7 +908,16 @@ mod tests {
         let passed = leases.lock(&tag, Duration::from_millis(20)).expect("lock");
         assert!(passed.0.is_none(), "a second locker passes it by");
         drop(held);
-        assert!(leases.lock(&tag, Duration::ZERO).expect("lock").0.is_some());
+        let again = leases.lock(&tag, Duration::ZERO).expect("lock");
+        assert!(again.0.is_some());
+        // Unlinked by its holder: the next locker makes and locks a new one.
+        let opened = fs::File::open(root.join(format!("lease-locks/{tag}.lock"))).expect("open");
+        again.unlink();
+        rustix::fs::flock(&opened, FlockOperation::NonBlockingLockShared)
+            .expect_err("still held through the unlinked file");
+        let fresh = leases.lock(&tag, Duration::ZERO).expect("a new lock file");
+        assert!(fresh.0.is_some(), "not blocked by the unlinked one");
+        drop(again);
         fs::remove_dir_all(&root).expect("cleanup");
     }
 }

@@ -22,7 +22,7 @@ pub fn run(global: &Global, args: &Args) -> Result<()> {
         .iter()
         .map(|q| sandbox.find_container(q))
         .collect::<Result<_, _>>()?;
-    let leases = LeaseIndex::load(global)?;
+    let leases = LeaseIndex::load(global);
     let views: Vec<_> = records
         .iter()
         .map(|c| {

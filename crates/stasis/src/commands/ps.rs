@@ -40,9 +40,9 @@ pub(crate) struct ContainerView<'a> {
 pub(crate) struct LeaseIndex(std::collections::BTreeMap<connections::Tag, crate::lease::Record>);
 
 impl LeaseIndex {
-    pub fn load(global: &Global) -> Result<Self> {
-        let all = crate::lease::Leases::new(&global.root).all()?;
-        Ok(LeaseIndex(all.into_iter().collect()))
+    pub fn load(global: &Global) -> Self {
+        let all = crate::lease::Leases::new(&global.root).all_shown();
+        LeaseIndex(all.into_iter().collect())
     }
 
     /// The lease of a container (its own leaf's).
@@ -87,7 +87,7 @@ pub fn run(global: &Global, args: &Args) -> Result<()> {
     let sandbox = open(global)?;
     let pods = sandbox.pods()?;
     let containers = sandbox.containers()?;
-    let leases = LeaseIndex::load(global)?;
+    let leases = LeaseIndex::load(global);
     let mut views = Vec::new();
     for c in &containers {
         let pod = pods.iter().find(|p| p.id == c.pod);

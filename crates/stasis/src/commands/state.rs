@@ -62,7 +62,7 @@ pub fn run(global: &Global, args: &Args) -> Result<()> {
             let states = Freezer::new().states(&placement).map_err(|e| {
                 anyhow::Error::new(e).context(format!("reading the state of {name}"))
             })?;
-            let lease = leases.of(&cgroup)?;
+            let lease = leases.shown(&cgroup);
             report(Some(&name), &states, lease.as_ref(), args.output.format)?;
         }
         return Ok(());
@@ -72,7 +72,7 @@ pub fn run(global: &Global, args: &Args) -> Result<()> {
         "reading the state of",
         Freezer::new().states(&resolved.placement),
     )?;
-    let lease = leases.of(&resolved.placement.chosen)?;
+    let lease = leases.shown(&resolved.placement.chosen);
     report(None, &states, lease.as_ref(), args.output.format)
 }
 
