@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use crate::commands::{
     exec, inspect, internal, kill, logs, pause, pod, ps, rm, run, state, stop, unpause, wait,
+    watchdog,
 };
 
 /// Pause and unpause processes and cgroups through the kernel's cgroup freezer.
@@ -68,6 +69,9 @@ pub enum Command {
     /// The monitor of a container (started by run; not for people)
     #[command(hide = true)]
     InternalMonitor(internal::Args),
+    /// The watchdog of a lease (started by pause --lease; not for people)
+    #[command(hide = true)]
+    InternalWatchdog(watchdog::Args),
 }
 
 /// Ends the process for a command-line error: `--help` and `--version` print

@@ -12,7 +12,7 @@ Exit status:
   3  no such process, cgroup, container, pod or root filesystem (or it vanished meanwhile)
   4  conflict: already paused (in any hierarchy), not paused, paused by an
      ancestor, by the other strategy or by its pod, not running, still running,
-     or a name in use
+     a name in use, or no lease to renew
   5  refused: the root cgroup, the host's PID 1, the caller's own cgroup, or a
      container ID that names a QoS, slice, pod or stasis node or a cgroup that
      holds other containers
@@ -36,6 +36,7 @@ pub fn code_for(err: &anyhow::Error) -> ExitCode {
                 .map(sandbox_code)
                 .or_else(|| e.downcast_ref::<freezer::Error>().map(freezer_code))
                 .or_else(|| e.downcast_ref::<connections::Error>().map(connections_code))
+                .or_else(|| e.downcast_ref::<crate::lease::Conflict>().map(|_| CONFLICT))
         })
         .unwrap_or(FAILURE);
     ExitCode::from(code)

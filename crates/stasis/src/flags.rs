@@ -114,6 +114,39 @@ pub struct ResetConnections {
     pub reset_connections: bool,
 }
 
+/// `--lease`, `--renew` and `--until-exit` of `pause` and `pod pause`.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct Lease {
+    /// Thaw the target when this runs out (e.g. 30s, 5m, 1h; at most 24h), even if this command is killed
+    #[arg(long, value_name = "DURATION", value_parser = parse_lease)]
+    pub lease: Option<Duration>,
+    /// Extend the lease of a target already paused with one: it ends --lease from now
+    #[arg(long, requires = "lease", conflicts_with_all = ["until_exit", "reset_connections"])]
+    pub renew: bool,
+    /// Thaw the target as soon as process PID exits (with --lease: whichever comes first)
+    #[arg(long, value_name = "PID", value_parser = clap::value_parser!(u32).range(1..))]
+    pub until_exit: Option<u32>,
+}
+
+impl Lease {
+    /// What the lease is to be, for [`crate::lease`].
+    pub fn terms(&self) -> crate::lease::Terms {
+        crate::lease::Terms {
+            lease: self.lease,
+            until_exit: self.until_exit,
+        }
+    }
+}
+
+/// A lease's length: a duration more than 0, at most [`crate::lease::MAX`].
+fn parse_lease(s: &str) -> Result<Duration, String> {
+    let d = crate::target::parse_duration_upto(s, crate::lease::MAX)?;
+    if d.is_zero() {
+        return Err(format!("{s:?}: a lease must be longer than 0"));
+    }
+    Ok(d)
+}
+
 /// Containers named on the command line.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Containers {
@@ -197,6 +230,10 @@ mod tests {
         filters: Filters,
         #[command(flatten)]
         output: Output,
+        #[command(flatten)]
+        lease: Lease,
+        #[command(flatten)]
+        reset: ResetConnections,
     }
 
     fn parse(args: &[&str]) -> Result<Probe, clap::Error> {
@@ -235,6 +272,13 @@ mod tests {
         assert!(p.quiet.quiet);
         assert_eq!(p.filters.filters, [Filter::Label("tier".into(), None)]);
         assert_eq!(p.output.format, Format::Json);
+        assert_eq!(p.lease.lease, None);
+        let l = parse(&["--lease", "5m", "--renew"]).expect("renew");
+        assert_eq!(l.lease.lease, Some(Duration::from_secs(300)));
+        assert!(l.lease.renew);
+        let u = parse(&["--lease", "1.5s", "--until-exit", "7"]).expect("until-exit");
+        assert_eq!(u.lease.lease, Some(Duration::from_millis(1500)));
+        assert_eq!(u.lease.until_exit, Some(7));
         let d = parse(&[]).expect("defaults");
         assert_eq!(d.grace.time, 10);
         assert_eq!(d.output.format, Format::Table);
@@ -254,6 +298,13 @@ mod tests {
             &["-t", "soon"],
             &["-f", "bogus=1"],
             &["--format", "yaml"],
+            &["--lease", "soon"],
+            &["--lease", "0"],
+            &["--lease", "25h"],
+            &["--renew"],
+            &["--renew", "--lease", "1s", "--until-exit", "7"],
+            &["--renew", "--lease", "1s", "--reset-connections"],
+            &["--until-exit", "0"],
         ] {
             let err = parse(bad).expect_err(&format!("{bad:?}"));
             assert_eq!(err.exit_code(), 2, "{bad:?}: {err}");

@@ -49,6 +49,16 @@ fn ago_at(then: u64, now: u64) -> String {
 }
 
 /// `STATUS` as `docker ps` says it.
+/// A paused container's STATUS with its lease: `Up 2 minutes (Paused, lease 28s)`.
+pub fn status_with_lease(status: String, lease: Option<String>) -> String {
+    match lease {
+        Some(l) if status.ends_with(" (Paused)") => {
+            format!("{}, {l})", status.trim_end_matches(')'))
+        }
+        _ => status,
+    }
+}
+
 pub fn status(
     status: ContainerStatus,
     started: Option<u64>,
@@ -73,6 +83,21 @@ pub fn status(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_lease_shows_inside_the_paused_status() {
+        let up = || "Up 2 minutes (Paused)".to_owned();
+        assert_eq!(
+            status_with_lease(up(), Some("lease 28s".into())),
+            "Up 2 minutes (Paused, lease 28s)"
+        );
+        assert_eq!(status_with_lease(up(), None), up());
+        let running = "Up 2 minutes".to_owned();
+        assert_eq!(
+            status_with_lease(running.clone(), Some("lease 1s".into())),
+            running
+        );
+    }
 
     #[test]
     fn docker_words() {

@@ -8,6 +8,7 @@ mod exit;
 mod filter;
 mod flags;
 mod human;
+mod lease;
 mod reset;
 mod signal;
 mod table;

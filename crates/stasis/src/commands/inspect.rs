@@ -4,7 +4,7 @@ use std::io::Write;
 
 use anyhow::Result;
 
-use crate::commands::ps::ContainerView;
+use crate::commands::ps::{ContainerView, LeaseIndex};
 use crate::commands::{open, Global};
 use crate::flags;
 
@@ -22,12 +22,16 @@ pub fn run(global: &Global, args: &Args) -> Result<()> {
         .iter()
         .map(|q| sandbox.find_container(q))
         .collect::<Result<_, _>>()?;
+    let leases = LeaseIndex::load(global);
     let views: Vec<_> = records
         .iter()
-        .map(|c| ContainerView {
-            record: c,
-            status: sandbox.container_status(c),
-            pod_name: sandbox.pod(&c.pod).ok().map(|p| p.name),
+        .map(|c| {
+            ContainerView::new(
+                &sandbox,
+                &leases,
+                c,
+                sandbox.pod(&c.pod).ok().map(|p| p.name),
+            )
         })
         .collect();
     let mut out = std::io::stdout().lock();

@@ -18,6 +18,7 @@ pub mod state;
 pub mod stop;
 pub mod unpause;
 pub mod wait;
+pub mod watchdog;
 
 use std::path::PathBuf;
 
@@ -36,6 +37,14 @@ pub struct Global {
 
 pub fn run(cli: Cli) -> Result<std::process::ExitCode> {
     let global = Global { root: cli.root };
+    // Every command makes good any lease that ran out (a watchdog killed, a
+    // host that slept): one readdir when there is none.
+    if !matches!(
+        cli.command,
+        Command::InternalMonitor(_) | Command::InternalWatchdog(_)
+    ) {
+        crate::lease::enforce_expired(&global.root);
+    }
     let ok = std::process::ExitCode::SUCCESS;
     match cli.command {
         Command::Pause(args) => pause::run(&global, &args).map(|()| ok),
@@ -52,6 +61,7 @@ pub fn run(cli: Cli) -> Result<std::process::ExitCode> {
         Command::Wait(args) => wait::run(&global, &args).map(|()| ok),
         Command::Rm(args) => rm::run(&global, &args).map(|()| ok),
         Command::InternalMonitor(args) => internal::run(&global, &args).map(|()| ok),
+        Command::InternalWatchdog(args) => watchdog::run(&global, &args).map(|()| ok),
     }
 }
 

@@ -129,8 +129,13 @@ impl FenceSite {
 
     /// Lifts them, after the verb (whatever its result), and returns the
     /// verb's result first.
+    /// Leases on them end as well: the target was thawed or is gone.
     pub(crate) fn lift_after<T>(&self, global: &Global, result: Result<T>) -> Result<T> {
-        crate::reset::after_unpause(&global.root, &self.cgroups, Some(&self.pinned), result)
+        let result =
+            crate::reset::after_unpause(&global.root, &self.cgroups, Some(&self.pinned), result);
+        self.cgroups.iter().fold(result, |r, cg| {
+            crate::lease::after_unpause(&global.root, cg, r)
+        })
     }
 }
 

@@ -6,11 +6,11 @@ use freezer::{Freezer, Placement, Refusal, Target};
 use crate::commands::named::cgroup_of;
 use crate::commands::{for_each_named, permission_hint, Global, Named};
 use crate::flags::{self, Format};
-use crate::reset;
 use crate::target::{
     self, HierarchyArgs, NamedArgs, StrategyArgs, TargetArgs, TimeoutArgs, STRATEGY_HELP,
     TARGET_HELP,
 };
+use crate::{lease, reset};
 
 #[derive(Debug, clap::Args)]
 #[command(help_template = target::help_template(&[TARGET_HELP, STRATEGY_HELP, crate::exit::HELP]))]
@@ -27,6 +27,8 @@ pub struct Args {
     pub timeout: TimeoutArgs,
     #[command(flatten)]
     pub reset: flags::ResetConnections,
+    #[command(flatten)]
+    pub lease: flags::Lease,
     /// table: the names paused, and what a reset did on stderr; json: one
     /// object per target on stdout
     #[command(flatten)]
@@ -36,44 +38,87 @@ pub struct Args {
 pub fn run(global: &Global, args: &Args) -> Result<()> {
     let format = args.output.format;
     let reset = args.reset.reset_connections;
+    let terms = args.lease.terms();
     if args.named.is_given() {
         // clap refuses --hierarchy, --strategy and --runtime-root here: the
         // sandbox freezes its pods and containers at their own node.
         let timeout = args.timeout.timeout;
         let print_names = format == Format::Table;
         return for_each_named(global, &args.named, print_names, |sandbox, name, item| {
-            match &item {
-                Named::Container(c) => sandbox.pause_container(c, timeout)?,
-                Named::Pod(p) => sandbox.pause_pod(p, timeout)?,
-            }
             let cgroup = cgroup_of(sandbox, &item)?;
-            reset::after_pause(&global.root, &cgroup, name, reset, format, || {
+            let hierarchies = sandbox.hierarchies();
+            if args.lease.renew {
+                let d = args
+                    .lease
+                    .lease
+                    .expect("clap requires --lease with --renew");
+                return lease::renew(&global.root, hierarchies, &cgroup, name, d);
+            }
+            let freeze = || {
                 match &item {
-                    Named::Container(c) => sandbox.unpause_container(c, timeout)?,
-                    Named::Pod(p) => sandbox.unpause_pod(p, timeout)?,
+                    Named::Container(c) => sandbox.pause_container(c, timeout)?,
+                    Named::Pod(p) => sandbox.pause_pod(p, timeout)?,
                 }
                 Ok(())
-            })
+            };
+            let after = || {
+                reset::after_pause(&global.root, &cgroup, name, reset, format, || {
+                    match &item {
+                        Named::Container(c) => sandbox.unpause_container(c, timeout)?,
+                        Named::Pod(p) => sandbox.unpause_pod(p, timeout)?,
+                    }
+                    Ok(())
+                })
+            };
+            lease::around_pause(
+                &global.root,
+                hierarchies,
+                &cgroup,
+                name,
+                terms,
+                freeze,
+                after,
+            )
         });
     }
     let resolved = target::resolve(&args.target, &args.hierarchy).map_err(permission_hint)?;
+    // The freezer freezes the chosen cgroup.
+    let frozen = &resolved.placement.chosen;
+    let what = resolved.target.to_string();
+    if args.lease.renew {
+        let d = args
+            .lease
+            .lease
+            .expect("clap requires --lease with --renew");
+        return lease::renew(&global.root, &resolved.hierarchies, frozen, &what, d);
+    }
     let freezer = Freezer::new()
         .timeout(args.timeout.timeout)
         .strategy(args.strategy.strategy());
-    let result = freezer.pause(&resolved.hierarchies, &resolved.placement);
-    let result = resolved
-        .context("pausing", result)
-        .map_err(|e| root_cgroup_hint(&resolved, e));
-    result.map_err(permission_hint)?;
-    // The freezer froze the chosen cgroup.
-    let frozen = &resolved.placement.chosen;
-    let what = resolved.target.to_string();
-    reset::after_pause(&global.root, frozen, &what, reset, format, || {
-        freezer
-            .unpause(&Placement::single(frozen.clone()))
-            .map(drop)
-            .map_err(Into::into)
-    })
+    let freeze = || {
+        let result = freezer.pause(&resolved.hierarchies, &resolved.placement);
+        let result = resolved
+            .context("pausing", result)
+            .map_err(|e| root_cgroup_hint(&resolved, e));
+        result.map(drop).map_err(permission_hint)
+    };
+    let after = || {
+        reset::after_pause(&global.root, frozen, &what, reset, format, || {
+            freezer
+                .unpause(&Placement::single(frozen.clone()))
+                .map(drop)
+                .map_err(Into::into)
+        })
+    };
+    lease::around_pause(
+        &global.root,
+        &resolved.hierarchies,
+        frozen,
+        &what,
+        terms,
+        freeze,
+        after,
+    )
 }
 
 /// What to do about a process in the root cgroup, which cannot be paused.

@@ -9,9 +9,9 @@ use serde::Serialize;
 use crate::commands::named::{each_with, FenceSite, Named};
 use crate::commands::{each, open, permission_hint, Global};
 use crate::flags::{self, Format};
-use crate::reset;
 use crate::target::TimeoutArgs;
 use crate::{human, table};
+use crate::{lease, reset};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -69,6 +69,8 @@ pub struct PauseArgs {
     pub timeout: TimeoutArgs,
     #[command(flatten)]
     pub reset: flags::ResetConnections,
+    #[command(flatten)]
+    pub lease: flags::Lease,
     #[command(flatten)]
     pub output: flags::Output,
 }
@@ -210,14 +212,25 @@ pub fn run(global: &Global, args: Args) -> Result<()> {
             each_with(&a.names.pods, format == Format::Table, |q| {
                 let pod = sandbox.find_pod(q)?;
                 let timeout = a.timeout.timeout;
-                sandbox
-                    .pause_pod(&pod, timeout)
-                    .map_err(|e| permission_hint(e.into()))?;
                 let cgroup = sandbox.pod_cgroups(&pod)?.freezer_cgroup(None)?;
-                let reset = a.reset.reset_connections;
-                reset::after_pause(&global.root, &cgroup, q, reset, format, || {
-                    Ok(sandbox.unpause_pod(&pod, timeout)?)
-                })
+                let hierarchies = sandbox.hierarchies();
+                if a.lease.renew {
+                    let d = a.lease.lease.expect("clap requires --lease with --renew");
+                    return lease::renew(&global.root, hierarchies, &cgroup, q, d);
+                }
+                let freeze = || {
+                    sandbox
+                        .pause_pod(&pod, timeout)
+                        .map_err(|e| permission_hint(e.into()))
+                };
+                let after = || {
+                    let reset = a.reset.reset_connections;
+                    reset::after_pause(&global.root, &cgroup, q, reset, format, || {
+                        Ok(sandbox.unpause_pod(&pod, timeout)?)
+                    })
+                };
+                let terms = a.lease.terms();
+                lease::around_pause(&global.root, hierarchies, &cgroup, q, terms, freeze, after)
             })
         }
         // Every verb that thaws or ends a pod lifts its fences too.

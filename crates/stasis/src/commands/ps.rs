@@ -30,28 +30,76 @@ pub(crate) struct ContainerView<'a> {
     #[serde(flatten)]
     pub status: sandbox::ContainerStatus,
     pub pod_name: Option<String>,
+    /// The lease that ends its pause, if one does.
+    pub lease: Option<crate::lease::View>,
+    #[serde(skip)]
+    pub lease_record: Option<crate::lease::Record>,
+}
+
+/// The leases under the state root by tag: empty (one readdir) when none.
+pub(crate) struct LeaseIndex(std::collections::BTreeMap<connections::Tag, crate::lease::Record>);
+
+impl LeaseIndex {
+    pub fn load(global: &Global) -> Self {
+        let all = crate::lease::Leases::new(&global.root).all_shown();
+        LeaseIndex(all.into_iter().collect())
+    }
+
+    /// The lease of a container (its own leaf's).
+    pub fn of(
+        &self,
+        sandbox: &sandbox::Sandbox,
+        c: &sandbox::ContainerRecord,
+    ) -> Option<crate::lease::Record> {
+        if self.0.is_empty() {
+            return None;
+        }
+        let item = crate::commands::Named::Container(c.clone());
+        let cgroup = crate::commands::named::cgroup_of(sandbox, &item).ok()?;
+        self.0.get(&crate::reset::Fences::tag(&cgroup)).cloned()
+    }
+}
+
+impl<'a> ContainerView<'a> {
+    pub fn new(
+        sandbox: &sandbox::Sandbox,
+        leases: &LeaseIndex,
+        record: &'a sandbox::ContainerRecord,
+        pod_name: Option<String>,
+    ) -> Self {
+        let status = sandbox.container_status(record);
+        let lease_record = if status == sandbox::ContainerStatus::Paused {
+            leases.of(sandbox, record)
+        } else {
+            None
+        };
+        ContainerView {
+            record,
+            status,
+            pod_name,
+            lease: lease_record.as_ref().map(crate::lease::Record::view),
+            lease_record,
+        }
+    }
 }
 
 pub fn run(global: &Global, args: &Args) -> Result<()> {
     let sandbox = open(global)?;
     let pods = sandbox.pods()?;
     let containers = sandbox.containers()?;
+    let leases = LeaseIndex::load(global);
     let mut views = Vec::new();
     for c in &containers {
         let pod = pods.iter().find(|p| p.id == c.pod);
-        let status = sandbox.container_status(c);
+        let view = ContainerView::new(&sandbox, &leases, c, pod.map(|p| p.name.clone()));
         let filtered_status = args.filters.filters.iter().any(|f| f.is_status());
-        if !args.all && !filtered_status && !status.is_running() {
+        if !args.all && !filtered_status && !view.status.is_running() {
             continue;
         }
         if !matches(&sandbox, c, pod, &args.filters.filters) {
             continue;
         }
-        views.push(ContainerView {
-            record: c,
-            status,
-            pod_name: pod.map(|p| p.name.clone()),
-        });
+        views.push(view);
     }
     let mut out = std::io::stdout().lock();
     if args.quiet.quiet {
@@ -82,11 +130,14 @@ pub fn run(global: &Global, args: &Args) -> Result<()> {
                     v.record.id.short().to_owned(),
                     v.record.name.clone(),
                     v.pod_name.clone().unwrap_or_default(),
-                    human::status(
-                        v.status,
-                        v.record.started,
-                        v.record.exit.as_ref().map(|e| e.finished),
-                        now,
+                    human::status_with_lease(
+                        human::status(
+                            v.status,
+                            v.record.started,
+                            v.record.exit.as_ref().map(|e| e.finished),
+                            now,
+                        ),
+                        v.lease_record.as_ref().map(crate::lease::Record::brief),
                     ),
                     human::ago(v.record.created),
                     shorten(&v.record.command.join(" ")),

@@ -48,18 +48,22 @@ struct Report<'a> {
     /// Frozen in any hierarchy: what pause and unpause go by.
     paused: bool,
     hierarchies: &'a [InHierarchy<'a>],
+    /// The lease that ends the pause, if one does.
+    lease: Option<crate::lease::View>,
 }
 
 pub fn run(global: &Global, args: &Args) -> Result<()> {
+    let leases = crate::lease::Leases::new(&global.root);
     if args.named.is_given() {
         let sandbox = open(global)?;
         let hierarchies = sandbox.hierarchies().clone();
         for (name, cgroup) in named_cgroups(&sandbox, &args.named)? {
-            let placement = hierarchies.place_cgroup(cgroup)?;
+            let placement = hierarchies.place_cgroup(cgroup.clone())?;
             let states = Freezer::new().states(&placement).map_err(|e| {
                 anyhow::Error::new(e).context(format!("reading the state of {name}"))
             })?;
-            report(Some(&name), &states, args.output.format)?;
+            let lease = leases.shown(&cgroup);
+            report(Some(&name), &states, lease.as_ref(), args.output.format)?;
         }
         return Ok(());
     }
@@ -68,7 +72,8 @@ pub fn run(global: &Global, args: &Args) -> Result<()> {
         "reading the state of",
         Freezer::new().states(&resolved.placement),
     )?;
-    report(None, &states, args.output.format)
+    let lease = leases.shown(&resolved.placement.chosen);
+    report(None, &states, lease.as_ref(), args.output.format)
 }
 
 /// The cgroup of each stasis container or pod the names or filters select,
@@ -90,7 +95,12 @@ fn named_cgroups(sandbox: &sandbox::Sandbox, named: &NamedArgs) -> Result<Vec<(S
         .collect()
 }
 
-fn report(name: Option<&str>, states: &[(&Cgroup, State)], format: Format) -> Result<()> {
+fn report(
+    name: Option<&str>,
+    states: &[(&Cgroup, State)],
+    lease: Option<&crate::lease::Record>,
+    format: Format,
+) -> Result<()> {
     let each: Vec<InHierarchy<'_>> = states
         .iter()
         .map(|(cg, state)| InHierarchy {
@@ -115,6 +125,7 @@ fn report(name: Option<&str>, states: &[(&Cgroup, State)], format: Format) -> Re
                 primary,
                 paused,
                 hierarchies: &each,
+                lease: lease.map(crate::lease::Record::view),
             };
             serde_json::to_writer(&mut out, &report)?;
             writeln!(out)?;
@@ -132,6 +143,9 @@ fn report(name: Option<&str>, states: &[(&Cgroup, State)], format: Format) -> Re
             }
             if let Some(sub) = &primary.state.subgroup {
                 writeln!(out, "subgroup:  {sub}")?;
+            }
+            if let Some(lease) = lease {
+                writeln!(out, "lease:     {}", lease.describe())?;
             }
             if each.len() > 1 {
                 writeln!(out, "hierarchies:")?;

@@ -6,11 +6,11 @@ use freezer::{Choice, Freezer, FrozenBy, Placement};
 
 use crate::commands::named::FenceSite;
 use crate::commands::{for_each_named, permission_hint, Global, Named};
-use crate::reset;
 use crate::target::{
     self, HierarchyArgs, NamedArgs, StrategyArgs, TargetArgs, TimeoutArgs, STRATEGY_HELP,
     TARGET_HELP, UNPAUSE_STRATEGY_HELP, UNPAUSE_TIMEOUT_HELP,
 };
+use crate::{lease, reset};
 
 #[derive(Debug, clap::Args)]
 #[command(
@@ -53,15 +53,18 @@ pub fn run(global: &Global, args: &Args) -> Result<()> {
         .timeout(args.timeout.timeout)
         .strategy(args.strategy.strategy())
         .unpause(&placement);
-    // A pause in either tree is fenced under its own path.
+    // A pause in either tree is fenced, and leased, under its own path.
     let cgroups: Vec<_> = resolved.placement.all().cloned().collect();
     let thawed = reset::after_unpause(
         &global.root,
         &cgroups,
         None,
         resolved.context("unpausing", result),
-    )
-    .map_err(permission_hint)?;
+    );
+    let thawed = cgroups
+        .iter()
+        .fold(thawed, |r, cg| lease::after_unpause(&global.root, cg, r))
+        .map_err(permission_hint)?;
     for (cgroup, outcome) in thawed {
         if outcome.state.frozen_by == Some(FrozenBy::Ancestor) {
             eprintln!(
