@@ -7,8 +7,11 @@ import threading
 
 def serve(conn):
     with conn:
-        for line in conn.makefile("rb"):
-            conn.sendall(line)
+        try:
+            for line in conn.makefile("rb"):
+                conn.sendall(line)
+        except OSError:  # reset by a pause with --reset-connections
+            pass
 
 
 family = socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET
