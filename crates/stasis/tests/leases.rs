@@ -7,7 +7,7 @@ mod common;
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
 use std::io::{BufRead, BufReader, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -336,24 +336,6 @@ fn unpause_ends_the_lease() {
     std::thread::sleep(Duration::from_millis(1500));
     assert!(target.kernel_frozen(&target.dir), "no late thaw");
     s.run(&["unpause", "--cgroup", &dir]).ok();
-}
-
-/// A port that was free a moment ago on 127.0.0.1.
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
-/// The stasis tables in the caller's network namespace.
-fn stasis_tables() -> Vec<String> {
-    let run = run_bounded(Command::new("nft").args(["list", "tables"]));
-    run.stdout
-        .lines()
-        .filter(|l| l.contains("stasis-"))
-        .map(str::to_owned)
-        .collect()
 }
 
 #[test]

@@ -6,18 +6,10 @@
 mod common;
 
 use std::io::{self, BufRead, BufReader, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::time::Duration;
 
 use common::*;
-
-/// A port that was free a moment ago on 127.0.0.1.
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
 
 /// Connects (bounded retries while the server starts).
 fn connect(port: u16) -> TcpStream {
@@ -55,16 +47,6 @@ fn read_error(stream: &mut TcpStream) -> io::ErrorKind {
         Ok(n) => panic!("read {n} bytes from a connection that should be reset"),
         Err(e) => e.kind(),
     }
-}
-
-/// The stasis tables in the caller's network namespace.
-fn stasis_tables() -> Vec<String> {
-    let run = run_bounded(std::process::Command::new("nft").args(["list", "tables"]));
-    run.stdout
-        .lines()
-        .filter(|l| l.contains("stasis-"))
-        .map(str::to_owned)
-        .collect()
 }
 
 fn fences(s: &Stasis) -> Vec<String> {

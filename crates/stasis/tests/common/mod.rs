@@ -835,3 +835,21 @@ pub fn assert_paused_in_subgroup(target: &TestCgroup, counter: &Path) -> PathBuf
     );
     sub
 }
+
+/// A port that was free a moment ago on 127.0.0.1.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// The stasis nf_tables tables in the caller's network namespace.
+pub fn stasis_tables() -> Vec<String> {
+    let run = run_bounded(Command::new("nft").args(["list", "tables"]));
+    run.stdout
+        .lines()
+        .filter(|l| l.contains("stasis-"))
+        .map(str::to_owned)
+        .collect()
+}
