@@ -114,6 +114,22 @@ pub struct ResetConnections {
     pub reset_connections: bool,
 }
 
+/// What `pause` and `pod pause` share: how long the freeze may take, what
+/// else to do once it is confirmed, and how to report it.
+#[derive(Debug, Clone, clap::Args)]
+pub struct PauseOptions {
+    #[command(flatten)]
+    pub timeout: crate::target::TimeoutArgs,
+    #[command(flatten)]
+    pub reset: ResetConnections,
+    #[command(flatten)]
+    pub lease: Lease,
+    /// table: the names paused, and what a reset did on stderr; json: one
+    /// object per target on stdout
+    #[command(flatten)]
+    pub output: Output,
+}
+
 /// `--lease`, `--renew` and `--until-exit` of `pause` and `pod pause`.
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct Lease {

@@ -7,8 +7,7 @@ use crate::commands::named::cgroup_of;
 use crate::commands::{for_each_named, permission_hint, Global, Named};
 use crate::flags::{self, Format};
 use crate::target::{
-    self, HierarchyArgs, NamedArgs, StrategyArgs, TargetArgs, TimeoutArgs, STRATEGY_HELP,
-    TARGET_HELP,
+    self, HierarchyArgs, NamedArgs, StrategyArgs, TargetArgs, STRATEGY_HELP, TARGET_HELP,
 };
 use crate::{lease, reset};
 
@@ -24,31 +23,24 @@ pub struct Args {
     #[command(flatten)]
     pub strategy: StrategyArgs,
     #[command(flatten)]
-    pub timeout: TimeoutArgs,
-    #[command(flatten)]
-    pub reset: flags::ResetConnections,
-    #[command(flatten)]
-    pub lease: flags::Lease,
-    /// table: the names paused, and what a reset did on stderr; json: one
-    /// object per target on stdout
-    #[command(flatten)]
-    pub output: flags::Output,
+    pub pause: flags::PauseOptions,
 }
 
 pub fn run(global: &Global, args: &Args) -> Result<()> {
-    let format = args.output.format;
-    let reset = args.reset.reset_connections;
-    let terms = args.lease.terms();
+    let format = args.pause.output.format;
+    let reset = args.pause.reset.reset_connections;
+    let terms = args.pause.lease.terms();
     if args.named.is_given() {
         // clap refuses --hierarchy, --strategy and --runtime-root here: the
         // sandbox freezes its pods and containers at their own node.
-        let timeout = args.timeout.timeout;
+        let timeout = args.pause.timeout.timeout;
         let print_names = format == Format::Table;
         return for_each_named(global, &args.named, print_names, |sandbox, name, item| {
             let cgroup = cgroup_of(sandbox, &item)?;
             let hierarchies = sandbox.hierarchies();
-            if args.lease.renew {
+            if args.pause.lease.renew {
                 let d = args
+                    .pause
                     .lease
                     .lease
                     .expect("clap requires --lease with --renew");
@@ -85,15 +77,16 @@ pub fn run(global: &Global, args: &Args) -> Result<()> {
     // The freezer freezes the chosen cgroup.
     let frozen = &resolved.placement.chosen;
     let what = resolved.target.to_string();
-    if args.lease.renew {
+    if args.pause.lease.renew {
         let d = args
+            .pause
             .lease
             .lease
             .expect("clap requires --lease with --renew");
         return lease::renew(&global.root, &resolved.hierarchies, frozen, &what, d);
     }
     let freezer = Freezer::new()
-        .timeout(args.timeout.timeout)
+        .timeout(args.pause.timeout.timeout)
         .strategy(args.strategy.strategy());
     let freeze = || {
         let result = freezer.pause(&resolved.hierarchies, &resolved.placement);

@@ -66,13 +66,7 @@ pub struct PauseArgs {
     #[command(flatten)]
     pub names: flags::Pods,
     #[command(flatten)]
-    pub timeout: TimeoutArgs,
-    #[command(flatten)]
-    pub reset: flags::ResetConnections,
-    #[command(flatten)]
-    pub lease: flags::Lease,
-    #[command(flatten)]
-    pub output: flags::Output,
+    pub pause: flags::PauseOptions,
 }
 
 #[derive(Debug, clap::Args)]
@@ -208,14 +202,18 @@ pub fn run(global: &Global, args: Args) -> Result<()> {
             Ok(())
         }
         PodCommand::Pause(a) => {
-            let format = a.output.format;
+            let format = a.pause.output.format;
             each_with(&a.names.pods, format == Format::Table, |q| {
                 let pod = sandbox.find_pod(q)?;
-                let timeout = a.timeout.timeout;
+                let timeout = a.pause.timeout.timeout;
                 let cgroup = sandbox.pod_cgroups(&pod)?.freezer_cgroup(None)?;
                 let hierarchies = sandbox.hierarchies();
-                if a.lease.renew {
-                    let d = a.lease.lease.expect("clap requires --lease with --renew");
+                if a.pause.lease.renew {
+                    let d = a
+                        .pause
+                        .lease
+                        .lease
+                        .expect("clap requires --lease with --renew");
                     return lease::renew(&global.root, hierarchies, &cgroup, q, d);
                 }
                 let freeze = || {
@@ -224,12 +222,12 @@ pub fn run(global: &Global, args: Args) -> Result<()> {
                         .map_err(|e| permission_hint(e.into()))
                 };
                 let after = || {
-                    let reset = a.reset.reset_connections;
+                    let reset = a.pause.reset.reset_connections;
                     reset::after_pause(&global.root, &cgroup, q, reset, format, || {
                         Ok(sandbox.unpause_pod(&pod, timeout)?)
                     })
                 };
-                let terms = a.lease.terms();
+                let terms = a.pause.lease.terms();
                 lease::around_pause(&global.root, hierarchies, &cgroup, q, terms, freeze, after)
             })
         }
