@@ -14,6 +14,7 @@ use freezer::Freezer;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Kind, Result};
+use crate::health::{HealthConfig, HealthState};
 use crate::id::{validate_name, Id};
 use crate::monitor::Ready;
 use crate::pod::{PodOptions, PodRecord, PodStatus};
@@ -51,6 +52,12 @@ pub struct ContainerRecord {
     /// Removed (with its implicit pod) once it exits: `run -d --rm`.
     #[serde(default)]
     pub auto_remove: bool,
+    /// Its health check (`run --health-cmd`).
+    #[serde(default)]
+    pub healthcheck: Option<HealthConfig>,
+    /// Its health, while it has a check and has been started.
+    #[serde(default)]
+    pub health: Option<HealthState>,
 }
 
 /// How a container ended.
@@ -118,6 +125,8 @@ pub struct ContainerOptions {
     /// Remove the container (and its implicit pod) once it exits, from its
     /// monitor (`run -d --rm`; an attached `run --rm` removes it itself).
     pub auto_remove: bool,
+    /// A health check its monitor runs (`--health-cmd`).
+    pub healthcheck: Option<HealthConfig>,
 }
 
 impl Sandbox {
@@ -220,6 +229,8 @@ impl Sandbox {
             started: None,
             exit: None,
             auto_remove: opts.auto_remove,
+            healthcheck: opts.healthcheck,
+            health: None,
         };
         let created = (|| {
             let _lock = self.store.lock()?;

@@ -229,6 +229,18 @@ pub enum Error {
     },
     #[error("waiting for the container's process")]
     WaitChild(#[source] io::Error),
+    #[error("starting the health checker of container {container}")]
+    SpawnChecker {
+        container: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("running the health check of container {container}")]
+    Probe {
+        container: String,
+        #[source]
+        source: io::Error,
+    },
 
     // Namespaces.
     #[error("pinning the namespace at {}", path.display())]
@@ -391,7 +403,9 @@ impl Error {
             | Error::OpenLog { source, .. }
             | Error::ReadLog { source, .. }
             | Error::CopyLog { source, .. }
-            | Error::Watch { source, .. } => Some(source),
+            | Error::Watch { source, .. }
+            | Error::Probe { source, .. }
+            | Error::SpawnChecker { source, .. } => Some(source),
             Error::Random(source) | Error::Subreaper(source) | Error::WaitChild(source) => {
                 Some(source)
             }
@@ -462,6 +476,18 @@ pub(crate) fn at(
 ) -> impl FnOnce(io::Error) -> Error {
     let path = path.into();
     move |source| make(path, source)
+}
+
+/// An error and its causes, each once: `a: b: c`.
+pub(crate) fn chain_text(e: &Error) -> String {
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
 }
 
 #[cfg(test)]

@@ -23,6 +23,22 @@ impl Sandbox {
         env: Vec<String>,
         workdir: Option<PathBuf>,
     ) -> Result<i32> {
+        let spec = self.member_spec(c, argv, env, workdir)?;
+        let mut child = spawn_member(spec, |_| {})?;
+        let status = child.wait().map_err(Error::WaitChild)?;
+        Ok(exit_code(status))
+    }
+
+    /// What a command run in a running container (an exec, a health check)
+    /// needs: its pod's namespaces, its mount namespace when it has one,
+    /// its leaf, its environment with `env` added. Refused while paused.
+    pub(crate) fn member_spec(
+        &self,
+        c: &ContainerRecord,
+        argv: Vec<String>,
+        env: Vec<String>,
+        workdir: Option<PathBuf>,
+    ) -> Result<MemberSpawn> {
         match self.container_status(c) {
             ContainerStatus::Running => {}
             ContainerStatus::Paused => return Err(Error::paused(Kind::Container, &c.name)),
@@ -45,7 +61,7 @@ impl Sandbox {
         };
         let mut all_env = self.base_env(&pod, c);
         all_env.extend(parse_env(&env)?);
-        let spec = MemberSpawn {
+        Ok(MemberSpawn {
             proc: self.host.proc.clone(),
             argv,
             env: all_env,
@@ -56,9 +72,6 @@ impl Sandbox {
             mount_ns,
             mount_proc: false,
             new_session: false,
-        };
-        let mut child = spawn_member(spec, |_| {})?;
-        let status = child.wait().map_err(Error::WaitChild)?;
-        Ok(exit_code(status))
+        })
     }
 }

@@ -111,6 +111,8 @@ impl FakeHost {
                 error: None,
             }),
             auto_remove: false,
+            healthcheck: None,
+            health: None,
         };
         let store = self.sandbox.store();
         let _lock = store.lock().expect("lock");

@@ -61,6 +61,7 @@ mod error;
 mod exec;
 #[cfg(test)]
 mod fake;
+pub mod health;
 mod host;
 mod id;
 mod logs;
@@ -72,6 +73,7 @@ mod process;
 mod spawn;
 pub mod store;
 mod teardown;
+pub mod time;
 mod watch;
 
 use std::path::{Path, PathBuf};
@@ -80,6 +82,7 @@ pub use cgroups::PodCgroups;
 pub use container::{ContainerOptions, ContainerRecord, ContainerStatus, ExitRecord};
 pub use error::{Error, Kind, Result};
 pub use freezer;
+pub use health::{HealthConfig, HealthLog, HealthState, HealthStatus, Probe};
 pub use host::Host;
 pub use id::{validate_name, Id};
 pub use pod::{PodOptions, PodRecord, PodStatus};

@@ -3,18 +3,21 @@
 //! sends its stdout and stderr to the log, records when it started and how
 //! it ended, and reaps whatever the container orphans meanwhile (it is a
 //! child subreaper). It reports on `ready` — one JSON line, a [`Ready`] —
-//! and closes it, so the CLI can return at once. After the exit it does what
-//! `teardown` says: `--rm`, and the end of an implicit pod.
+//! and closes it, so the CLI can return at once. A container with a health
+//! check gets a checker process (see `health`), which the monitor starts
+//! once the container runs and kills when it ends. After the exit it does
+//! what `teardown` says: `--rm`, and the end of an implicit pod.
 
 use std::fs::OpenOptions;
 use std::io::Write;
-use std::process::Stdio;
+use std::process::{Child, Command, Stdio};
 
 use rustix::process::{WaitOptions, WaitStatus};
 use serde::{Deserialize, Serialize};
 
 use crate::container::{ContainerRecord, ExitRecord};
 use crate::error::{Error, Kind, Result};
+use crate::health::HealthState;
 use crate::id::Id;
 use crate::ns::{self, Namespace};
 use crate::process::ProcessRef;
@@ -48,8 +51,10 @@ impl Ready {
 impl Sandbox {
     /// Runs the monitor of container `id` until its process ends. Call it
     /// in a process of its own (single-threaded: it switches its PID
-    /// namespace for children).
-    pub fn run_monitor(&self, id: &Id, ready: impl Write) -> Result<()> {
+    /// namespace for children). `checker` is the command that runs
+    /// [`Sandbox::run_health_checks`] for it (the `stasis` binary in its
+    /// internal mode), started only if the container has a health check.
+    pub fn run_monitor(&self, id: &Id, ready: impl Write, checker: Command) -> Result<()> {
         rustix::process::set_child_subreaper(Some(rustix::process::getpid()))
             .map_err(|e| Error::Subreaper(e.into()))?;
         // It outlives the command that started it: hold no directory busy.
@@ -63,7 +68,7 @@ impl Sandbox {
             Err(e) => {
                 // Docker's codes for a command that cannot run.
                 let code = e.command_exit_code(false).map_or(126, i32::from);
-                let message = chain_text(&e);
+                let message = crate::error::chain_text(&e);
                 self.record(id, |c| {
                     c.exit = Some(ExitRecord {
                         code,
@@ -78,24 +83,47 @@ impl Sandbox {
         let pid = child.id();
         let process = ProcessRef::of(&self.host.proc, pid);
         let monitor = ProcessRef::of(&self.host.proc, std::process::id());
+        let checked = container.healthcheck.is_some();
         self.record(id, |c| {
             c.process = process;
             c.monitor = monitor;
             c.started = Some(now());
+            c.health = checked.then(HealthState::starting);
         })?;
         Ready::Started { pid }.send(ready);
+        // The container runs either way: a checker that cannot start is
+        // logged, and its health stays "starting".
+        let mut checker = match checked.then(|| start_checker(checker, &container.name)) {
+            Some(Ok(child)) => Some(child),
+            Some(Err(e)) => {
+                tracing::warn!(error = %crate::error::chain_text(&e), "no health checks");
+                None
+            }
+            None => None,
+        };
         // Reap everything; the main process's end is the container's.
         let code = loop {
             match rustix::process::wait(WaitOptions::empty()) {
-                Ok(Some((p, status))) if p.as_raw_nonzero().get() as u32 == pid => {
-                    break code_of(status)
+                Ok(Some((p, status))) => {
+                    let p = p.as_raw_nonzero().get() as u32;
+                    if p == pid {
+                        break code_of(status);
+                    }
+                    if checker.as_ref().is_some_and(|c| c.id() == p) {
+                        tracing::warn!(container = %container.name, ?status, "the health checker ended");
+                        checker = None;
+                    }
                 }
-                Ok(_) => {}
-                Err(rustix::io::Errno::INTR) => {}
+                Ok(None) | Err(rustix::io::Errno::INTR) => {}
                 Err(e) => return Err(Error::WaitChild(e.into())),
             }
         };
         drop(child);
+        if let Some(mut checker) = checker {
+            // Not reaped yet, so its PID is still its own.
+            let _ = checker.kill();
+            let _ = checker.wait();
+        }
         self.record(id, |c| {
             c.exit = Some(ExitRecord {
                 code,
@@ -136,12 +164,26 @@ impl Sandbox {
     }
 
     /// Updates a container's record under its lock.
-    fn record(&self, id: &Id, change: impl FnOnce(&mut ContainerRecord)) -> Result<()> {
+    pub(crate) fn record(&self, id: &Id, change: impl FnOnce(&mut ContainerRecord)) -> Result<()> {
         let _lock = self.store.lock_record(Kind::Container, id)?;
         let mut c = self.container(id)?;
         change(&mut c);
         self.store.write(Kind::Container, id, &c)
     }
+}
+
+/// Starts the health checker: detached from the monitor's stdio, in `/`.
+fn start_checker(mut checker: Command, container: &str) -> Result<Child> {
+    checker
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .current_dir("/")
+        .spawn()
+        .map_err(|source| Error::SpawnChecker {
+            container: container.to_owned(),
+            source,
+        })
 }
 
 fn code_of(status: WaitStatus) -> i32 {
@@ -152,18 +194,6 @@ fn code_of(status: WaitStatus) -> i32 {
     } else {
         -1
     }
-}
-
-/// An error and its causes, each once: `a: b: c`.
-fn chain_text(e: &Error) -> String {
-    let mut text = e.to_string();
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }
 
 #[cfg(test)]

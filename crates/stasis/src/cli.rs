@@ -69,6 +69,9 @@ pub enum Command {
     /// The monitor of a container (started by run; not for people)
     #[command(hide = true)]
     InternalMonitor(internal::Args),
+    /// The health checker of a container (started by its monitor; not for people)
+    #[command(hide = true)]
+    InternalHealth(internal::Args),
     /// The watchdog of a lease (started by pause --lease; not for people)
     #[command(hide = true)]
     InternalWatchdog(watchdog::Args),

@@ -7,7 +7,8 @@ pub const HELP: &str = "\
 Exit status:
   0  success
   1  failure (a kernel error; a freeze that timed out, after which the target
-     was thawed again, or, if even that failed, left frozen: the message says)
+     was thawed again, or, if even that failed, left frozen: the message says;
+     unpause --wait-healthy that ran out of time, the target left running)
   2  bad usage, a malformed value or target, or an ambiguous ID prefix
   3  no such process, cgroup, container, pod or root filesystem (or it vanished meanwhile)
   4  conflict: already paused (in any hierarchy), not paused, paused by an
@@ -27,6 +28,47 @@ pub const CONFLICT: u8 = 4;
 pub const REFUSED: u8 = 5;
 pub const PERMISSION: u8 = 6;
 
+/// An error of the CLI's own, in the user's words, with the exit status
+/// it gives: a request no clap rule could refuse (usage), a lease with
+/// nothing to renew (conflict), a target that did not become healthy in
+/// time (failure).
+#[derive(Debug)]
+pub struct Refusal {
+    code: u8,
+    message: String,
+}
+
+impl Refusal {
+    pub fn usage(message: String) -> Self {
+        Refusal {
+            code: USAGE,
+            message,
+        }
+    }
+
+    pub fn conflict(message: String) -> Self {
+        Refusal {
+            code: CONFLICT,
+            message,
+        }
+    }
+
+    pub fn failure(message: String) -> Self {
+        Refusal {
+            code: FAILURE,
+            message,
+        }
+    }
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Refusal {}
+
 /// The exit code for an error, from the sandbox or freezer error in its chain.
 pub fn code_for(err: &anyhow::Error) -> ExitCode {
     let code = err
@@ -36,7 +78,7 @@ pub fn code_for(err: &anyhow::Error) -> ExitCode {
                 .map(sandbox_code)
                 .or_else(|| e.downcast_ref::<freezer::Error>().map(freezer_code))
                 .or_else(|| e.downcast_ref::<connections::Error>().map(connections_code))
-                .or_else(|| e.downcast_ref::<crate::lease::Conflict>().map(|_| CONFLICT))
+                .or_else(|| e.downcast_ref::<Refusal>().map(|r| r.code))
         })
         .unwrap_or(FAILURE);
     ExitCode::from(code)

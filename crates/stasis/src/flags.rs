@@ -163,6 +163,92 @@ fn parse_lease(s: &str) -> Result<Duration, String> {
     Ok(d)
 }
 
+/// `--health-cmd`: the check of `run`, and of `unpause --wait-healthy`.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct HealthCmd {
+    /// A health check: a shell command run inside the container (/bin/sh -c), healthy when it exits 0
+    #[arg(long, value_name = "COMMAND")]
+    pub health_cmd: Option<String>,
+}
+
+/// `run`'s health check: docker's flags, with docker's defaults (0 or
+/// absent: the default).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct HealthCheck {
+    #[command(flatten)]
+    pub cmd: HealthCmd,
+    /// Time between checks (default 30s)
+    #[arg(long, value_name = "DURATION", value_parser = parse_health_duration, requires = "health_cmd")]
+    pub health_interval: Option<Duration>,
+    /// How long one check may run before it counts as failed (default 30s)
+    #[arg(long, value_name = "DURATION", value_parser = parse_health_duration, requires = "health_cmd")]
+    pub health_timeout: Option<Duration>,
+    /// Failures in a row that make the container unhealthy (default 3)
+    #[arg(long, value_name = "N", requires = "health_cmd")]
+    pub health_retries: Option<u32>,
+    /// Time after the start in which failures do not count until a check passes (default 0s)
+    #[arg(long, value_name = "DURATION", value_parser = parse_health_duration, requires = "health_cmd")]
+    pub health_start_period: Option<Duration>,
+}
+
+impl HealthCheck {
+    /// The check to record, if one was given.
+    pub fn config(&self) -> Option<sandbox::Result<sandbox::HealthConfig>> {
+        let cmd = self.cmd.health_cmd.as_deref()?;
+        Some(sandbox::HealthConfig::shell(
+            cmd,
+            self.health_interval,
+            self.health_timeout,
+            self.health_start_period,
+            self.health_retries,
+        ))
+    }
+}
+
+/// A health-check duration: up to a day.
+fn parse_health_duration(s: &str) -> Result<Duration, String> {
+    crate::target::parse_duration_upto(s, Duration::from_secs(86_400))
+}
+
+/// `--wait-healthy` of `unpause` and `pod unpause`, and how to tell.
+#[derive(Debug, Clone, clap::Args)]
+#[command(mut_arg("health_cmd", |a| a.requires("wait_healthy").help(
+    "With --wait-healthy: this shell command, run inside the container, instead of its own check"
+)))]
+pub struct WaitHealthy {
+    /// After the thaw, check every 100ms until the target is healthy (its container's own health check by default); exit 1 if --health-timeout runs out first, the target left running
+    #[arg(long)]
+    pub wait_healthy: bool,
+    #[command(flatten)]
+    pub cmd: HealthCmd,
+    /// With --wait-healthy: healthy once TCP port PORT on loopback accepts a connection in the target's network namespace
+    #[arg(long, value_name = "PORT", requires = "wait_healthy", conflicts_with = "health_cmd",
+          value_parser = clap::value_parser!(u16).range(1..))]
+    pub wait_port: Option<u16>,
+    /// With --wait-healthy: how long to wait for it (this is not run's per-check --health-timeout)
+    #[arg(long = "health-timeout", value_name = "DURATION", requires = "wait_healthy",
+          default_value = "30s", value_parser = parse_wait)]
+    pub wait_timeout: Duration,
+}
+
+impl WaitHealthy {
+    pub fn request(&self) -> Option<crate::health::Request> {
+        self.wait_healthy.then(|| crate::health::Request {
+            health_cmd: self.cmd.health_cmd.clone(),
+            port: self.wait_port,
+            limit: self.wait_timeout,
+        })
+    }
+}
+
+fn parse_wait(s: &str) -> Result<Duration, String> {
+    let d = crate::target::parse_duration_upto(s, Duration::from_secs(86_400))?;
+    if d.is_zero() {
+        return Err(format!("{s:?}: give a time longer than 0"));
+    }
+    Ok(d)
+}
+
 /// Containers named on the command line.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Containers {
@@ -250,6 +336,8 @@ mod tests {
         lease: Lease,
         #[command(flatten)]
         reset: ResetConnections,
+        #[command(flatten)]
+        health: HealthCheck,
     }
 
     fn parse(args: &[&str]) -> Result<Probe, clap::Error> {
@@ -302,6 +390,26 @@ mod tests {
             parse(&["--format", "text"]).expect("alias").output.format,
             Format::Table
         );
+        assert!(d.health.config().is_none());
+        let h = parse(&[
+            "--health-cmd",
+            "test -f /ready",
+            "--health-interval",
+            "250ms",
+            "--health-timeout",
+            "2s",
+            "--health-retries",
+            "5",
+            "--health-start-period",
+            "1m",
+        ])
+        .expect("health");
+        let config = h.health.config().expect("given").expect("valid");
+        assert_eq!(config.test, ["CMD-SHELL", "test -f /ready"]);
+        assert_eq!(config.interval, Duration::from_millis(250));
+        assert_eq!(config.timeout, Duration::from_secs(2));
+        assert_eq!(config.retries, 5);
+        assert_eq!(config.start_period, Duration::from_secs(60));
     }
 
     #[test]
@@ -321,6 +429,10 @@ mod tests {
             &["--renew", "--lease", "1s", "--until-exit", "7"],
             &["--renew", "--lease", "1s", "--reset-connections"],
             &["--until-exit", "0"],
+            &["--health-interval", "1s"],
+            &["--health-cmd", "true", "--health-timeout", "soon"],
+            &["--health-cmd", "true", "--health-retries", "-1"],
+            &["--health-cmd", "true", "--health-interval", "2d"],
         ] {
             let err = parse(bad).expect_err(&format!("{bad:?}"));
             assert_eq!(err.exit_code(), 2, "{bad:?}: {err}");

@@ -59,6 +59,23 @@ pub fn status_with_lease(status: String, lease: Option<String>) -> String {
     }
 }
 
+/// A running container's STATUS with its health, as docker words it:
+/// `Up 2 minutes (healthy)`, `Up 3 seconds (health: starting)`. A paused
+/// one says only that it is paused, as docker's does.
+pub fn status_with_health(
+    status: String,
+    state: ContainerStatus,
+    health: Option<sandbox::HealthStatus>,
+) -> String {
+    match (state, health) {
+        (ContainerStatus::Running, Some(sandbox::HealthStatus::Starting)) => {
+            format!("{status} (health: starting)")
+        }
+        (ContainerStatus::Running, Some(h)) => format!("{status} ({})", h.word()),
+        _ => status,
+    }
+}
+
 pub fn status(
     status: ContainerStatus,
     started: Option<u64>,
@@ -96,6 +113,29 @@ mod tests {
         assert_eq!(
             status_with_lease(running.clone(), Some("lease 1s".into())),
             running
+        );
+    }
+
+    #[test]
+    fn health_shows_while_running_only() {
+        use sandbox::HealthStatus as H;
+        let st = |state, h| status_with_health("Up 2 minutes".into(), state, h);
+        assert_eq!(
+            st(ContainerStatus::Running, Some(H::Healthy)),
+            "Up 2 minutes (healthy)"
+        );
+        assert_eq!(
+            st(ContainerStatus::Running, Some(H::Unhealthy)),
+            "Up 2 minutes (unhealthy)"
+        );
+        assert_eq!(
+            st(ContainerStatus::Running, Some(H::Starting)),
+            "Up 2 minutes (health: starting)"
+        );
+        assert_eq!(st(ContainerStatus::Running, None), "Up 2 minutes");
+        assert_eq!(
+            st(ContainerStatus::Paused, Some(H::Healthy)),
+            "Up 2 minutes"
         );
     }
 

@@ -41,6 +41,7 @@ use freezer::{Cgroup, Choice, Freezer, Hierarchies, Hierarchy, Version};
 use rustix::fs::FlockOperation;
 use serde::{Deserialize, Serialize};
 
+use crate::exit::Refusal;
 use crate::reset::Fences;
 
 /// The longest lease `--lease` takes.
@@ -50,18 +51,6 @@ pub const LOCK_WAIT: Duration = Duration::from_secs(10);
 /// How long a watchdog waits before trying again when a thaw failed.
 const RETRY: Duration = Duration::from_secs(1);
 const PROC: &str = "/proc";
-
-/// A conflict about a lease (none to renew, not paused): exit status 4.
-#[derive(Debug)]
-pub struct Conflict(pub String);
-
-impl std::fmt::Display for Conflict {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for Conflict {}
 
 /// A wall-clock time, as the record stores it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -99,32 +88,8 @@ impl WallTime {
 
     /// RFC 3339 in UTC, to the millisecond: `2026-12-01T21:40:00.123Z`.
     pub fn rfc3339(self) -> String {
-        let days = i64::try_from(self.secs / 86_400).unwrap_or(i64::MAX);
-        let (y, m, d) = civil_from_days(days);
-        let s = self.secs % 86_400;
-        format!(
-            "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
-            s / 3600,
-            s / 60 % 60,
-            s % 60,
-            self.nanos / 1_000_000
-        )
+        sandbox::time::rfc3339_millis(UNIX_EPOCH + self.since_epoch())
     }
-}
-
-/// The proleptic Gregorian date of a day count from 1970-01-01 (Howard
-/// Hinnant's `civil_from_days`).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m as u32, d as u32)
 }
 
 /// One process for good: its PID and start time (a reused PID has a later one).
@@ -261,7 +226,7 @@ impl Record {
 }
 
 /// `28s`, `4m`, `3h`: the time left, rounded up.
-fn short(d: Duration) -> String {
+pub(crate) fn short(d: Duration) -> String {
     let s = d.as_secs() + u64::from(d.subsec_nanos() > 0);
     match s {
         0..=119 => format!("{s}s"),
@@ -613,7 +578,7 @@ fn begin(
     let tag = Fences::tag(cgroup);
     let lock = leases.lock(&tag, LOCK_WAIT)?;
     if leases.read(&tag)?.is_some() && is_paused(hierarchies, cgroup)? {
-        return Err(Conflict(format!(
+        return Err(Refusal::conflict(format!(
             "{name} is already paused with a lease (extend it with --renew --lease DURATION)"
         ))
         .into());
@@ -649,13 +614,13 @@ pub fn renew(
     let tag = Fences::tag(cgroup);
     let _lock = leases.lock(&tag, LOCK_WAIT)?;
     let Some(mut record) = leases.read(&tag)? else {
-        return Err(Conflict(format!(
+        return Err(Refusal::conflict(format!(
             "{name} has no lease to renew (pause it with --lease DURATION)"
         ))
         .into());
     };
     if !is_paused(hierarchies, cgroup)? {
-        return Err(Conflict(format!(
+        return Err(Refusal::conflict(format!(
             "{name} is not paused: its lease has nothing to renew"
         ))
         .into());

@@ -7,6 +7,7 @@ mod commands;
 mod exit;
 mod filter;
 mod flags;
+mod health;
 mod human;
 mod lease;
 mod reset;

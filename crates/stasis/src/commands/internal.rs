@@ -1,4 +1,6 @@
-//! `stasis internal-monitor`: the container's monitor (hidden; `run` starts it).
+//! `stasis internal-monitor`: the container's monitor (hidden; `run` starts
+//! it), and `stasis internal-health`: its health checker (hidden; the
+//! monitor starts it when the container has a health check).
 
 use std::os::fd::AsFd;
 use std::process::Command;
@@ -26,19 +28,43 @@ pub fn run(global: &Global, args: &Args) -> Result<()> {
         .context("taking the ready pipe")?;
     let devnull = std::fs::File::open("/dev/null").context("opening /dev/null")?;
     rustix::stdio::dup2_stdout(&devnull).context("redirecting stdout")?;
-    sandbox.run_monitor(&id, std::fs::File::from(ready))?;
+    let checker = internal_command(global, "internal-health", &id)?;
+    sandbox.run_monitor(&id, std::fs::File::from(ready), checker)?;
+    Ok(())
+}
+
+/// The health checker: runs the container's check every interval until
+/// the container ends. It dies with its monitor (a parent-death signal,
+/// and a check that the monitor is still its parent).
+pub fn health(global: &Global, args: &Args) -> Result<()> {
+    rustix::process::set_parent_process_death_signal(Some(rustix::process::Signal::KILL))
+        .context("asking to die with the monitor")?;
+    let sandbox = open(global)?;
+    let id = Id::try_from(args.id.clone())?;
+    let c = sandbox.container(&id)?;
+    let parent = rustix::process::getppid().map(|p| p.as_raw_nonzero().get() as u32);
+    if c.monitor.map(|m| m.pid) != parent {
+        anyhow::bail!("container {} has another monitor", c.name);
+    }
+    sandbox.run_health_checks(&id)?;
     Ok(())
 }
 
 /// The command that runs a container's monitor: this binary, detached.
 pub fn monitor_command(global: &Global, id: &Id) -> Result<Command> {
+    let mut cmd = internal_command(global, "internal-monitor", id)?;
+    // Its own process group: the terminal's signals are for the CLI.
+    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+    Ok(cmd)
+}
+
+/// This binary in one of its internal modes, for container `id`.
+fn internal_command(global: &Global, mode: &str, id: &Id) -> Result<Command> {
     let exe = std::env::current_exe().context("finding the stasis binary")?;
     let mut cmd = Command::new(exe);
     cmd.arg("--root")
         .arg(&global.root)
-        .arg("internal-monitor")
+        .arg(mode)
         .arg(id.as_str());
-    // Its own process group: the terminal's signals are for the CLI.
-    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
     Ok(cmd)
 }

@@ -41,7 +41,7 @@ pub fn run(cli: Cli) -> Result<std::process::ExitCode> {
     // host that slept): one readdir when there is none.
     if !matches!(
         cli.command,
-        Command::InternalMonitor(_) | Command::InternalWatchdog(_)
+        Command::InternalMonitor(_) | Command::InternalHealth(_) | Command::InternalWatchdog(_)
     ) {
         crate::lease::enforce_expired(&global.root);
     }
@@ -61,6 +61,7 @@ pub fn run(cli: Cli) -> Result<std::process::ExitCode> {
         Command::Wait(args) => wait::run(&global, &args).map(|()| ok),
         Command::Rm(args) => rm::run(&global, &args).map(|()| ok),
         Command::InternalMonitor(args) => internal::run(&global, &args).map(|()| ok),
+        Command::InternalHealth(args) => internal::health(&global, &args).map(|()| ok),
         Command::InternalWatchdog(args) => watchdog::run(&global, &args).map(|()| ok),
     }
 }

@@ -40,7 +40,7 @@ pub(crate) fn each_with(
 
 /// A stasis container or pod named on the command line.
 pub(crate) enum Named {
-    Container(sandbox::ContainerRecord),
+    Container(Box<sandbox::ContainerRecord>),
     Pod(sandbox::PodRecord),
 }
 
@@ -67,7 +67,7 @@ pub(crate) fn filtered(
 /// The container, else the pod, that a name or ID prefix names.
 pub(crate) fn lookup(sandbox: &Sandbox, q: &str) -> Result<Named> {
     match sandbox.find_container(q) {
-        Ok(c) => Ok(Named::Container(c)),
+        Ok(c) => Ok(Named::Container(Box::new(c))),
         Err(e) if e.is_not_found() => match sandbox.find_pod(q) {
             Ok(p) => Ok(Named::Pod(p)),
             Err(pe) if pe.is_not_found() => Err(anyhow::Error::new(sandbox::Error::NotFound {
@@ -97,7 +97,7 @@ pub(crate) fn for_each_named(
             .collect();
         return each_with(&selected, print_names, |name| {
             let c = sandbox.find_container(name)?;
-            action(&sandbox, name, Named::Container(c)).map_err(permission_hint)
+            action(&sandbox, name, Named::Container(Box::new(c))).map_err(permission_hint)
         });
     }
     each_with(&named.names, print_names, |q| {

@@ -76,6 +76,8 @@ pub struct UnpauseArgs {
     pub names: flags::Pods,
     #[command(flatten)]
     pub timeout: TimeoutArgs,
+    #[command(flatten)]
+    pub wait: flags::WaitHealthy,
 }
 
 #[derive(Debug, clap::Args)]
@@ -234,11 +236,14 @@ pub fn run(global: &Global, args: Args) -> Result<()> {
         // Every verb that thaws or ends a pod lifts its fences too.
         PodCommand::Unpause(a) => each(&a.names.pods, |q| {
             let pod = sandbox.find_pod(q)?;
-            let site = FenceSite::of(&sandbox, &Named::Pod(pod.clone()))?;
-            let unpaused = sandbox
-                .unpause_pod(&pod, a.timeout.timeout)
-                .map_err(|e| permission_hint(e.into()));
-            site.lift_after(global, unpaused)
+            let item = Named::Pod(pod.clone());
+            crate::health::gated(&sandbox, &item, a.wait.request().as_ref(), q, || {
+                let site = FenceSite::of(&sandbox, &item)?;
+                let unpaused = sandbox
+                    .unpause_pod(&pod, a.timeout.timeout)
+                    .map_err(|e| permission_hint(e.into()));
+                site.lift_after(global, unpaused)
+            })
         }),
         PodCommand::Stop(a) => each(&a.names.pods, |q| {
             let pod = sandbox.find_pod(q)?;

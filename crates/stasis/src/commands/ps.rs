@@ -32,6 +32,9 @@ pub(crate) struct ContainerView<'a> {
     pub pod_name: Option<String>,
     /// The lease that ends its pause, if one does.
     pub lease: Option<crate::lease::View>,
+    /// Docker's `State`, for tools that read `docker inspect`.
+    #[serde(rename = "State")]
+    pub state: DockerState<'a>,
     #[serde(skip)]
     pub lease_record: Option<crate::lease::Record>,
 }
@@ -54,7 +57,7 @@ impl LeaseIndex {
         if self.0.is_empty() {
             return None;
         }
-        let item = crate::commands::Named::Container(c.clone());
+        let item = crate::commands::Named::Container(Box::new(c.clone()));
         let cgroup = crate::commands::named::cgroup_of(sandbox, &item).ok()?;
         self.0.get(&crate::reset::Fences::tag(&cgroup)).cloned()
     }
@@ -76,9 +79,64 @@ impl<'a> ContainerView<'a> {
         ContainerView {
             record,
             status,
+            state: DockerState::new(record, status),
             pod_name,
             lease: lease_record.as_ref().map(crate::lease::Record::view),
             lease_record,
+        }
+    }
+}
+
+/// A container's state in the shape of docker's `State` (moby's
+/// `container.State` as the API gives it): docker's status words, times in
+/// RFC 3339 (docker's zero time when there is none), and `Health` when the
+/// container has a health check.
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct DockerState<'a> {
+    status: &'static str,
+    running: bool,
+    paused: bool,
+    restarting: bool,
+    #[serde(rename = "OOMKilled")]
+    oom_killed: bool,
+    dead: bool,
+    pid: u32,
+    exit_code: i32,
+    error: &'a str,
+    started_at: String,
+    finished_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    health: Option<&'a sandbox::HealthState>,
+}
+
+/// Docker's time for "never".
+const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
+
+impl<'a> DockerState<'a> {
+    fn new(c: &'a sandbox::ContainerRecord, status: sandbox::ContainerStatus) -> Self {
+        let time =
+            |t: Option<u64>| t.map_or_else(|| ZERO_TIME.to_owned(), sandbox::time::rfc3339_secs);
+        DockerState {
+            status: status.word(),
+            running: status.is_running(),
+            paused: status == sandbox::ContainerStatus::Paused,
+            restarting: false,
+            oom_killed: false,
+            dead: false,
+            pid: match (status.is_running(), c.process) {
+                (true, Some(p)) => p.pid,
+                _ => 0,
+            },
+            exit_code: c.exit.as_ref().map_or(0, |e| e.code),
+            error: c
+                .exit
+                .as_ref()
+                .and_then(|e| e.error.as_deref())
+                .unwrap_or(""),
+            started_at: time(c.started),
+            finished_at: time(c.exit.as_ref().map(|e| e.finished)),
+            health: c.health.as_ref(),
         }
     }
 }
@@ -131,11 +189,15 @@ pub fn run(global: &Global, args: &Args) -> Result<()> {
                     v.record.name.clone(),
                     v.pod_name.clone().unwrap_or_default(),
                     human::status_with_lease(
-                        human::status(
+                        human::status_with_health(
+                            human::status(
+                                v.status,
+                                v.record.started,
+                                v.record.exit.as_ref().map(|e| e.finished),
+                                now,
+                            ),
                             v.status,
-                            v.record.started,
-                            v.record.exit.as_ref().map(|e| e.finished),
-                            now,
+                            v.record.health.as_ref().map(|h| h.status),
                         ),
                         v.lease_record.as_ref().map(crate::lease::Record::brief),
                     ),

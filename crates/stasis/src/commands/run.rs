@@ -32,11 +32,18 @@ pub struct Args {
     #[arg(long, value_name = "DIR")]
     pub rootfs: Option<PathBuf>,
     #[command(flatten)]
+    pub health: flags::HealthCheck,
+    #[command(flatten)]
     pub command: flags::Command,
 }
 
 pub fn run(global: &Global, args: Args) -> Result<ExitCode> {
     let sandbox = open(global)?;
+    let healthcheck = args
+        .health
+        .config()
+        .transpose()
+        .context("the health check")?;
     let container = sandbox
         .create_container(ContainerOptions {
             name: args.name,
@@ -49,6 +56,7 @@ pub fn run(global: &Global, args: Args) -> Result<ExitCode> {
             // Detached, its monitor removes it; attached, this command does
             // (after the last of the log).
             auto_remove: args.remove && args.detach,
+            healthcheck,
         })
         .context("creating the container")
         .map_err(permission_hint)?;

@@ -84,7 +84,7 @@ fn named_cgroups(sandbox: &sandbox::Sandbox, named: &NamedArgs) -> Result<Vec<(S
             .into_iter()
             .map(|c| {
                 let name = c.name.clone();
-                Ok((name, cgroup_of(sandbox, &Named::Container(c))?))
+                Ok((name, cgroup_of(sandbox, &Named::Container(Box::new(c)))?))
             })
             .collect();
     }

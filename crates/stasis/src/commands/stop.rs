@@ -19,7 +19,7 @@ pub fn run(global: &Global, args: &Args) -> Result<()> {
     each(&args.containers.containers, |q| {
         let c = sandbox.find_container(q)?;
         // It may thaw or end the container: lift its fences too.
-        let site = FenceSite::of(&sandbox, &Named::Container(c.clone()))?;
+        let site = FenceSite::of(&sandbox, &Named::Container(Box::new(c.clone())))?;
         site.lift_after(
             global,
             Ok(sandbox.stop_container(&c, args.grace.duration())?),

@@ -1,16 +1,19 @@
 //! `stasis unpause`: thaw a paused target, in whichever hierarchy and by
-//! whichever strategy it was paused. It takes the same flags as `pause`.
+//! whichever strategy it was paused. It takes the same flags as `pause`,
+//! and `--wait-healthy` to return only once the target is healthy again
+//! (see [`crate::health`]).
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use freezer::{Choice, Freezer, FrozenBy, Placement};
 
 use crate::commands::named::FenceSite;
 use crate::commands::{for_each_named, permission_hint, Global, Named};
+use crate::health::{self, Gate};
 use crate::target::{
     self, HierarchyArgs, NamedArgs, StrategyArgs, TargetArgs, TimeoutArgs, STRATEGY_HELP,
     TARGET_HELP, UNPAUSE_STRATEGY_HELP, UNPAUSE_TIMEOUT_HELP,
 };
-use crate::{lease, reset};
+use crate::{flags, lease, reset};
 
 #[derive(Debug, clap::Args)]
 #[command(
@@ -29,21 +32,43 @@ pub struct Args {
     pub strategy: StrategyArgs,
     #[command(flatten)]
     pub timeout: TimeoutArgs,
+    #[command(flatten)]
+    pub wait: flags::WaitHealthy,
 }
 
 pub fn run(global: &Global, args: &Args) -> Result<()> {
+    let wait = args.wait.request();
     if args.named.is_given() {
         let timeout = args.timeout.timeout;
-        return for_each_named(global, &args.named, true, |sandbox, _, item| {
-            let site = FenceSite::of(sandbox, &item)?;
-            let unpaused = match &item {
-                Named::Container(c) => sandbox.unpause_container(c, timeout),
-                Named::Pod(p) => sandbox.unpause_pod(p, timeout),
-            };
-            site.lift_after(global, unpaused.map_err(Into::into))
+        return for_each_named(global, &args.named, true, |sandbox, name, item| {
+            health::gated(sandbox, &item, wait.as_ref(), name, || {
+                let site = FenceSite::of(sandbox, &item)?;
+                let unpaused = match &item {
+                    Named::Container(c) => sandbox.unpause_container(c, timeout),
+                    Named::Pod(p) => sandbox.unpause_pod(p, timeout),
+                };
+                site.lift_after(global, unpaused.map_err(Into::into))
+            })
         });
     }
+    if wait.as_ref().is_some_and(|w| w.port.is_none()) {
+        target::usage_error(
+            "--wait-healthy of a --pid, --cgroup, --container-id or --k8s-pod target needs --wait-port \
+             (a health command runs inside a stasis container)",
+        );
+    }
     let resolved = target::resolve(&args.target, &args.hierarchy).map_err(permission_hint)?;
+    let gate = match wait.as_ref().and_then(|w| w.port.map(|p| (p, w.limit))) {
+        Some((port, limit)) => {
+            let pids = freezer::tree::procs_below(&resolved.placement.chosen)
+                .context("listing the target's processes")?;
+            Some((
+                Gate::for_target(std::path::Path::new("/proc"), &pids, port)?,
+                limit,
+            ))
+        }
+        None => None,
+    };
     // auto thaws whichever hierarchy holds the target; a named one only that.
     let placement = match resolved.choice {
         Choice::Auto => resolved.placement.clone(),
@@ -79,5 +104,8 @@ pub fn run(global: &Global, args: &Args) -> Result<()> {
             );
         }
     }
-    Ok(())
+    match gate {
+        Some((gate, limit)) => gate.wait(None, &resolved.target.to_string(), limit),
+        None => Ok(()),
+    }
 }
