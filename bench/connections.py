@@ -12,6 +12,18 @@
       consumer A (CONSUMER, started into CGROUP_DIR) holds five unacked
       messages; then one round without the flag, timed until the broker's
       heartbeat timeout redelivers them.
+
+  connections.py grpc STASIS CGROUP_DIR ROUNDS
+      Two gRPC backends (this file's grpc-server mode), A started into
+      CGROUP_DIR and B outside it; a client in this process balancing
+      round-robin over both calls back to back with a 2 s deadline. Per
+      round, once A has served calls again, it times from
+      `stasis pause --reset-connections` returning to the first call
+      answered after that (by B: A is frozen), and notes the longest call
+      around the pause; then rounds without the flag, for contrast.
+
+  connections.py grpc-server PORT NAME
+      A backend: /stasis.Echo/Echo answers NAME.
 """
 import os
 import socket
@@ -23,7 +35,9 @@ import time
 
 
 def stasis(binary, *args):
-    subprocess.run([binary, *args], check=True, stdout=subprocess.DEVNULL)
+    run = subprocess.run([binary, *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    if run.returncode != 0:
+        sys.exit(f"stasis {' '.join(args)}: exit {run.returncode}: {run.stderr.strip()}")
 
 
 def pct(values, p):
@@ -150,8 +164,135 @@ def rabbit(binary, url, cgroup, consumer, rounds):
     print(f"| without (heartbeat 10 s) | {'none in 120 s' if plain is None else f'{plain:.0f}'} | |")
 
 
+def grpc_server(port, name):
+    from concurrent import futures
+
+    import grpc
+
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
+    answer = name.encode()
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(
+        "stasis.Echo", {"Echo": grpc.unary_unary_rpc_method_handler(lambda req, ctx: answer)}),))
+    server.add_insecure_port(f"127.0.0.1:{port}")
+    server.start()
+    server.wait_for_termination()
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def wait_port(port):
+    for _ in range(600):
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.1).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise SystemExit(f"port {port} never opened")
+
+
+def grpc_bench(binary, cgroup, rounds):
+    import grpc
+
+    me = os.path.abspath(__file__)
+    pa, pb = free_port(), free_port()
+    a = subprocess.Popen(
+        ["sh", "-c", 'echo $$ > "$0/cgroup.procs" && exec "$@"', cgroup,
+         "/usr/bin/python3", me, "grpc-server", str(pa), "A"], stdin=subprocess.DEVNULL)
+    b = subprocess.Popen(["/usr/bin/python3", me, "grpc-server", str(pb), "B"],
+                         stdin=subprocess.DEVNULL)
+    wait_port(pa)
+    wait_port(pb)
+    # Short reconnect backoff, so that A is back in the rotation soon after
+    # each unpause and every round starts with both backends serving.
+    channel = grpc.insecure_channel(
+        f"ipv4:127.0.0.1:{pa},127.0.0.1:{pb}",
+        options=[("grpc.lb_policy_name", "round_robin"),
+                 ("grpc.initial_reconnect_backoff_ms", 100),
+                 ("grpc.min_reconnect_backoff_ms", 100),
+                 ("grpc.max_reconnect_backoff_ms", 200)])
+    echo = channel.unary_unary("/stasis.Echo/Echo")
+    calls = []  # (start, end, answer or None)
+    lock = threading.Lock()
+    stop = threading.Event()
+
+    def caller():
+        while not stop.is_set():
+            t0 = time.perf_counter()
+            try:
+                who = echo(b"x", timeout=2).decode()
+            except grpc.RpcError:
+                who = None
+            with lock:
+                calls.append((t0, time.perf_counter(), who))
+
+    thread = threading.Thread(target=caller, daemon=True)
+    thread.start()
+
+    def a_serving_since(t):
+        with lock:
+            return any(w == "A" for s, _, w in calls if s >= t)
+
+    results = {True: [], False: []}
+    plain_rounds = min(5, rounds)
+    try:
+        for flag in [True] * rounds + [False] * plain_rounds:
+            t = time.perf_counter()
+            while not a_serving_since(t):
+                if time.perf_counter() - t > 30:
+                    raise SystemExit("backend A did not come back within 30 s")
+                time.sleep(0.01)
+            time.sleep(0.2)
+            args = ["pause", "--cgroup", cgroup] + (["--reset-connections"] if flag else [])
+            t0 = time.perf_counter()
+            stasis(binary, *args)
+            t1 = time.perf_counter()
+            limit = t1 + 5
+            first = None
+            while first is None and time.perf_counter() < limit:
+                with lock:
+                    done = [e for s, e, w in calls if s >= t1 and w is not None]
+                if done:
+                    first = done[0]
+                time.sleep(0.0005)
+            time.sleep(0.3)
+            with lock:
+                around = [e - s for s, e, _ in calls if e >= t0 - 0.05]
+                failed = sum(1 for s, e, w in calls if e >= t0 and w is None)
+            stasis(binary, "unpause", "--cgroup", cgroup)
+            results[flag].append(((first - t1) * 1000 if first else None,
+                                  max(around) * 1000, failed))
+    finally:
+        stop.set()
+        thread.join(5)
+        channel.close()
+        for p in (a, b):
+            p.kill()
+            p.wait()
+    print("| | first call answered after the pause returned: median | p90 | longest call around the pause: median | failed calls per round |")
+    print("|---|---:|---:|---:|---:|")
+    for flag, label in ((True, f"with `--reset-connections` ({rounds} rounds)"),
+                        (False, f"without ({plain_rounds} rounds)")):
+        rows = results[flag]
+        firsts = [r[0] for r in rows if r[0] is not None]
+        first = f"{statistics.median(firsts):.1f}" if firsts else "none in 5 s"
+        p90 = f"{pct(firsts, 90):.1f}" if firsts else ""
+        longest = statistics.median(r[1] for r in rows)
+        failed = statistics.median(r[2] for r in rows)
+        print(f"| {label} | {first} | {p90} | {longest:.1f} | {failed:g} |")
+
+
 if __name__ == "__main__":
-    if sys.argv[1] == "cost":
+    if sys.argv[1] == "grpc-server":
+        grpc_server(int(sys.argv[2]), sys.argv[3])
+    elif sys.argv[1] == "grpc":
+        grpc_bench(sys.argv[2], sys.argv[3], int(sys.argv[4]))
+    elif sys.argv[1] == "cost":
         cost(sys.argv[2], int(sys.argv[3]), sys.argv[4], int(sys.argv[5]), [int(n) for n in sys.argv[6:]])
     else:
         rabbit(sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5], int(sys.argv[6]))

@@ -5,14 +5,19 @@
 # against a real RabbitMQ broker on 127.0.0.1, the time from
 # `stasis pause --reset-connections` returning to the first message of the
 # frozen consumer redelivered to another one (and, for contrast, one round
-# without the flag, which waits for the broker's 10 s heartbeat).
+# without the flag, which waits for the broker's 10 s heartbeat), and, with
+# two gRPC backends and a client balancing round-robin over them, the time
+# from the pause of one backend returning to the first call answered after it
+# (by the other backend).
 #
 #   sudo bash bench/connections.sh
 #
-# Needs root, cargo, and the Debian packages python3, python3-pika, nftables
-# and rabbitmq-server, which it checks for but does not install.
+# Needs root, cargo, and the Debian packages python3, python3-pika,
+# python3-grpcio, nftables and rabbitmq-server, which it checks for but does
+# not install.
 #
 # Settings (environment): ROUNDS=30 (cost rounds per count), RABBIT_ROUNDS=20,
+# GRPC_ROUNDS=20,
 # COUNTS="0 100 1000", BENCH_RT=1 (run the driver under chrt -f 50).
 #
 # Everything it creates (a v1 cgroup stasis-bench-<random>, the echo server
@@ -23,13 +28,15 @@ set -euo pipefail
 die() { echo "connections.sh: $*" >&2; exit 1; }
 [[ $EUID -eq 0 ]] || die "run as root"
 for tool in cargo python3 /usr/bin/python3 nft rabbitmq-server epmd chrt; do
-    command -v "$tool" >/dev/null || die "$tool not found (apt-get install -y python3 python3-pika nftables rabbitmq-server)"
+    command -v "$tool" >/dev/null || die "$tool not found (apt-get install -y python3 python3-pika python3-grpcio nftables rabbitmq-server)"
 done
+/usr/bin/python3 -c 'import grpc, pika' 2>/dev/null || die "python3-pika and python3-grpcio are needed"
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 TARGET_DIR=${CARGO_TARGET_DIR:-$REPO/target}
 ROUNDS=${ROUNDS:-30}
 RABBIT_ROUNDS=${RABBIT_ROUNDS:-20}
+GRPC_ROUNDS=${GRPC_ROUNDS:-20}
 COUNTS=${COUNTS:-"0 100 1000"}
 BENCH_RT=${BENCH_RT:-1}
 RT=(); [[ $BENCH_RT == 1 ]] && RT=(chrt -f 50)
@@ -91,3 +98,6 @@ echo "|---|---:|---:|"
 "${RT[@]}" /usr/bin/python3 "$REPO/bench/connections.py" rabbit "$S" \
     "amqp://guest:guest@127.0.0.1:$amqp/%2F" "$CG" \
     "$REPO/crates/stasis/tests/workloads/rabbit_consumer.py" "$RABBIT_ROUNDS"
+
+echo "== gRPC: pause of one of two backends returned -> first call answered (ms)"
+"${RT[@]}" /usr/bin/python3 "$REPO/bench/connections.py" grpc "$S" "$CG" "$GRPC_ROUNDS"

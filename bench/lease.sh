@@ -6,6 +6,10 @@
 # (v1 freezer.state THAWED, v2 "frozen 0" in cgroup.events) and takes the
 # wall-clock time at the first thawed reading. Goal: <= 50 ms.
 #
+# And the death of an --until-exit controller to thaw: each round starts a
+# controller (a sleep), pauses the cgroup with `--until-exit` its PID, takes
+# the time, SIGKILLs the controller and polls the same word. Goal: <= 100 ms.
+#
 #   sudo bash bench/lease.sh
 #
 # Needs root, the v1 freezer at /sys/fs/cgroup/freezer and/or cgroup2 at
@@ -66,6 +70,17 @@ thawed() { # version dir
   fi
 }
 
+summary() { # label
+  sort -n | awk -v label="$1" -v n="$ROUNDS" '
+    { a[NR] = $1 }
+    END {
+      med = (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2
+      p95 = a[int(0.95 * NR + 0.999999)]
+      printf "%s over %d rounds: median %.2f ms, p95 %.2f ms, min %.2f ms, max %.2f ms\n",
+        label, n, med / 1000, p95 / 1000, a[1] / 1000, a[NR] / 1000
+    }'
+}
+
 measure() { # version mount
   local version=$1 mount=$2 dir=$2/$tag-$1 out=() record rest secs nanos now
   [[ -d $mount ]] || { echo "$version: no hierarchy at $mount, skipped" >&2; return; }
@@ -84,16 +99,32 @@ measure() { # version mount
     # the watchdog removes the record just after the thaw
     while compgen -G "$root/leases/*.json" >/dev/null; do :; done
   done
-  printf '%s\n' "${out[@]}" | sort -n | awk -v v="$version" -v n="$ROUNDS" '
-    { a[NR] = $1 }
-    END {
-      med = (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2
-      p95 = a[int(0.95 * NR + 0.999999)]
-      printf "%s: lease expiry to thaw over %d rounds: median %.2f ms, p95 %.2f ms, min %.2f ms, max %.2f ms\n",
-        v, n, med / 1000, p95 / 1000, a[1] / 1000, a[NR] / 1000
-    }'
+  printf '%s\n' "${out[@]}" | summary "$version: lease expiry to thaw"
+}
+
+measure_until_exit() { # version mount
+  local version=$1 mount=$2 dir=$2/$tag-$1-until out=() controller t0 now
+  [[ -d $mount ]] || { echo "$version: no hierarchy at $mount, skipped" >&2; return; }
+  mkdir "$dir"; cgroups+=("$dir")
+  sh -c 'echo $$ > "$0/cgroup.procs" && exec sleep 100000' "$dir" </dev/null >/dev/null 2>&1 &
+  until read -r _ < "$dir/cgroup.procs"; do :; done
+  for ((i = 0; i < ROUNDS; i++)); do
+    sleep 100000 </dev/null >/dev/null 2>&1 &
+    controller=$!
+    "$STASIS" --root "$root" pause --until-exit "$controller" --cgroup "$dir"
+    t0=$EPOCHREALTIME
+    kill -KILL "$controller"
+    until thawed "$version" "$dir"; do :; done
+    now=$EPOCHREALTIME
+    out+=($(( (${now%.*} - ${t0%.*}) * 1000000 + 10#${now#*.} - 10#${t0#*.} )))
+    wait "$controller" 2>/dev/null || true
+    while compgen -G "$root/leases/*.json" >/dev/null; do :; done
+  done
+  printf '%s\n' "${out[@]}" | summary "$version: --until-exit controller killed to thaw"
 }
 
 echo "stasis $("$STASIS" --version | awk '{print $2}'), lease $LEASE, $ROUNDS rounds per hierarchy"
 measure v1 /sys/fs/cgroup/freezer
 measure v2 /sys/fs/cgroup/unified
+measure_until_exit v1 /sys/fs/cgroup/freezer
+measure_until_exit v2 /sys/fs/cgroup/unified
