@@ -55,6 +55,7 @@
 
 #![deny(unsafe_code)]
 
+pub mod audit;
 mod cgroups;
 mod container;
 mod error;
