@@ -96,7 +96,9 @@ pub fn now() -> String {
 pub fn append(path: &Path, record: &Record) -> Result<(), Error> {
     let mut line = serde_json::to_vec(record).map_err(Error::Encode)?;
     line.push(b'\n');
+    // Readable too: the last byte tells whether a writer died mid-line.
     let file = OpenOptions::new()
+        .read(true)
         .append(true)
         .create(true)
         .mode(0o600)
@@ -210,6 +212,7 @@ mod tests {
         assert_eq!(got[0], record("pause").clone_with_time(&got[0].time));
         let text = std::fs::read_to_string(&path).expect("text");
         assert_eq!(text.lines().count(), 3, "{text}");
+        assert!(!text.contains("\n\n"), "no blank lines: {text}");
         let _ = std::fs::remove_dir_all(&dir);
     }
 
