@@ -613,7 +613,8 @@ impl Stasis {
         }
     }
 
-    fn command(&self, args: &[&str]) -> Command {
+    /// `stasis --root ROOT args...`, not yet started.
+    pub fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(STASIS);
         cmd.arg("--root")
             .arg(&self.root.0)
