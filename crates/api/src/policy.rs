@@ -143,7 +143,7 @@ impl Rule {
         let who = match who.parse::<u32>() {
             Ok(uid) => Who::Uid(uid),
             Err(_) => Who::Group {
-                gid: gid_of(group_file, who)?,
+                gid: gid_of(group_file, who).map_err(|e| bad(&e.to_string()))?,
                 name: who.to_owned(),
             },
         };

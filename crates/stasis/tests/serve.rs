@@ -580,6 +580,20 @@ fn errors_have_docker_s_statuses_and_messages() {
         let m = message(&body);
         assert!(m.contains(text), "{method} {path}: {m}");
     }
+    let (status, _, _) = raw(sock, "POST", "/containers/up/start", b"");
+    assert_eq!(status, 304, "started already");
+    let (status, _, body) = raw(
+        sock,
+        "POST",
+        "/containers/up/start",
+        br#"{"Binds":["/:/x"]}"#,
+    );
+    assert_eq!(
+        status,
+        400,
+        "a start body: {}",
+        String::from_utf8_lossy(&body)
+    );
     let (status, _, body) = raw(sock, "POST", "/containers/create?name=x", b"{\"Image\": ");
     assert_eq!(
         status,

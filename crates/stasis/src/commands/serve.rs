@@ -5,7 +5,7 @@
 //! unless this verb does.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -62,7 +62,13 @@ pub fn run(global: &Global, args: &Args) -> Result<()> {
     let backend = Arc::new(CliBackend {
         global: global.clone(),
         sandbox: sandbox.clone(),
+        monitors: Arc::new(Mutex::new(Vec::new())),
     });
+    let reaper = backend.monitors.clone();
+    std::thread::Builder::new()
+        .name("stasis-reaper".into())
+        .spawn(move || reap(&reaper))
+        .context("starting the thread that reaps monitors")?;
     api::serve(config, sandbox, backend, |socket| {
         eprintln!(
             "stasis: serving the Docker Engine API on {}",
@@ -97,6 +103,29 @@ fn group_by_name_or_number(group_file: &Path, name: &str) -> Result<u32> {
 struct CliBackend {
     global: Global,
     sandbox: sandbox::Sandbox,
+    /// The monitors this process started (each its child for the life of
+    /// its container), for [`reap`].
+    monitors: Arc<Mutex<Vec<rustix::process::Pid>>>,
+}
+
+/// Reaps the monitors the service started, once they exit: the CLI exits
+/// before its monitor does and leaves it to init, the service lives on
+/// and must wait for it or keep a zombie per container. Only those PIDs
+/// are waited for, never `-1`, so that no other wait in the process (a
+/// lease's watchdog, `nft`) loses its child's status.
+fn reap(monitors: &Mutex<Vec<rustix::process::Pid>>) {
+    loop {
+        std::thread::sleep(Duration::from_secs(1));
+        let Ok(mut pids) = monitors.lock() else {
+            return;
+        };
+        pids.retain(|pid| {
+            matches!(
+                rustix::process::waitpid(Some(*pid), rustix::process::WaitOptions::NOHANG),
+                Ok(None)
+            )
+        });
+    }
 }
 
 /// The freezer's time limit for the service's pauses and unpauses (the
@@ -135,8 +164,18 @@ impl api::Backend for CliBackend {
         let c = self.container(query)?;
         let monitor = crate::commands::internal::monitor_command(&self.global, &c.id)
             .map_err(|e| to_api(&e, query, "starting the container"))?;
-        self.sandbox
-            .start_container(&c, monitor)
+        let started = self.sandbox.start_container(&c, monitor);
+        // Started or not, the monitor ran as this process's child.
+        let monitor = match &started {
+            Ok(record) => record.monitor,
+            Err(_) => self.sandbox.container(&c.id).ok().and_then(|r| r.monitor),
+        };
+        if let Some(pid) = monitor.and_then(|m| rustix::process::Pid::from_raw(m.pid as i32)) {
+            if let Ok(mut pids) = self.monitors.lock() {
+                pids.push(pid);
+            }
+        }
+        started
             .map(drop)
             .map_err(|e| match e.command_exit_code(false) {
                 // The command cannot run: the client's mistake, in docker's
