@@ -76,6 +76,8 @@ impl Sandbox {
                         error: Some(message.clone()),
                     })
                 })?;
+                // It never ran, but it has ended, with an exit code.
+                self.container_event(&container, "die", &[("exitCode", code.to_string())]);
                 Ready::Failed { code, message }.send(ready);
                 return self.after_exit(&container);
             }
@@ -90,6 +92,9 @@ impl Sandbox {
             c.started = Some(now());
             c.health = checked.then(HealthState::starting);
         })?;
+        // Before the answer, so that the event is in the journal by the time
+        // `run` returns.
+        self.container_event(&container, "start", &[]);
         Ready::Started { pid }.send(ready);
         // The container runs either way: a checker that cannot start is
         // logged, and its health stays "starting".
@@ -131,6 +136,7 @@ impl Sandbox {
                 error: None,
             })
         })?;
+        self.container_event(&container, "die", &[("exitCode", code.to_string())]);
         self.after_exit(&container)
     }
     fn start_process(&self, c: &ContainerRecord) -> Result<std::process::Child> {
