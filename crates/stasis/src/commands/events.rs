@@ -33,7 +33,10 @@ const SLICE: Duration = Duration::from_millis(100);
 pub fn run(global: &Global, args: &Args) -> Result<()> {
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(sig, Arc::clone(&stop))
+        // A second signal, while the first is not yet noticed (a write to
+        // a stuck pipe), ends it at once, as a shell would: 128 + N.
+        signal_hook::flag::register_conditional_shutdown(sig, 128 + sig, Arc::clone(&stop))
+            .and_then(|_| signal_hook::flag::register(sig, Arc::clone(&stop)))
             .context("setting up the handling of SIGINT and SIGTERM")?;
     }
     // The root may not exist yet; make it as every verb does, so there is a
