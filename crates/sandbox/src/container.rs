@@ -451,10 +451,11 @@ impl Sandbox {
             }
         }
         // docker's events for a stop: kill (15), kill (9) if it had to,
-        // die (from the monitor), stop.
+        // die (from the monitor), stop. Each kill is recorded before its
+        // signal is sent, so that it comes before the die it causes.
         for (c, p) in &running {
-            p.signal(rustix::process::Signal::TERM)?;
             self.container_event(c, "kill", &[("signal", libc::SIGTERM.to_string())]);
+            p.signal(rustix::process::Signal::TERM)?;
         }
         let end = Instant::now() + grace;
         let mut ended = Vec::new();
@@ -462,10 +463,10 @@ impl Sandbox {
             ended.push(p.wait(end.saturating_duration_since(Instant::now()))?);
         }
         for ((c, p), ended) in running.iter().zip(ended) {
-            p.signal(rustix::process::Signal::KILL)?;
             if !ended {
                 self.container_event(c, "kill", &[("signal", libc::SIGKILL.to_string())]);
             }
+            p.signal(rustix::process::Signal::KILL)?;
         }
         for c in live {
             self.wait_exit(c, Some(Duration::from_secs(10)))?;
@@ -496,10 +497,14 @@ impl Sandbox {
             .process
             .ok_or_else(|| Error::not_running(Kind::Container, &c.name))?;
         match process.open(&self.host.proc)? {
-            Some(p) => p.signal(signal)?,
+            Some(p) => {
+                // Recorded first: a process that dies of the signal has its
+                // monitor record `die` at once, and `kill` must come before.
+                self.container_event(c, "kill", &[("signal", signal.as_raw().to_string())]);
+                p.signal(signal)?
+            }
             None => return Err(Error::not_running(Kind::Container, &c.name)),
         }
-        self.container_event(c, "kill", &[("signal", signal.as_raw().to_string())]);
         if status == ContainerStatus::Paused {
             // The signal is pending; it takes effect once the leaf thaws.
             cgroups.thaw_frozen(Some(c.id.as_str()))?;

@@ -69,6 +69,9 @@ impl Sandbox {
                 // Docker's codes for a command that cannot run.
                 let code = e.command_exit_code(false).map_or(126, i32::from);
                 let message = crate::error::chain_text(&e);
+                // It never ran, but it has ended, with an exit code
+                // (recorded after the event, as below).
+                self.container_event(&container, "die", &[("exitCode", code.to_string())]);
                 self.record(id, |c| {
                     c.exit = Some(ExitRecord {
                         code,
@@ -76,8 +79,6 @@ impl Sandbox {
                         error: Some(message.clone()),
                     })
                 })?;
-                // It never ran, but it has ended, with an exit code.
-                self.container_event(&container, "die", &[("exitCode", code.to_string())]);
                 Ready::Failed { code, message }.send(ready);
                 return self.after_exit(&container);
             }
@@ -129,6 +130,9 @@ impl Sandbox {
             let _ = checker.kill();
             let _ = checker.wait();
         }
+        // Before the exit is recorded: `stop` waits for the record, and its
+        // own event must come after this one, as docker orders them.
+        self.container_event(&container, "die", &[("exitCode", code.to_string())]);
         self.record(id, |c| {
             c.exit = Some(ExitRecord {
                 code,
@@ -136,7 +140,6 @@ impl Sandbox {
                 error: None,
             })
         })?;
-        self.container_event(&container, "die", &[("exitCode", code.to_string())]);
         self.after_exit(&container)
     }
     fn start_process(&self, c: &ContainerRecord) -> Result<std::process::Child> {

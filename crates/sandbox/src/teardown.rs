@@ -81,11 +81,11 @@ impl Sandbox {
             };
             cgroups.thaw_frozen(Some(c.id.as_str()))?;
             let killed = match &c.process {
-                Some(p) => p
-                    .signal(&self.host.proc, rustix::process::Signal::KILL)
-                    .map(|()| {
-                        self.container_event(c, "kill", &[("signal", libc::SIGKILL.to_string())])
-                    }),
+                Some(p) => {
+                    // Before the signal, so that it comes before the die.
+                    self.container_event(c, "kill", &[("signal", libc::SIGKILL.to_string())]);
+                    p.signal(&self.host.proc, rustix::process::Signal::KILL)
+                }
                 None => Ok(()),
             }
             .and_then(|()| self.wait_exit(c, Some(Duration::from_secs(10))).map(drop));
