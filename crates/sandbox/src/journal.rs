@@ -208,7 +208,12 @@ impl Journal {
             {
                 Ok(f) => f,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound && tries < 4 => {
-                    self.exclusively(&lock, |j| j.start_file(0))?;
+                    // The first event, or the current file was removed by
+                    // hand: go on where the previous file, if any, ended.
+                    self.exclusively(&lock, |j| {
+                        let previous = j.open_segment(&j.root.join(PREVIOUS))?;
+                        j.start_file(previous.map_or(0, |p| p.end()))
+                    })?;
                     continue;
                 }
                 Err(source) => return Err(Error::AppendEvent { path, source }),
