@@ -62,6 +62,7 @@ enum Op {
     Unpause,
     Remove,
     Logs,
+    Events,
     /// Answered 404, as docker answers for a missing object of a kind
     /// stasis has none of (`docker inspect NAME` probes every kind).
     Missing(String),
@@ -114,11 +115,7 @@ fn route(method: &Method, path: &str) -> Result<Route, ApiError> {
             ),
             _ => Err(page_not_found()),
         },
-        ["events"] if get => r(
-            Op::NotImplemented("the event stream is not implemented"),
-            Verb::Events,
-            "",
-        ),
+        ["events"] if get => r(Op::Events, Verb::Events, ""),
         ["images", "json"] if get => r(
             Op::NotImplemented("listing images is not implemented"),
             Verb::Images,
@@ -514,6 +511,7 @@ async fn run(
         }
         Op::Wait => wait(svc, target, query).await,
         Op::Logs => logs(svc, target, query).await,
+        Op::Events => events(svc, query).await,
         Op::Missing(message) => Err(ApiError::new(StatusCode::NOT_FOUND, message.clone())),
         Op::EmptyList(v) => Ok(json_response(StatusCode::OK, v)),
         Op::NotImplemented(what) => Err(ApiError::not_implemented(*what)),
@@ -918,6 +916,101 @@ async fn logs(
     resp.headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static(MULTIPLEXED));
     Ok(resp)
+}
+
+/// How long one wait for the journal lasts: how soon a client that hung up,
+/// an `until` that passed or a stopping service is noticed.
+const EVENTS_SLICE: Duration = Duration::from_millis(250);
+
+/// `GET /events`: the event journal ([`sandbox::journal`]) as docker's
+/// event objects, one JSON object per line, each sent as it is read.
+/// Without `since` and `until`, only new events, as docker does; with
+/// them, from the oldest kept; without `until`, it follows until the
+/// client hangs up.
+async fn events(svc: &Arc<Service>, query: &Query) -> Result<Response<Body>, ApiError> {
+    let now = std::time::SystemTime::now();
+    let time = |key: &str| match query.get(key) {
+        None | Some("") => Ok(None),
+        Some(v) => sandbox::time::parse_time(v, now)
+            .map(Some)
+            .map_err(|e| ApiError::bad_request(format!("invalid value for {key}: {e}"))),
+    };
+    let (since, until) = (time("since")?, time("until")?);
+    let mut filters = sandbox::journal::Filters::default();
+    for (key, values) in &query.filters()?.0 {
+        for v in values {
+            filters
+                .add(key, v)
+                .map_err(|e| ApiError::bad_request(capitalized_msg(&e)))?;
+        }
+    }
+    let permit = stream_permit(svc)?;
+    let journal = svc.sandbox.journal();
+    let replay = since.is_some() || until.is_some();
+    let start = blocking("reading the event journal", move || {
+        if replay {
+            Ok(0)
+        } else {
+            journal
+                .end()
+                .map_err(|e| ApiError::internal("reading the event journal", &format_chain(&e)))
+        }
+    })
+    .await?;
+    let (tx, body) = body::channel(64);
+    let svc = svc.clone();
+    tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        let journal = svc.sandbox.journal();
+        let mut offset = start;
+        loop {
+            let (events, next) = match journal.read_from(offset) {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::error!(error = %format_chain(&e), "reading the event journal");
+                    return;
+                }
+            };
+            offset = next;
+            for e in events {
+                let t = e.time();
+                if since.is_some_and(|s| t < s)
+                    || until.is_some_and(|u| t > u)
+                    || !filters.matches(&e)
+                {
+                    continue;
+                }
+                let mut line = serde_json::to_vec(&e.docker_json()).unwrap_or_default();
+                line.push(b'\n');
+                if tx.blocking_send(Bytes::from(line)).is_err() {
+                    return;
+                }
+            }
+            let now = std::time::SystemTime::now();
+            if until.is_some_and(|u| now >= u)
+                || tx.is_closed()
+                || svc.stopping.load(Ordering::Relaxed)
+            {
+                return;
+            }
+            let slice = until
+                .and_then(|u| u.duration_since(now).ok())
+                .map_or(EVENTS_SLICE, |left| left.min(EVENTS_SLICE));
+            if let Err(e) = journal.wait(offset, slice) {
+                tracing::error!(error = %format_chain(&e), "waiting for the event journal");
+                return;
+            }
+        }
+    });
+    let mut resp = Response::new(body);
+    resp.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    Ok(resp)
+}
+
+/// A sandbox error's own message, capitalized as docker's are.
+fn capitalized_msg(e: &sandbox::Error) -> String {
+    crate::error::capitalized(&e.to_string())
 }
 
 /// The byte offset at which the last `n` lines of the file begin.

@@ -19,6 +19,7 @@ use bollard::container::{
     InspectContainerOptions, ListContainersOptions, LogOutput, LogsOptions, RemoveContainerOptions,
     StopContainerOptions, WaitContainerOptions,
 };
+use bollard::system::EventsOptions;
 use bollard::Docker;
 use common::*;
 use futures_util::StreamExt;
@@ -566,7 +567,12 @@ fn errors_have_docker_s_statuses_and_messages() {
         ),
         ("POST", "/containers/up/kill?signal=NOPE", 400, ""),
         ("GET", "/containers/json?all=maybe", 400, ""),
-        ("GET", "/events", 501, ""),
+        (
+            "GET",
+            "/events?filters=%7B%22colour%22%3A%5B%22red%22%5D%7D",
+            400,
+            "",
+        ),
     ];
     for (method, path, want, text) in cases {
         let (status, head, body) = raw(sock, method, path, b"");
@@ -742,4 +748,93 @@ fn sigterm_drains_and_exits_zero() {
     let status = wait_bounded(&mut child, Duration::from_secs(20));
     assert!(status.success(), "{status:?}");
     assert!(!serve.socket.exists(), "the socket is removed");
+}
+
+#[test]
+fn events_stream_what_the_cli_and_the_api_do() {
+    if !root_or_skip("events_stream_what_the_cli_and_the_api_do") {
+        return;
+    }
+    let s = Stasis::new();
+    s.run(&["run", "-d", "--name", "ev", "--", "sleep", "1000"])
+        .ok();
+    s.run(&["run", "-d", "--name", "other", "--", "sleep", "1000"])
+        .ok();
+    let serve = Serve::start(&s, &[]);
+    // Following: once the headers are in, every later event arrives.
+    let mut follow = UnixStream::connect(&serve.socket).expect("connect");
+    follow
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let filters = form_encode(r#"{"container":{"ev":true}}"#);
+    follow
+        .write_all(
+            format!("GET /v1.44/events?filters={filters} HTTP/1.0\r\nHost: x\r\n\r\n").as_bytes(),
+        )
+        .expect("request");
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = follow.read(&mut buf).expect("headers");
+        assert!(n > 0, "closed early");
+        got.extend_from_slice(&buf[..n]);
+    }
+    assert!(
+        got.starts_with(b"HTTP/1.0 200") || got.starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&got)
+    );
+    s.run(&["pause", "other"]).ok();
+    s.run(&["pause", "ev"]).ok();
+    runtime().block_on(async {
+        serve
+            .docker()
+            .unpause_container("ev")
+            .await
+            .expect("unpause");
+    });
+    let actions = |got: &[u8]| -> Vec<String> {
+        let text = String::from_utf8_lossy(got);
+        let body = text
+            .split_once("\r\n\r\n")
+            .map_or("", |(_, b)| b)
+            .to_owned();
+        body.lines()
+            .filter(|l| !l.is_empty())
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).expect("an event per line");
+                assert_eq!(v["Actor"]["Attributes"]["name"], "ev", "filtered: {l}");
+                v["Action"].as_str().expect("Action").to_owned()
+            })
+            .collect()
+    };
+    while actions(&got).len() < 2 {
+        let n = follow.read(&mut buf).expect("the events as they happen");
+        assert!(n > 0, "closed: {}", String::from_utf8_lossy(&got));
+        got.extend_from_slice(&buf[..n]);
+    }
+    assert_eq!(actions(&got), ["pause", "unpause"]);
+
+    // Replaying a range: the past, then the stream ends.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs()
+        + 1;
+    runtime().block_on(async {
+        let docker = serve.docker();
+        let past: Vec<_> = docker
+            .events(Some(EventsOptions::<String> {
+                since: Some("0".into()),
+                until: Some(now.to_string()),
+                filters: HashMap::from([("container".to_owned(), vec!["ev".to_owned()])]),
+            }))
+            .collect()
+            .await;
+        let actions: Vec<String> = past
+            .into_iter()
+            .map(|e| e.expect("event").action.expect("action"))
+            .collect();
+        assert_eq!(actions, ["create", "start", "pause", "unpause"]);
+    });
 }
