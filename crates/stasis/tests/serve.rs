@@ -838,3 +838,51 @@ fn events_stream_what_the_cli_and_the_api_do() {
         assert_eq!(actions, ["create", "start", "pause", "unpause"]);
     });
 }
+
+#[test]
+fn start_runs_on_the_spawner_and_the_monitor_is_reaped() {
+    if !root_or_skip("start_runs_on_the_spawner_and_the_monitor_is_reaped") {
+        return;
+    }
+    let s = Stasis::new();
+    // A created container the service will start (the API's create is not
+    // served yet: the library makes it, as `run` would before starting).
+    let sandbox = sandbox::Sandbox::open(&s.root.0)
+        .expect("open")
+        .with_pause_binary(pause_binary().to_owned());
+    let created = sandbox
+        .create_container(sandbox::ContainerOptions {
+            name: Some("later".into()),
+            command: vec!["sh".into(), "-c".into(), "echo started; sleep 1".into()],
+            ..Default::default()
+        })
+        .expect("create");
+    let serve = Serve::start(&s, &[]);
+    let (status, _, body) = raw(&serve.socket, "POST", "/v1.44/containers/later/start", b"");
+    assert_eq!(status, 204, "{}", String::from_utf8_lossy(&body));
+    let record = sandbox.container(&created.id).expect("record");
+    let monitor = record.monitor.expect("a monitor").pid;
+    assert_eq!(
+        std::fs::read_to_string(format!("/proc/{monitor}/stat"))
+            .ok()
+            .and_then(|st| st
+                .split(") ")
+                .nth(1)
+                .and_then(|r| r.split(' ').nth(1))
+                .map(str::to_owned))
+            .as_deref(),
+        Some(serve.pid().to_string()).as_deref(),
+        "the monitor is the service's child"
+    );
+    s.wait_log("later", "started");
+    let (status, _, body) = raw(&serve.socket, "POST", "/containers/later/wait", b"");
+    assert_eq!(status, 200);
+    assert!(String::from_utf8_lossy(&body).contains(r#""StatusCode":0"#));
+    // Once it exits, its monitor is reaped: no zombie stays behind.
+    wait_until(Duration::from_secs(15), "the monitor to be reaped", || {
+        proc_state(monitor).is_none_or(|st| st != 'Z')
+            && !std::path::Path::new(&format!("/proc/{monitor}")).exists()
+    });
+    let (status, _, _) = raw(&serve.socket, "POST", "/containers/later/start", b"");
+    assert_eq!(status, 409, "a stasis container runs once");
+}
