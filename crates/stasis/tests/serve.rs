@@ -725,29 +725,31 @@ fn permissions_come_from_the_peer_and_every_change_and_refusal_is_audited() {
 }
 
 #[test]
-fn sigterm_drains_and_exits_zero() {
-    if !root_or_skip("sigterm_drains_and_exits_zero") {
+fn sigterm_and_sigint_drain_and_exit_zero() {
+    if !root_or_skip("sigterm_and_sigint_drain_and_exit_zero") {
         return;
     }
     let s = Stasis::new();
-    let mut serve = Serve::start(&s, &[]);
-    // An idle keep-alive connection does not hold the exit up.
-    let mut idle = UnixStream::connect(&serve.socket).expect("connect");
-    idle.write_all(b"GET /_ping HTTP/1.1\r\nHost: x\r\n\r\n")
-        .expect("ping");
-    let mut buf = [0u8; 1024];
-    let n = idle.read(&mut buf).expect("pong");
-    assert!(String::from_utf8_lossy(&buf[..n]).contains("200 OK"));
-    let pid = serve.pid();
-    rustix::process::kill_process(
-        rustix::process::Pid::from_raw(pid as i32).expect("pid"),
-        rustix::process::Signal::TERM,
-    )
-    .expect("SIGTERM");
-    let mut child = serve.child.take().expect("child");
-    let status = wait_bounded(&mut child, Duration::from_secs(20));
-    assert!(status.success(), "{status:?}");
-    assert!(!serve.socket.exists(), "the socket is removed");
+    for signal in [rustix::process::Signal::TERM, rustix::process::Signal::INT] {
+        let mut serve = Serve::start(&s, &[]);
+        // An idle keep-alive connection does not hold the exit up.
+        let mut idle = UnixStream::connect(&serve.socket).expect("connect");
+        idle.write_all(b"GET /_ping HTTP/1.1\r\nHost: x\r\n\r\n")
+            .expect("ping");
+        let mut buf = [0u8; 1024];
+        let n = idle.read(&mut buf).expect("pong");
+        assert!(String::from_utf8_lossy(&buf[..n]).contains("200 OK"));
+        let pid = serve.pid();
+        rustix::process::kill_process(
+            rustix::process::Pid::from_raw(pid as i32).expect("pid"),
+            signal,
+        )
+        .expect("signal");
+        let mut child = serve.child.take().expect("child");
+        let status = wait_bounded(&mut child, Duration::from_secs(20));
+        assert!(status.success(), "{signal:?}: {status:?}");
+        assert!(!serve.socket.exists(), "the socket is removed");
+    }
 }
 
 #[test]
