@@ -273,6 +273,7 @@ impl Sandbox {
             let dir = self.store.create_dir(Kind::Container, &id)?;
             if let Some(image) = &record.image {
                 crate::overlay::mount(&dir, image)?;
+                crate::overlay::write_etc(&dir, &pod.hostname)?;
             }
             self.store.write(Kind::Container, &id, &record)?;
             self.pod_cgroups(&pod)?.create(&[id.as_str()])

@@ -118,6 +118,46 @@ pub(crate) fn mount(container_dir: &Path, image: &ImageRoot) -> Result<()> {
     Ok(())
 }
 
+/// Writes the container's `/etc/hostname` and `/etc/hosts` into its
+/// overlay (its upper directory), as docker provides them, so that the pod's
+/// hostname resolves inside. An image whose `/etc` is not a plain directory
+/// (a symlink would lead this write to the host's) gets neither.
+pub(crate) fn write_etc(container_dir: &Path, hostname: &str) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let etc = container_dir.join("rootfs/etc");
+    match std::fs::symlink_metadata(&etc) {
+        Ok(m) if m.is_dir() => {}
+        Ok(_) => {
+            tracing::debug!(path = %etc.display(), "not a directory: no /etc/hostname");
+            return Ok(());
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            std::fs::create_dir(&etc).map_err(|source| Error::PrepareRootfs {
+                path: etc.clone(),
+                source,
+            })?;
+        }
+        Err(source) => return Err(Error::PrepareRootfs { path: etc, source }),
+    }
+    let hosts = format!(
+        "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{hostname}\n"
+    );
+    for (name, body) in [("hostname", format!("{hostname}\n")), ("hosts", hosts)] {
+        let path = etc.join(name);
+        let _ = std::fs::remove_file(&path);
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o644)
+            .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+            .open(&path)
+            .and_then(|mut f| f.write_all(body.as_bytes()))
+            .map_err(|source| Error::PrepareRootfs { path, source })?;
+    }
+    Ok(())
+}
+
 /// Unmounts the overlay under `container_dir`, if it is mounted.
 pub(crate) fn unmount(container_dir: &Path) -> Result<()> {
     let (root, _, _) = paths(container_dir);
