@@ -86,6 +86,7 @@ measure() { # version mount
   [[ -d $mount ]] || { echo "$version: no hierarchy at $mount, skipped" >&2; return; }
   mkdir "$dir"; cgroups+=("$dir")
   sh -c 'echo $$ > "$0/cgroup.procs" && exec sleep 100000' "$dir" </dev/null >/dev/null 2>&1 &
+  disown $!
   until read -r _ < "$dir/cgroup.procs"; do :; done
   for ((i = 0; i < ROUNDS; i++)); do
     "$STASIS" --root "$root" pause --lease "$LEASE" --cgroup "$dir"
@@ -107,17 +108,18 @@ measure_until_exit() { # version mount
   [[ -d $mount ]] || { echo "$version: no hierarchy at $mount, skipped" >&2; return; }
   mkdir "$dir"; cgroups+=("$dir")
   sh -c 'echo $$ > "$0/cgroup.procs" && exec sleep 100000' "$dir" </dev/null >/dev/null 2>&1 &
+  disown $!
   until read -r _ < "$dir/cgroup.procs"; do :; done
   for ((i = 0; i < ROUNDS; i++)); do
     sleep 100000 </dev/null >/dev/null 2>&1 &
     controller=$!
+    disown "$controller" # bash reaps it without a "Killed" line
     "$STASIS" --root "$root" pause --until-exit "$controller" --cgroup "$dir"
     t0=$EPOCHREALTIME
     kill -KILL "$controller"
     until thawed "$version" "$dir"; do :; done
     now=$EPOCHREALTIME
     out+=($(( (${now%.*} - ${t0%.*}) * 1000000 + 10#${now#*.} - 10#${t0#*.} )))
-    wait "$controller" 2>/dev/null || true
     while compgen -G "$root/leases/*.json" >/dev/null; do :; done
   done
   printf '%s\n' "${out[@]}" | summary "$version: --until-exit controller killed to thaw"

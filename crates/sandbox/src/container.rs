@@ -280,7 +280,7 @@ impl Sandbox {
         })();
         if let Err(e) = created {
             if pod.implicit && opts.pod.is_none() {
-                let _ = self.remove_pod(&pod, true);
+                let _ = self.remove_pod_as(&pod, true, false);
             }
             // Never remove a directory with the overlay still on it.
             if crate::overlay::unmount(&self.store.dir(Kind::Container, &id)).is_ok() {
@@ -288,6 +288,7 @@ impl Sandbox {
             }
             return Err(e);
         }
+        self.container_event(&record, "create", &[]);
         Ok(record)
     }
 
@@ -425,6 +426,7 @@ impl Sandbox {
             .timeout(timeout)
             .pause(&self.host.hierarchies, &placement)
             .map_err(|e| Error::from_freezer(e, Kind::Container, &c.name))?;
+        self.container_event(c, "pause", &[]);
         Ok(())
     }
 
@@ -438,7 +440,10 @@ impl Sandbox {
         }
         let placement = self.leaf_placement(c)?;
         match Freezer::new().timeout(timeout).unpause(&placement) {
-            Ok(_) => Ok(()),
+            Ok(_) => {
+                self.container_event(c, "unpause", &[]);
+                Ok(())
+            }
             Err(freezer::Error::PausedByAncestor { .. }) => {
                 Err(Error::paused_by_pod(&c.name, &self.pod_name(c)))
             }
@@ -484,21 +489,30 @@ impl Sandbox {
                 .map(|p| p.open(&self.host.proc))
                 .transpose()?
             {
-                running.extend(p);
+                running.extend(p.map(|p| (*c, p)));
             }
         }
-        for p in &running {
+        // docker's events for a stop: kill (15), kill (9) if it had to,
+        // die (from the monitor), stop. Each kill is recorded before its
+        // signal is sent, so that it comes before the die it causes.
+        for (c, p) in &running {
+            self.container_event(c, "kill", &[("signal", libc::SIGTERM.to_string())]);
             p.signal(rustix::process::Signal::TERM)?;
         }
         let end = Instant::now() + grace;
-        for p in &running {
-            p.wait(end.saturating_duration_since(Instant::now()))?;
+        let mut ended = Vec::new();
+        for (_, p) in &running {
+            ended.push(p.wait(end.saturating_duration_since(Instant::now()))?);
         }
-        for p in &running {
+        for ((c, p), ended) in running.iter().zip(ended) {
+            if !ended {
+                self.container_event(c, "kill", &[("signal", libc::SIGKILL.to_string())]);
+            }
             p.signal(rustix::process::Signal::KILL)?;
         }
         for c in live {
             self.wait_exit(c, Some(Duration::from_secs(10)))?;
+            self.container_event(c, "stop", &[]);
         }
         Ok(())
     }
@@ -525,7 +539,12 @@ impl Sandbox {
             .process
             .ok_or_else(|| Error::not_running(Kind::Container, &c.name))?;
         match process.open(&self.host.proc)? {
-            Some(p) => p.signal(signal)?,
+            Some(p) => {
+                // Recorded first: a process that dies of the signal has its
+                // monitor record `die` at once, and `kill` must come before.
+                self.container_event(c, "kill", &[("signal", signal.as_raw().to_string())]);
+                p.signal(signal)?
+            }
             None => return Err(Error::not_running(Kind::Container, &c.name)),
         }
         if status == ContainerStatus::Paused {

@@ -310,6 +310,28 @@ pub enum Error {
         source: io::Error,
     },
 
+    // The event journal.
+    #[error("appending to the event journal {}", path.display())]
+    AppendEvent {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("reading the event journal {}", path.display())]
+    ReadEvents {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("starting a new file of the event journal at {}", path.display())]
+    RotateEvents {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("encoding an event")]
+    EncodeEvent(#[source] serde_json::Error),
+
     #[error(transparent)]
     Freezer(#[from] freezer::Error),
 }
@@ -419,7 +441,10 @@ impl Error {
             | Error::CopyLog { source, .. }
             | Error::Watch { source, .. }
             | Error::Probe { source, .. }
-            | Error::SpawnChecker { source, .. } => Some(source),
+            | Error::SpawnChecker { source, .. }
+            | Error::AppendEvent { source, .. }
+            | Error::ReadEvents { source, .. }
+            | Error::RotateEvents { source, .. } => Some(source),
             Error::Random(source) | Error::Subreaper(source) | Error::WaitChild(source) => {
                 Some(source)
             }

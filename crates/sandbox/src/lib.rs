@@ -22,6 +22,9 @@
 //! - [`ProcessRef`] — a recorded process (PID + start time), opened as a
 //!   pidfd ([`Process`]) to signal or wait for it without a PID-reuse race.
 //! - [`store`] — atomic JSON records under per-record locks, and names.
+//! - [`journal`] — the event journal every operation appends to (docker's
+//!   create, start, pause, ..., die, destroy; pods' too), read by
+//!   `stasis events` and the API's event stream: [`Sandbox::journal`].
 //! - [`ns`] — the namespaces and their pins.
 //! - [`Error`] — one variant per operation, with predicates
 //!   ([`Error::is_not_found`], [`Error::is_conflict`],
@@ -66,6 +69,7 @@ mod fake;
 pub mod health;
 mod host;
 mod id;
+pub mod journal;
 mod logs;
 mod monitor;
 pub mod ns;
@@ -88,6 +92,7 @@ pub use freezer;
 pub use health::{HealthConfig, HealthLog, HealthState, HealthStatus, Probe};
 pub use host::Host;
 pub use id::{validate_name, Id};
+pub use journal::{Event, EventType, Journal};
 pub use overlay::ImageRoot;
 pub use pod::{PodOptions, PodRecord, PodStatus};
 pub use process::{Process, ProcessRef};

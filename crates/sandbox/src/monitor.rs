@@ -69,6 +69,9 @@ impl Sandbox {
                 // Docker's codes for a command that cannot run.
                 let code = e.command_exit_code(false).map_or(126, i32::from);
                 let message = crate::error::chain_text(&e);
+                // It never ran, but it has ended, with an exit code
+                // (recorded after the event, as below).
+                self.container_event(&container, "die", &[("exitCode", code.to_string())]);
                 self.record(id, |c| {
                     c.exit = Some(ExitRecord {
                         code,
@@ -90,6 +93,9 @@ impl Sandbox {
             c.started = Some(now());
             c.health = checked.then(HealthState::starting);
         })?;
+        // Before the answer, so that the event is in the journal by the time
+        // `run` returns.
+        self.container_event(&container, "start", &[]);
         Ready::Started { pid }.send(ready);
         // The container runs either way: a checker that cannot start is
         // logged, and its health stays "starting".
@@ -124,6 +130,9 @@ impl Sandbox {
             let _ = checker.kill();
             let _ = checker.wait();
         }
+        // Before the exit is recorded: `stop` waits for the record, and its
+        // own event must come after this one, as docker orders them.
+        self.container_event(&container, "die", &[("exitCode", code.to_string())]);
         self.record(id, |c| {
             c.exit = Some(ExitRecord {
                 code,

@@ -109,6 +109,11 @@ impl Sandbox {
             let _ = self.store.remove(Kind::Pod, &id, &record.name);
             return Err(e);
         }
+        // A pod `run` makes for one container is its container's business:
+        // its events are the container's.
+        if !record.implicit {
+            self.pod_event(&record, "create");
+        }
         Ok(record)
     }
 
@@ -188,6 +193,7 @@ impl Sandbox {
             .timeout(timeout)
             .pause(&self.host.hierarchies, &placement)
             .map_err(|e| Error::from_freezer(e, Kind::Pod, &pod.name))?;
+        self.pod_event(pod, "pause");
         Ok(())
     }
 
@@ -202,6 +208,7 @@ impl Sandbox {
             .timeout(timeout)
             .unpause(&placement)
             .map_err(|e| Error::from_freezer(e, Kind::Pod, &pod.name))?;
+        self.pod_event(pod, "unpause");
         Ok(())
     }
 

@@ -18,12 +18,20 @@ impl Sandbox {
         self.thaw_pod_tree(pod)?;
         let members = self.members(pod)?;
         self.stop_processes(&members, grace)?;
-        self.stop_pause(pod)
+        self.stop_pause(pod)?;
+        self.pod_event(pod, "stop");
+        Ok(())
     }
 
     /// Removes a pod: its containers, pins, cgroups and state. A running pod
     /// needs `force` (which kills it).
     pub fn remove_pod(&self, pod: &PodRecord, force: bool) -> Result<()> {
+        self.remove_pod_as(pod, force, true)
+    }
+
+    /// [`Sandbox::remove_pod`]; `announce` says whether to record the pod's
+    /// `remove` (not for an implicit pod removed with its container).
+    pub(crate) fn remove_pod_as(&self, pod: &PodRecord, force: bool, announce: bool) -> Result<()> {
         let running = matches!(self.pod_status(pod), PodStatus::Running | PodStatus::Paused);
         let members = self.members(pod)?;
         let busy = running
@@ -40,7 +48,11 @@ impl Sandbox {
             self.remove_container_state(c)?;
         }
         self.remove_pod_resources(pod)?;
-        self.store.remove(Kind::Pod, &pod.id, &pod.name)
+        self.store.remove(Kind::Pod, &pod.id, &pod.name)?;
+        if announce {
+            self.pod_event(pod, "remove");
+        }
+        Ok(())
     }
 
     /// Removes a container, and the pod made for it alone. A running one
@@ -69,7 +81,11 @@ impl Sandbox {
             };
             cgroups.thaw_frozen(Some(c.id.as_str()))?;
             let killed = match &c.process {
-                Some(p) => p.signal(&self.host.proc, rustix::process::Signal::KILL),
+                Some(p) => {
+                    // Before the signal, so that it comes before the die.
+                    self.container_event(c, "kill", &[("signal", libc::SIGKILL.to_string())]);
+                    p.signal(&self.host.proc, rustix::process::Signal::KILL)
+                }
                 None => Ok(()),
             }
             .and_then(|()| self.wait_exit(c, Some(Duration::from_secs(10))).map(drop));
@@ -81,7 +97,7 @@ impl Sandbox {
         if let Ok(pod) = self.pod(&c.pod) {
             let others = self.members(&pod)?;
             if pod.implicit && others.is_empty() {
-                self.remove_pod(&pod, true)?;
+                self.remove_pod_as(&pod, true, false)?;
             }
         }
         Ok(())
@@ -112,7 +128,9 @@ impl Sandbox {
         if c.image.is_some() {
             crate::overlay::unmount(&self.store.dir(Kind::Container, &c.id))?;
         }
-        self.store.remove(Kind::Container, &c.id, &c.name)
+        self.store.remove(Kind::Container, &c.id, &c.name)?;
+        self.container_event(c, "destroy", &[]);
+        Ok(())
     }
 
     /// After a container exited (its monitor calls this): removes it if it
@@ -208,6 +226,27 @@ mod tests {
         // A member of an explicit pod goes alone.
         sb.remove_container(&other, false).expect("rm");
         assert_eq!(sb.find_pod("keep").expect("kept").id, keep.id);
+
+        // Each removal is one destroy; the implicit pod went unannounced.
+        let (events, _) = sb.journal().read_from(0).expect("journal");
+        let seen: Vec<(&str, &str, &str)> = events
+            .iter()
+            .map(|e| {
+                (
+                    e.kind.as_str(),
+                    e.action.as_str(),
+                    e.attributes["name"].as_str(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                ("container", "destroy", "web"),
+                ("container", "destroy", "other")
+            ]
+        );
+        assert_eq!(events[0].id, c.id.as_str());
     }
 
     #[test]

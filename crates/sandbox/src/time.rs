@@ -25,6 +25,156 @@ pub fn rfc3339_secs(secs: u64) -> String {
     rfc3339_nanos(UNIX_EPOCH + Duration::from_secs(secs))
 }
 
+/// RFC 3339 in UTC with exactly nine fractional digits, the form `docker
+/// events` prints (its `RFC3339NanoFixed`): `2026-12-01T21:40:00.120000000Z`.
+pub fn rfc3339_nanos_fixed(t: SystemTime) -> String {
+    let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+    format!("{}.{:09}Z", date_time(d.as_secs()), d.subsec_nanos())
+}
+
+/// A point in time as `docker events --since/--until` (and the API's
+/// `since`/`until`) take one: RFC 3339 (`2026-12-01`, `2026-12-01T21:40`,
+/// `2026-12-01T21:40:00.5Z`, `...+01:00`; a time without an offset is UTC),
+/// a unix timestamp (`1796161200`, `1796161200.5`), or a Go duration back
+/// from `now` (`10m`, `1h30m`, `1.5s`, `300ms`).
+pub fn parse_time(s: &str, now: SystemTime) -> Result<SystemTime, String> {
+    let bad = || {
+        format!(
+            "{s:?} is not a time: use RFC 3339 (2026-12-01T21:40:00Z), a unix timestamp, \
+             or a duration back from now (10m)"
+        )
+    };
+    if s != "0" {
+        if let Some(d) = go_duration(s) {
+            return now.checked_sub(d).ok_or_else(bad);
+        }
+    }
+    if let Some(t) = unix_timestamp(s) {
+        return Ok(t);
+    }
+    rfc3339(s).ok_or_else(bad)
+}
+
+/// `SECONDS[.FRACTION]`.
+fn unix_timestamp(s: &str) -> Option<SystemTime> {
+    let (secs, frac) = s.split_once('.').unwrap_or((s, ""));
+    if secs.is_empty() || !secs.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let nanos = fraction_nanos(frac)?;
+    Some(UNIX_EPOCH + Duration::new(secs.parse().ok()?, nanos))
+}
+
+/// Up to nine digits after a decimal point, as nanoseconds.
+fn fraction_nanos(frac: &str) -> Option<u32> {
+    if frac.len() > 9 || !frac.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    if frac.is_empty() {
+        return Some(0);
+    }
+    format!("{frac:0<9}").parse().ok()
+}
+
+/// A Go duration (`time.ParseDuration`) of positive units: `1h30m`,
+/// `1.5s`, `300ms`, `10us`.
+fn go_duration(s: &str) -> Option<Duration> {
+    let mut rest = s;
+    let mut total = 0f64;
+    if rest.is_empty() {
+        return None;
+    }
+    while !rest.is_empty() {
+        let n = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        let (number, tail) = rest.split_at(n);
+        let value: f64 = number.parse().ok()?;
+        let (scale, after) = [
+            ("ns", 1e-9),
+            ("us", 1e-6),
+            ("µs", 1e-6),
+            ("ms", 1e-3),
+            ("s", 1.0),
+            ("m", 60.0),
+            ("h", 3600.0),
+        ]
+        .iter()
+        .find_map(|(unit, scale)| tail.strip_prefix(unit).map(|a| (*scale, a)))?;
+        total += value * scale;
+        rest = after;
+    }
+    (total.is_finite() && total < 1e12).then(|| Duration::from_secs_f64(total))
+}
+
+/// `YYYY-MM-DD[(T| )HH:MM[:SS[.F]]][Z|±HH:MM]`.
+fn rfc3339(s: &str) -> Option<SystemTime> {
+    let num = |t: &str, len: usize| -> Option<i64> {
+        (t.len() == len && t.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| t.parse().ok())
+            .flatten()
+    };
+    let date = s.get(..10)?;
+    let (y, m, d) = (
+        num(date.get(..4)?, 4)?,
+        num(date.get(5..7)?, 2)?,
+        num(date.get(8..10)?, 2)?,
+    );
+    if &date[4..5] != "-" || &date[7..8] != "-" || !(1..=12).contains(&m) || !(1..=31).contains(&d)
+    {
+        return None;
+    }
+    let mut rest = &s[10..];
+    let (mut secs, mut nanos) = (0i64, 0u32);
+    if let Some(t) = rest.strip_prefix(['T', 't', ' ']) {
+        let end = t.find(['Z', 'z', '+', '-']).unwrap_or(t.len());
+        let (clock, tail) = t.split_at(end);
+        let (hms, frac) = clock.split_once('.').unwrap_or((clock, ""));
+        let parts: Vec<&str> = hms.split(':').collect();
+        let (h, min, sec) = match parts[..] {
+            [h, min] => (num(h, 2)?, num(min, 2)?, 0),
+            [h, min, sec] => (num(h, 2)?, num(min, 2)?, num(sec, 2)?),
+            _ => return None,
+        };
+        if h > 23 || min > 59 || sec > 60 || (!frac.is_empty() && parts.len() != 3) {
+            return None;
+        }
+        secs = h * 3600 + min * 60 + sec;
+        nanos = fraction_nanos(frac)?;
+        rest = tail;
+    }
+    let offset = match rest {
+        "" | "Z" | "z" => 0,
+        _ => {
+            let sign = match &rest[..1] {
+                "+" => 1,
+                "-" => -1,
+                _ => return None,
+            };
+            let (h, min) = rest[1..].split_once(':')?;
+            let (h, min) = (num(h, 2)?, num(min, 2)?);
+            if h > 23 || min > 59 {
+                return None;
+            }
+            sign * (h * 3600 + min * 60)
+        }
+    };
+    let total = days_from_civil(y, m as u32, d as u32) * 86_400 + secs - offset;
+    Some(UNIX_EPOCH + Duration::new(u64::try_from(total).ok()?, nanos))
+}
+
+/// The day count from 1970-01-01 of a proleptic Gregorian date (Howard
+/// Hinnant's `days_from_civil`, the inverse of [`civil_from_days`]).
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let m = i64::from(m);
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
 /// `YYYY-MM-DDTHH:MM:SS` of seconds since the epoch.
 fn date_time(secs: u64) -> String {
     let days = i64::try_from(secs / 86_400).unwrap_or(i64::MAX);
@@ -81,5 +231,48 @@ mod tests {
             "2000-02-29T00:00:00.000Z"
         );
         assert_eq!(rfc3339_secs(4_107_542_400), "2100-03-01T00:00:00Z");
+        assert_eq!(
+            rfc3339_nanos_fixed(at(1_796_161_200, 120_000_000)),
+            "2026-12-01T21:40:00.120000000Z"
+        );
+    }
+
+    #[test]
+    fn times_parse_in_every_form_docker_events_takes() {
+        let now = at(1_796_161_200, 0);
+        let ok = |s: &str| parse_time(s, now).unwrap_or_else(|e| panic!("{s}: {e}"));
+        assert_eq!(ok("2026-12-01T21:40:00Z"), now);
+        assert_eq!(ok("2026-12-01T21:40:00.5Z"), at(1_796_161_200, 500_000_000));
+        assert_eq!(ok("2026-12-01T22:40:00+01:00"), now);
+        assert_eq!(ok("2026-12-01T20:40:00-01:00"), now);
+        assert_eq!(ok("2026-12-01T21:40"), now, "no offset: UTC");
+        assert_eq!(ok("2026-12-01 21:40:00"), now);
+        assert_eq!(ok("2026-12-01"), at(1_796_083_200, 0));
+        assert_eq!(ok("2000-02-29T00:00:00Z"), at(951_782_400, 0));
+        assert_eq!(ok("1796161200"), now);
+        assert_eq!(ok("1796161200.25"), at(1_796_161_200, 250_000_000));
+        assert_eq!(ok("0"), UNIX_EPOCH, "0 is the epoch, not a duration");
+        assert_eq!(ok("10m"), at(1_796_161_200 - 600, 0));
+        assert_eq!(ok("1h30m"), at(1_796_161_200 - 5400, 0));
+        assert_eq!(ok("1.5s"), at(1_796_161_198, 500_000_000));
+        assert_eq!(ok("300ms"), at(1_796_161_199, 700_000_000));
+        for bad in [
+            "",
+            "soon",
+            "10x",
+            "2026-13-01",
+            "2026-12-01T25:00",
+            "2026-12-01T21:40:00+1",
+            "1.2.3",
+            "-5m",
+            "2026-12-01T21:40Q",
+            "1.1234567891",
+        ] {
+            assert!(parse_time(bad, now).is_err(), "{bad}");
+        }
+        for days in [-1_000_000, -1, 0, 1, 20_000, 1_000_000] {
+            let (y, m, d) = civil_from_days(days);
+            assert_eq!(days_from_civil(y, m, d), days);
+        }
     }
 }

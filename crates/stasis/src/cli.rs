@@ -5,8 +5,8 @@ use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
 use crate::commands::{
-    exec, image, inspect, internal, kill, logs, pause, pod, ps, rm, run, state, stop, unpause,
-    wait, watchdog,
+    events, exec, image, inspect, internal, kill, logs, pause, pod, ps, rm, run, state, stop,
+    unpause, wait, watchdog,
 };
 
 /// Pause and unpause processes and cgroups through the kernel's cgroup freezer.
@@ -59,6 +59,9 @@ stasis run [OPTIONS] IMAGE [CMD]...   (the image's root filesystem and config)
     /// Run a command in a running container
     #[command(after_help = crate::exit::HELP)]
     Exec(exec::Args),
+    /// Show what happens to pods and containers, as it happens (docker events)
+    #[command(after_help = crate::exit::HELP)]
+    Events(events::Args),
     /// Stop containers (SIGTERM, then SIGKILL after a grace period)
     #[command(after_help = crate::exit::HELP)]
     Stop(stop::Args),

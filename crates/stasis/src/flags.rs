@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use clap::ValueEnum;
 
@@ -87,6 +87,48 @@ pub struct Filters {
     /// Select containers: label=K[=V], status=created|running|paused|exited, pod=P, name=N, id=PREFIX (repeatable; all must match)
     #[arg(short = 'f', long = "filter", value_name = "FILTER")]
     pub filters: Vec<Filter>,
+}
+
+/// `-f/--filter` of `events`: docker's event filters (checked by
+/// [`sandbox::journal::Filters`], which the API's `filters` use too).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct EventFilters {
+    /// Select events: type=container|pod, event=ACTION, container=NAME|ID, pod=NAME|ID, label=K[=V] (repeatable; values of one key are alternatives, different keys must all match)
+    #[arg(short = 'f', long = "filter", value_name = "FILTER", value_parser = parse_event_filter)]
+    pub filters: Vec<String>,
+}
+
+impl EventFilters {
+    pub fn to_filters(&self) -> sandbox::journal::Filters {
+        let mut f = sandbox::journal::Filters::default();
+        for pair in &self.filters {
+            f.add_pair(pair)
+                .expect("clap checked each filter with the same parser");
+        }
+        f
+    }
+}
+
+fn parse_event_filter(s: &str) -> Result<String, String> {
+    sandbox::journal::Filters::default()
+        .add_pair(s)
+        .map(|()| s.to_owned())
+        .map_err(|e| e.to_string())
+}
+
+/// `--since` and `--until` of `events`.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct TimeRange {
+    /// Show events from TIME on: RFC 3339 (2026-12-01T23:40:00Z; without an offset, UTC), a unix timestamp, or a duration back from now (10m)
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    pub since: Option<SystemTime>,
+    /// Stop at TIME (the same forms as --since); without it, follow until interrupted
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    pub until: Option<SystemTime>,
+}
+
+fn parse_time(s: &str) -> Result<SystemTime, String> {
+    sandbox::time::parse_time(s, SystemTime::now())
 }
 
 /// `--format`: a table (or text) for people, JSON for scripts.
@@ -386,6 +428,14 @@ mod tests {
         reset: ResetConnections,
         #[command(flatten)]
         health: HealthCheck,
+        #[command(flatten)]
+        range: TimeRange,
+    }
+
+    #[derive(Debug, Parser)]
+    struct EventsProbe {
+        #[command(flatten)]
+        filters: EventFilters,
     }
 
     fn parse(args: &[&str]) -> Result<Probe, clap::Error> {
@@ -461,6 +511,43 @@ mod tests {
     }
 
     #[test]
+    fn event_flags_parse_to_their_values() {
+        let p =
+            parse(&["--since", "1796161200", "--until", "2026-12-01T21:40:01Z"]).expect("range");
+        let epoch = |s| std::time::UNIX_EPOCH + Duration::from_secs(s);
+        assert_eq!(p.range.since, Some(epoch(1_796_161_200)));
+        assert_eq!(p.range.until, Some(epoch(1_796_161_201)));
+        let ago = parse(&["--since", "10m"])
+            .expect("duration")
+            .range
+            .since
+            .expect("given");
+        let back = SystemTime::now().duration_since(ago).expect("in the past");
+        assert!(
+            back >= Duration::from_secs(600) && back < Duration::from_secs(660),
+            "{back:?}"
+        );
+        let e = EventsProbe::try_parse_from(["probe", "-f", "type=pod", "--filter", "label=a=b"])
+            .expect("filters");
+        assert_eq!(e.filters.filters, ["type=pod", "label=a=b"]);
+        let f = e.filters.to_filters();
+        let mut want = sandbox::journal::Filters::default();
+        want.add("type", "pod").expect("type");
+        want.add("label", "a=b").expect("label");
+        assert_eq!(f, want);
+        for bad in [
+            &["-f", "type=volume"][..],
+            &["-f", "status=x"],
+            &["-f", "event"],
+        ] {
+            let err =
+                EventsProbe::try_parse_from(std::iter::once("probe").chain(bad.iter().copied()))
+                    .expect_err(&format!("{bad:?}"));
+            assert_eq!(err.exit_code(), 2, "{bad:?}: {err}");
+        }
+    }
+
+    #[test]
     fn malformed_values_are_usage_errors() {
         for bad in [
             &["--label", "novalue"][..],
@@ -481,6 +568,8 @@ mod tests {
             &["--health-cmd", "true", "--health-timeout", "soon"],
             &["--health-cmd", "true", "--health-retries", "-1"],
             &["--health-cmd", "true", "--health-interval", "2d"],
+            &["--since", "yesterday"],
+            &["--until", "2026-12-32"],
         ] {
             let err = parse(bad).expect_err(&format!("{bad:?}"));
             assert_eq!(err.exit_code(), 2, "{bad:?}: {err}");

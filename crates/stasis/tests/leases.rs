@@ -93,7 +93,8 @@ fn a_killed_cli_never_leaves_a_target_frozen() {
         return;
     }
     let s = Stasis::new();
-    const ROUNDS: usize = 12;
+    // Six targets at once, 17 rounds each: 102 killed CLIs.
+    const ROUNDS: usize = 17;
     let frozen_rounds = std::thread::scope(|scope| {
         let workers: Vec<_> = [V::V1, V::V2, V::V1, V::V2, V::V1, V::V2]
             .into_iter()

@@ -3,6 +3,7 @@
 //! module of its own: [`named`] (acting on names), [`crate::flags`],
 //! [`crate::filter`], [`crate::table`], [`crate::human`], [`crate::signal`].
 
+pub mod events;
 pub mod exec;
 pub mod image;
 pub mod inspect;
@@ -58,6 +59,7 @@ pub fn run(cli: Cli) -> Result<std::process::ExitCode> {
         Command::Inspect(args) => inspect::run(&global, &args).map(|()| ok),
         Command::Logs(args) => logs::run(&global, &args).map(|()| ok),
         Command::Exec(args) => exec::run(&global, args),
+        Command::Events(args) => events::run(&global, &args).map(|()| ok),
         Command::Stop(args) => stop::run(&global, &args).map(|()| ok),
         Command::Kill(args) => kill::run(&global, &args).map(|()| ok),
         Command::Wait(args) => wait::run(&global, &args).map(|()| ok),
