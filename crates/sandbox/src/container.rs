@@ -274,6 +274,9 @@ impl Sandbox {
             if let Some(image) = &record.image {
                 crate::overlay::mount(&dir, image)?;
                 crate::overlay::write_etc(&dir, &pod.hostname)?;
+                if let Some(w) = &record.workdir {
+                    crate::overlay::make_dir(&dir, w)?;
+                }
             }
             self.store.write(Kind::Container, &id, &record)?;
             self.pod_cgroups(&pod)?.create(&[id.as_str()])

@@ -158,6 +158,45 @@ pub(crate) fn write_etc(container_dir: &Path, hostname: &str) -> Result<()> {
     Ok(())
 }
 
+/// Makes the working directory `dir` (absolute, as seen inside) in the
+/// container's overlay if it is missing, as docker does. Each step is
+/// resolved with `RESOLVE_IN_ROOT`: the image's symlinks (and `..`) are
+/// followed as they would be inside the container, never out to the host.
+pub(crate) fn make_dir(container_dir: &Path, dir: &Path) -> Result<()> {
+    use rustix::fs::{Mode, OFlags, ResolveFlags};
+    let root = container_dir.join("rootfs");
+    let at = root.join(dir.strip_prefix("/").unwrap_or(dir));
+    let err = |e: rustix::io::Errno| Error::PrepareRootfs {
+        path: at.clone(),
+        source: e.into(),
+    };
+    let flags = OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC;
+    let root_fd = rustix::fs::open(&root, flags, Mode::empty()).map_err(err)?;
+    let open =
+        |p: &Path| rustix::fs::openat2(&root_fd, p, flags, Mode::empty(), ResolveFlags::IN_ROOT);
+    let mut prefix = PathBuf::from("/");
+    let mut parent = open(&prefix).map_err(err)?;
+    for c in dir.components() {
+        let std::path::Component::Normal(name) = c else {
+            if c == std::path::Component::ParentDir {
+                prefix.push("..");
+                parent = open(&prefix).map_err(err)?;
+            }
+            continue;
+        };
+        prefix.push(name);
+        parent = match open(&prefix) {
+            Ok(fd) => fd,
+            Err(rustix::io::Errno::NOENT) => {
+                rustix::fs::mkdirat(&parent, name, Mode::from_raw_mode(0o755)).map_err(err)?;
+                open(&prefix).map_err(err)?
+            }
+            Err(e) => return Err(err(e)),
+        };
+    }
+    Ok(())
+}
+
 /// Unmounts the overlay under `container_dir`, if it is mounted.
 pub(crate) fn unmount(container_dir: &Path) -> Result<()> {
     let (root, _, _) = paths(container_dir);
@@ -194,6 +233,26 @@ mod tests {
             let err = image(bad).validate().expect_err(&format!("{bad:?}"));
             assert!(err.is_invalid(), "{bad:?}: {err}");
         }
+    }
+
+    #[test]
+    fn a_working_directory_is_made_inside_the_root_even_through_symlinks() {
+        let dir = std::env::temp_dir().join(format!("stasis-test-workdir-{}", std::process::id()));
+        let outside = dir.join("outside");
+        std::fs::create_dir_all(dir.join("rootfs/srv")).expect("mkdir");
+        std::fs::create_dir_all(&outside).expect("mkdir");
+        // An absolute symlink, resolved inside the root: /srv/data.
+        std::os::unix::fs::symlink("/srv", dir.join("rootfs/link")).expect("link");
+        std::os::unix::fs::symlink(&outside, dir.join("rootfs/out")).expect("link");
+        make_dir(&dir, Path::new("/link/data/x")).expect("mkdir -p");
+        assert!(dir.join("rootfs/srv/data/x").is_dir());
+        make_dir(&dir, Path::new("/srv")).expect("there already");
+        make_dir(&dir, Path::new("/../../../up")).expect("mkdir");
+        assert!(dir.join("rootfs/up").is_dir(), ".. stops at the root");
+        // A symlink to a host path names that path inside the root.
+        let _ = make_dir(&dir, Path::new("/out/new"));
+        assert!(!outside.join("new").exists(), "nothing made on the host");
+        std::fs::remove_dir_all(&dir).expect("cleanup");
     }
 
     #[test]

@@ -257,6 +257,13 @@ fn an_imported_image_runs_with_an_upper_dir_per_container_and_rm_unmounts_it() {
             .stdout,
         "/etc\n"
     );
+    assert_eq!(
+        s.run(&["run", "--name", "six", "-w", "/new/dir", "bb:1", "pwd"])
+            .ok()
+            .stdout,
+        "/new/dir\n",
+        "a missing working directory is made, as docker does"
+    );
 
     // The image shows in ps and inspect.
     let ps = s.run(&["ps", "-a"]).ok().stdout;
@@ -292,7 +299,7 @@ fn an_imported_image_runs_with_an_upper_dir_per_container_and_rm_unmounts_it() {
         .run(&["run", "--rm", "--name", "brief", "bb:1", "true"])
         .ok();
     assert!(gone.stderr.is_empty(), "{gone:?}");
-    for name in ["two", "three", "four", "five"] {
+    for name in ["two", "three", "four", "five", "six"] {
         s.run(&["rm", name]).ok();
     }
     assert!(
