@@ -36,7 +36,7 @@ struct Spool {
 
 impl Spool {
     fn read(images: &Images, reader: impl Read) -> Result<Spool> {
-        let archive_name = Path::new("the archive");
+        let archive_name = Path::new("the image archive");
         let dir = images.tmp_dir()?;
         let read_err = |source| Error::ReadArchive {
             entry: archive_name.to_owned(),

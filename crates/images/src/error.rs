@@ -47,8 +47,9 @@ pub enum Error {
         source: io::Error,
     },
 
-    // Archives and layers.
-    #[error("reading the archive entry {}", entry.display())]
+    // Archives and layers: `entry` is a path inside the archive, or what
+    // the archive is ("the image archive", "the root filesystem tar").
+    #[error("reading {}", entry.display())]
     ReadArchive {
         entry: PathBuf,
         #[source]

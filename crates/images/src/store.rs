@@ -176,7 +176,7 @@ impl Images {
     /// Imports a root filesystem tar (gzip or not), as `docker import`:
     /// one layer and a fresh config.
     pub fn import(&self, reader: impl Read, opts: &Import<'_>) -> Result<ImageRecord> {
-        let layer = self.ensure_layer(reader, Path::new("-"), None)?;
+        let layer = self.ensure_layer(reader, Path::new("the root filesystem tar"), None)?;
         let mut config = ImageConfig {
             architecture: host_arch().to_owned(),
             os: "linux".into(),
