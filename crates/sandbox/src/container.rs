@@ -317,8 +317,21 @@ impl Sandbox {
             // The monitor closes it once the container runs or failed to.
             let _ = out.read_to_string(&mut answer);
         }
-        let record = self.container(&container.id)?;
-        match Ready::parse(&answer) {
+        let ready = Ready::parse(&answer);
+        let record = match self.container(&container.id) {
+            Ok(r) => r,
+            // `run -d --rm` of a command that ended at once: its monitor
+            // has recorded the exit and removed the container already.
+            Err(e)
+                if e.is_not_found()
+                    && container.auto_remove
+                    && matches!(ready, Some(Ready::Started { .. })) =>
+            {
+                return Ok(container.clone())
+            }
+            Err(e) => return Err(e),
+        };
+        match ready {
             Some(Ready::Failed { code, message }) => Err(Error::StartFailed {
                 container: container.name.clone(),
                 code,
