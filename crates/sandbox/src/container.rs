@@ -17,6 +17,7 @@ use crate::error::{Error, Kind, Result};
 use crate::health::{HealthConfig, HealthState};
 use crate::id::{validate_name, Id};
 use crate::monitor::Ready;
+use crate::overlay::ImageRoot;
 use crate::pod::{PodOptions, PodRecord, PodStatus};
 use crate::process::ProcessRef;
 use crate::watch::Watch;
@@ -37,6 +38,12 @@ pub struct ContainerRecord {
     pub workdir: Option<PathBuf>,
     #[serde(default)]
     pub rootfs: Option<PathBuf>,
+    /// The image its root filesystem (an overlay at `rootfs`) is made of.
+    #[serde(default)]
+    pub image: Option<ImageRoot>,
+    /// Who its process runs as; root when `None`.
+    #[serde(default)]
+    pub user: Option<User>,
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
     /// The container's main process, once started.
@@ -58,6 +65,14 @@ pub struct ContainerRecord {
     /// Its health, while it has a check and has been started.
     #[serde(default)]
     pub health: Option<HealthState>,
+}
+
+/// A numeric user and group (no supplementary groups), as the process
+/// sees them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct User {
+    pub uid: u32,
+    pub gid: u32,
 }
 
 /// How a container ended.
@@ -121,6 +136,11 @@ pub struct ContainerOptions {
     pub env: Vec<String>,
     pub workdir: Option<PathBuf>,
     pub rootfs: Option<PathBuf>,
+    /// A root filesystem of an image's layers (an overlay with an upper
+    /// directory of the container's own) instead of `rootfs`.
+    pub image: Option<ImageRoot>,
+    /// Who its process (and each exec) runs as: root when `None`.
+    pub user: Option<User>,
     pub command: Vec<String>,
     /// Remove the container (and its implicit pod) once it exits, from its
     /// monitor (`run -d --rm`; an attached `run --rm` removes it itself).
@@ -164,6 +184,16 @@ impl Sandbox {
                 });
             }
         }
+        if let Some(image) = &opts.image {
+            if opts.rootfs.is_some() {
+                return Err(Error::InvalidArgument {
+                    what: "root filesystem",
+                    value: image.name.clone(),
+                    reason: "give a root filesystem directory or an image, not both",
+                });
+            }
+            image.validate()?;
+        }
         let rootfs = match &opts.rootfs {
             Some(r) => {
                 let canon = std::fs::canonicalize(r).map_err(|source| Error::Rootfs {
@@ -179,7 +209,10 @@ impl Sandbox {
                 }
                 Some(canon)
             }
-            None => None,
+            None => opts
+                .image
+                .as_ref()
+                .map(|_| self.store.dir(Kind::Container, &id).join("rootfs")),
         };
         // The name must be free before anything (a pod) is made for it.
         if let Some(owner) = self.store.name_owner(Kind::Container, &name) {
@@ -223,6 +256,8 @@ impl Sandbox {
             env: opts.env,
             workdir: opts.workdir,
             rootfs,
+            image: opts.image,
+            user: opts.user,
             labels: opts.labels,
             process: None,
             monitor: None,
@@ -235,7 +270,14 @@ impl Sandbox {
         let created = (|| {
             let _lock = self.store.lock()?;
             self.store.claim_name(Kind::Container, &record.name, &id)?;
-            self.store.create_dir(Kind::Container, &id)?;
+            let dir = self.store.create_dir(Kind::Container, &id)?;
+            if let Some(image) = &record.image {
+                crate::overlay::mount(&dir, image)?;
+                crate::overlay::write_etc(&dir, &pod.hostname)?;
+                if let Some(w) = &record.workdir {
+                    crate::overlay::make_dir(&dir, w)?;
+                }
+            }
             self.store.write(Kind::Container, &id, &record)?;
             self.pod_cgroups(&pod)?.create(&[id.as_str()])
         })();
@@ -243,7 +285,10 @@ impl Sandbox {
             if pod.implicit && opts.pod.is_none() {
                 let _ = self.remove_pod_as(&pod, true, false);
             }
-            let _ = self.store.remove(Kind::Container, &id, &record.name);
+            // Never remove a directory with the overlay still on it.
+            if crate::overlay::unmount(&self.store.dir(Kind::Container, &id)).is_ok() {
+                let _ = self.store.remove(Kind::Container, &id, &record.name);
+            }
             return Err(e);
         }
         self.container_event(&record, "create", &[]);
@@ -272,8 +317,21 @@ impl Sandbox {
             // The monitor closes it once the container runs or failed to.
             let _ = out.read_to_string(&mut answer);
         }
-        let record = self.container(&container.id)?;
-        match Ready::parse(&answer) {
+        let ready = Ready::parse(&answer);
+        let record = match self.container(&container.id) {
+            Ok(r) => r,
+            // `run -d --rm` of a command that ended at once: its monitor
+            // has recorded the exit and removed the container already.
+            Err(e)
+                if e.is_not_found()
+                    && container.auto_remove
+                    && matches!(ready, Some(Ready::Started { .. })) =>
+            {
+                return Ok(container.clone())
+            }
+            Err(e) => return Err(e),
+        };
+        match ready {
             Some(Ready::Failed { code, message }) => Err(Error::StartFailed {
                 container: container.name.clone(),
                 code,

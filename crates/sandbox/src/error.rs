@@ -227,6 +227,18 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
+    #[error("mounting the overlay root filesystem at {}", path.display())]
+    MountOverlay {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("unmounting the overlay root filesystem at {}", path.display())]
+    UnmountOverlay {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
     #[error("waiting for the container's process")]
     WaitChild(#[source] io::Error),
     #[error("starting the health checker of container {container}")]
@@ -420,6 +432,8 @@ impl Error {
             | Error::Workdir { source, .. }
             | Error::SpawnCommand { source, .. }
             | Error::PrepareRootfs { source, .. }
+            | Error::MountOverlay { source, .. }
+            | Error::UnmountOverlay { source, .. }
             | Error::Pin { source, .. }
             | Error::OpenNamespace { source, .. }
             | Error::Unpin { source, .. }

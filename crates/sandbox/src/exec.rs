@@ -72,6 +72,7 @@ impl Sandbox {
             mount_ns,
             mount_proc: false,
             new_session: false,
+            user: c.user,
         })
     }
 }

@@ -101,6 +101,8 @@ impl FakeHost {
             env: vec![],
             workdir: None,
             rootfs: None,
+            image: None,
+            user: None,
             labels: Default::default(),
             process,
             monitor: None,

@@ -503,8 +503,8 @@ impl crate::Sandbox {
     }
 
     /// Records that `action` happened to a container: its labels, then its
-    /// name (which wins over a label of that name, as in docker), then
-    /// `extra`. A failure is logged, never returned: the operation it
+    /// name (which wins over a label of that name, as in docker) and image,
+    /// then `extra`. A failure is logged, never returned: the operation it
     /// reports has happened.
     pub(crate) fn container_event(
         &self,
@@ -514,6 +514,10 @@ impl crate::Sandbox {
     ) {
         let mut attributes = c.labels.clone();
         attributes.insert("name".into(), c.name.clone());
+        if let Some(image) = &c.image {
+            // docker's `image` attribute (and, from it, the legacy `from`).
+            attributes.insert("image".into(), image.name.clone());
+        }
         for (k, v) in extra {
             attributes.insert((*k).to_owned(), v.clone());
         }

@@ -33,7 +33,9 @@
 //! Modules, each with one job: `pod` (pods, their pause process and
 //! freeze), `container` (records, status, the verbs on one container),
 //! `exec`, `monitor`, `logs`, `teardown` (stopping and removing, implicit
-//! pods), `cgroups` (the pod's nodes), `watch` (inotify), `spawn` (the only
+//! pods), `overlay` (a root filesystem of an image's layers: the caller
+//! gives the layer directories, the sandbox knows nothing of images),
+//! `cgroups` (the pod's nodes), `watch` (inotify), `spawn` (the only
 //! unsafe code). Containers depend on pods, logs on containers, teardown on
 //! both; never the reverse.
 //!
@@ -52,8 +54,8 @@
 //! Creating pods and starting members switches the calling thread's PID
 //! namespace for children around a fork, and the monitor must be a process
 //! of its own: call these from a single-threaded process (the CLI), or a
-//! dedicated thread. It does not do networking beyond loopback, images, or
-//! user namespaces, and it does not run a daemon: every call works on the
+//! dedicated thread. It does not do networking beyond loopback, image
+//! storage (see the `images` crate), or user namespaces, and it does not run a daemon: every call works on the
 //! store and the kernel directly.
 
 #![deny(unsafe_code)]
@@ -72,6 +74,7 @@ pub mod journal;
 mod logs;
 mod monitor;
 pub mod ns;
+mod overlay;
 mod pod;
 mod process;
 #[allow(unsafe_code)]
@@ -84,13 +87,14 @@ mod watch;
 use std::path::{Path, PathBuf};
 
 pub use cgroups::PodCgroups;
-pub use container::{ContainerOptions, ContainerRecord, ContainerStatus, ExitRecord};
+pub use container::{ContainerOptions, ContainerRecord, ContainerStatus, ExitRecord, User};
 pub use error::{Error, Kind, Result};
 pub use freezer;
 pub use health::{HealthConfig, HealthLog, HealthState, HealthStatus, Probe};
 pub use host::Host;
 pub use id::{validate_name, Id};
 pub use journal::{Event, EventType, Journal};
+pub use overlay::ImageRoot;
 pub use pod::{PodOptions, PodRecord, PodStatus};
 pub use process::{Process, ProcessRef};
 pub use store::{Store, DEFAULT_ROOT};

@@ -166,6 +166,7 @@ impl Sandbox {
             mount_ns: None,
             mount_proc: pod.share.contains(&Namespace::Pid),
             new_session: true,
+            user: c.user,
         };
         spawn_member(spec, move |cmd| {
             cmd.stdin(Stdio::null()).stdout(log).stderr(log2);

@@ -118,6 +118,9 @@ pub(crate) struct MemberSpawn {
     pub mount_proc: bool,
     /// Start a new session (a container); an exec stays in the caller's.
     pub new_session: bool,
+    /// Become this user and group (dropping supplementary groups) last,
+    /// once every step that needs root is done.
+    pub user: Option<crate::container::User>,
 }
 
 /// Starts a pod member; stdio as set on the returned command's caller.
@@ -138,6 +141,12 @@ pub(crate) fn spawn_member(spec: MemberSpawn, stdio: impl FnOnce(&mut Command)) 
     let mount_ns = spec.mount_ns;
     let mount_proc = spec.mount_proc;
     let new_session = spec.new_session;
+    let user = spec.user.map(|u| {
+        (
+            rustix::process::Uid::from_raw(u.uid),
+            rustix::process::Gid::from_raw(u.gid),
+        )
+    });
     let (report_read, report_write) =
         rustix::pipe::pipe_with(PipeFlags::CLOEXEC | PipeFlags::NONBLOCK).map_err(|e| {
             Error::SpawnCommand {
@@ -169,6 +178,14 @@ pub(crate) fn spawn_member(spec: MemberSpawn, stdio: impl FnOnce(&mut Command)) 
             .map_err(|e| report(STEP_SETUP, e))?;
             rustix::process::chdir(workdir.as_c_str())
                 .map_err(|e| report(STEP_WORKDIR, e.into()))?;
+            if let Some((uid, gid)) = user {
+                // Only this thread exists in the child: the thread calls
+                // change the whole process.
+                rustix::thread::set_thread_groups(&[])
+                    .and_then(|()| rustix::thread::set_thread_gid(gid))
+                    .and_then(|()| rustix::thread::set_thread_uid(uid))
+                    .map_err(|e| report(STEP_SETUP, e.into()))?;
+            }
             Ok(())
         });
     }

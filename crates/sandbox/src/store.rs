@@ -212,12 +212,21 @@ impl Store {
             }
         }
         let dir = self.dir(kind, id);
-        match std::fs::remove_dir_all(&dir) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(source) => return Err(Error::RemoveRecord { path: dir, source }),
+        // A writer that was already under way (a container's monitor
+        // recording its end, the lock file it takes) can add an entry while
+        // the directory is emptied: try again, a bounded number of times.
+        let mut tries = 0;
+        loop {
+            match std::fs::remove_dir_all(&dir) {
+                Ok(()) => return Ok(()),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+                Err(e) if e.kind() == std::io::ErrorKind::DirectoryNotEmpty && tries < 20 => {
+                    tries += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                }
+                Err(source) => return Err(Error::RemoveRecord { path: dir, source }),
+            }
         }
-        Ok(())
     }
 
     /// The ID written in a name's claim, whether or not its record exists.

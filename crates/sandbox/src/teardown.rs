@@ -118,12 +118,16 @@ impl Sandbox {
         Ok(())
     }
 
-    /// Removes a container's cgroup leaf (killing what is left in it) and
-    /// its record, log and name.
+    /// Removes a container's cgroup leaf (killing what is left in it), its
+    /// overlay root filesystem (unmounted, then its upper directory with
+    /// the rest), and its record, log and name.
     pub(crate) fn remove_container_state(&self, c: &ContainerRecord) -> Result<()> {
         let cgroups = crate::cgroups::PodCgroups::of(&self.host.hierarchies, &c.pod)?;
         cgroups.kill_all(Some(c.id.as_str()), Duration::from_secs(10))?;
         cgroups.remove_leaf(c.id.as_str())?;
+        if c.image.is_some() {
+            crate::overlay::unmount(&self.store.dir(Kind::Container, &c.id))?;
+        }
         self.store.remove(Kind::Container, &c.id, &c.name)?;
         self.container_event(c, "destroy", &[]);
         Ok(())

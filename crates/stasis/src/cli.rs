@@ -5,7 +5,8 @@ use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
 use crate::commands::{
-    events, exec, inspect, internal, kill, logs, pause, pod, ps, rm, run, serve, state, stop,
+    events, exec, image, inspect, internal, kill, logs, pause, pod, ps, rm, run, serve, state,
+    stop,
     unpause, wait, watchdog,
 };
 
@@ -39,8 +40,13 @@ pub enum Command {
     /// Manage pods: namespace-sharing sandboxes anchored by stasis-pause
     #[command(after_help = crate::exit::HELP)]
     Pod(pod::Args),
-    /// Run a command in a new container (in a pod of its own, or --pod)
+    /// Manage local images: import, load, ls, inspect, rm (no registry pulls)
     #[command(after_help = crate::exit::HELP)]
+    Image(image::Args),
+    /// Run a new container from an image (run IMAGE [CMD]...), or a command (run -- CMD...)
+    #[command(after_help = crate::exit::HELP, override_usage = "\
+stasis run [OPTIONS] IMAGE [CMD]...   (the image's root filesystem and config)
+       stasis run [OPTIONS] [--rootfs DIR] -- CMD...   (the host's filesystem, or DIR)")]
     Run(run::Args),
     /// List containers
     #[command(after_help = crate::exit::HELP)]
@@ -157,6 +163,31 @@ mod tests {
     }
 
     #[test]
+    fn runs_own_flags_end_at_the_image() {
+        let source = |args: &[&str]| match Cli::try_parse_from(args).expect("parses").command {
+            Command::Run(run) => run.command.source(),
+            other => panic!("{other:?}"),
+        };
+        let cmd = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let image = |i: &str, c: &[&str]| {
+            Ok(crate::flags::RunSource::Image {
+                image: i.into(),
+                command: cmd(c),
+            })
+        };
+        assert_eq!(
+            source(&[
+                "stasis", "run", "-d", "-e", "A=1", "--name", "x", "busybox", "ls", "-d", "/"
+            ]),
+            image("busybox", &["ls", "-d", "/"])
+        );
+        assert_eq!(
+            source(&["stasis", "run", "-d", "--", "ls", "-d"]),
+            Ok(crate::flags::RunSource::Command(cmd(&["ls", "-d"])))
+        );
+    }
+
+    #[test]
     fn cli_is_well_formed() {
         Cli::command().debug_assert();
     }
@@ -195,6 +226,12 @@ mod tests {
             Cli::try_parse_from(["stasis", "pause", "--pid", "3", "--runtime-root", "/r"]).is_err()
         );
         assert!(Cli::try_parse_from(["stasis", "run", "--", "true"]).is_ok());
+        assert!(Cli::try_parse_from(["stasis", "run", "busybox", "sh", "-c", "x"]).is_ok());
+        assert!(Cli::try_parse_from(["stasis", "image", "import", "-", "bad name"]).is_err());
+        assert!(
+            Cli::try_parse_from(["stasis", "image", "import", "-", "b", "-c", "EXPOSE 1"]).is_err()
+        );
+        assert!(Cli::try_parse_from(["stasis", "image", "rm"]).is_err());
         assert!(Cli::try_parse_from(["stasis", "run"]).is_err());
     }
 }

@@ -10,10 +10,11 @@ Exit status:
      was thawed again, or, if even that failed, left frozen: the message says;
      unpause --wait-healthy that ran out of time, the target left running)
   2  bad usage, a malformed value or target, or an ambiguous ID prefix
-  3  no such process, cgroup, container, pod or root filesystem (or it vanished meanwhile)
+  3  no such process, cgroup, container, pod, image or root filesystem (or it
+     vanished meanwhile)
   4  conflict: already paused (in any hierarchy), not paused, paused by an
      ancestor, by the other strategy or by its pod, not running, still running,
-     a name in use, or no lease to renew
+     a name in use, no lease to renew, or an image in use or with several names
   5  refused: the root cgroup, the host's PID 1, the caller's own cgroup, or a
      container ID that names a QoS, slice, pod or stasis node or a cgroup that
      holds other containers
@@ -82,6 +83,7 @@ pub fn code_number(err: &anyhow::Error) -> u8 {
                 .map(sandbox_code)
                 .or_else(|| e.downcast_ref::<freezer::Error>().map(freezer_code))
                 .or_else(|| e.downcast_ref::<connections::Error>().map(connections_code))
+                .or_else(|| e.downcast_ref::<images::Error>().map(images_code))
                 .or_else(|| e.downcast_ref::<Refusal>().map(|r| r.code))
         })
         .unwrap_or(FAILURE)
@@ -95,6 +97,20 @@ fn sandbox_code(e: &sandbox::Error) -> u8 {
         // and `run` produce these).
         code
     } else if e.is_not_found() {
+        NOT_FOUND
+    } else if e.is_conflict() {
+        CONFLICT
+    } else if e.is_invalid() {
+        USAGE
+    } else if e.is_permission_denied() {
+        PERMISSION
+    } else {
+        FAILURE
+    }
+}
+
+fn images_code(e: &images::Error) -> u8 {
+    if e.is_not_found() {
         NOT_FOUND
     } else if e.is_conflict() {
         CONFLICT

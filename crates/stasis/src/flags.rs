@@ -323,6 +323,54 @@ pub struct Command {
     pub command: Vec<String>,
 }
 
+/// What `run` starts: `IMAGE [CMD]...` (everything after the image is the
+/// command, as in docker), `IMAGE -- CMD...`, or, without an image,
+/// `-- CMD...` on the host's filesystem (or `--rootfs`'s).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct RunCommand {
+    /// The image to run, then the command to run instead of its Cmd
+    // Hyphen values, not trailing_var_arg: a `--` after the image must
+    // still end this list (clap lets only the last positional trail).
+    #[arg(value_name = "IMAGE", num_args = 1.., allow_hyphen_values = true,
+          required_unless_present = "command")]
+    pub image: Vec<String>,
+    /// Without an image: the command and its arguments, after --
+    #[arg(last = true, value_name = "CMD")]
+    pub command: Vec<String>,
+}
+
+/// Where `run`'s command comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunSource {
+    /// `-- CMD...`: no image.
+    Command(Vec<String>),
+    /// An image, and the command that replaces its Cmd (empty: its own).
+    Image { image: String, command: Vec<String> },
+}
+
+impl RunCommand {
+    /// The source, or why the words are ambiguous. A `--` right after the
+    /// image only separates it from its command; one later is part of the
+    /// command (`sh -c '...' -- a b`), as docker passes it on.
+    pub fn source(&self) -> Result<RunSource, String> {
+        match (self.image.as_slice(), self.command.is_empty()) {
+            ([], false) => Ok(RunSource::Command(self.command.clone())),
+            ([], true) => Err("give an IMAGE, or -- and a command".into()),
+            ([image, dashes, rest @ ..], true) if dashes == "--" => Ok(RunSource::Image {
+                image: image.clone(),
+                command: rest.to_vec(),
+            }),
+            ([image, rest @ ..], true) => Ok(RunSource::Image {
+                image: image.clone(),
+                command: rest.to_vec(),
+            }),
+            ([image, ..], false) => Err(format!(
+                "give {image}'s command either right after it or after --, not both"
+            )),
+        }
+    }
+}
+
 /// `KEY=VALUE` with a non-empty key.
 fn parse_label(s: &str) -> Result<(String, String), String> {
     match s.split_once('=') {
@@ -526,6 +574,57 @@ mod tests {
             let err = parse(bad).expect_err(&format!("{bad:?}"));
             assert_eq!(err.exit_code(), 2, "{bad:?}: {err}");
         }
+    }
+
+    #[derive(Debug, Parser)]
+    struct RunProbe {
+        #[arg(long)]
+        rootfs: Option<PathBuf>,
+        #[command(flatten)]
+        process: Process,
+        #[command(flatten)]
+        run: RunCommand,
+    }
+
+    fn run_source(args: &[&str]) -> Result<RunSource, String> {
+        RunProbe::try_parse_from(std::iter::once("run").chain(args.iter().copied()))
+            .map_err(|e| e.to_string())?
+            .run
+            .source()
+    }
+
+    #[test]
+    fn run_takes_an_image_and_its_command_or_a_command_after_dashes() {
+        let image = |i: &str, c: &[&str]| {
+            Ok(RunSource::Image {
+                image: i.into(),
+                command: c.iter().map(|s| s.to_string()).collect(),
+            })
+        };
+        assert_eq!(run_source(&["busybox"]), image("busybox", &[]));
+        assert_eq!(
+            run_source(&["-e", "A=1", "busybox", "sh", "-c", "echo -e hi"]),
+            image("busybox", &["sh", "-c", "echo -e hi"]),
+            "flags after the image belong to its command"
+        );
+        assert_eq!(
+            run_source(&["busybox", "--", "ls", "-l"]),
+            image("busybox", &["ls", "-l"])
+        );
+        assert_eq!(
+            run_source(&["--", "sleep", "1"]),
+            Ok(RunSource::Command(vec!["sleep".into(), "1".into()]))
+        );
+        assert_eq!(
+            run_source(&["--rootfs", "/r", "--", "sh"]),
+            Ok(RunSource::Command(vec!["sh".into()]))
+        );
+        assert_eq!(
+            run_source(&["busybox", "sh", "-c", "echo $@", "--", "a"]),
+            image("busybox", &["sh", "-c", "echo $@", "--", "a"]),
+            "a later -- belongs to the command"
+        );
+        assert!(run_source(&[]).is_err());
     }
 
     #[test]

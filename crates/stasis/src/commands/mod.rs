@@ -5,6 +5,7 @@
 
 pub mod events;
 pub mod exec;
+pub mod image;
 pub mod inspect;
 pub mod internal;
 pub mod kill;
@@ -64,6 +65,7 @@ fn dispatch(global: &Global, command: Command) -> Result<u8> {
         Command::Unpause(args) => unpause::run(global, &args).map(|()| ok),
         Command::State(args) => state::run(global, &args).map(|()| ok),
         Command::Pod(args) => pod::run(global, args).map(|()| ok),
+        Command::Image(args) => image::run(global, args).map(|()| ok),
         Command::Run(args) => run::run(global, args),
         Command::Ps(args) => ps::run(global, &args).map(|()| ok),
         Command::Inspect(args) => inspect::run(global, &args).map(|()| ok),
@@ -181,6 +183,8 @@ pub(crate) fn permission_hint(err: anyhow::Error) -> anyhow::Error {
                 .is_some_and(sandbox::Error::is_permission_denied)
             || e.downcast_ref::<connections::Error>()
                 .is_some_and(connections::Error::is_permission_denied)
+            || e.downcast_ref::<images::Error>()
+                .is_some_and(images::Error::is_permission_denied)
     });
     if denied && !rustix::process::geteuid().is_root() {
         err.context("permission denied: run stasis as root (or with write access to the cgroup)")

@@ -121,6 +121,7 @@ pub fn run(global: &Global, args: &Args) -> Result<()> {
             let mut rows = vec![[
                 "CONTAINER ID",
                 "NAME",
+                "IMAGE",
                 "POD",
                 "STATUS",
                 "CREATED",
@@ -133,6 +134,10 @@ pub fn run(global: &Global, args: &Args) -> Result<()> {
                 rows.push(vec![
                     v.record.id.short().to_owned(),
                     v.record.name.clone(),
+                    v.record
+                        .image
+                        .as_ref()
+                        .map_or_else(|| "-".to_owned(), |i| i.name.clone()),
                     v.pod_name.clone().unwrap_or_default(),
                     human::status_with_lease(
                         human::status_with_health(

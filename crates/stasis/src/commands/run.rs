@@ -1,5 +1,7 @@
 //! `stasis run`: create and start a container, in a pod of its own or in
-//! an existing pod.
+//! an existing pod: from an image (`run IMAGE [CMD]...`: an overlay of its
+//! layers, its config), or a command on the host's filesystem or a
+//! `--rootfs` directory (`run -- CMD...`).
 
 use std::path::PathBuf;
 
@@ -7,7 +9,8 @@ use anyhow::{Context, Result};
 use sandbox::ContainerOptions;
 
 use crate::commands::{open, permission_hint, Global};
-use crate::flags;
+use crate::exit::Refusal;
+use crate::flags::{self, RunSource};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -27,32 +30,62 @@ pub struct Args {
     pub labels: flags::Labels,
     #[command(flatten)]
     pub process: flags::Process,
-    /// Run in its own mount namespace with DIR as its root (with /proc, /dev, /sys)
+    /// Without an image: run in its own mount namespace with DIR as its root (with /proc, /dev, /sys)
     #[arg(long, value_name = "DIR")]
     pub rootfs: Option<PathBuf>,
     #[command(flatten)]
     pub health: flags::HealthCheck,
     #[command(flatten)]
-    pub command: flags::Command,
+    pub command: flags::RunCommand,
 }
 
 /// Runs the container; the exit status `stasis run` exits with.
 pub fn run(global: &Global, args: Args) -> Result<u8> {
+    let source = args.command.source().map_err(Refusal::usage)?;
     let sandbox = open(global)?;
     let healthcheck = args
         .health
         .config()
         .transpose()
         .context("the health check")?;
+    let env = args.process.env();
+    let (command, env, workdir, image, user) = match source {
+        RunSource::Command(command) => (command, env, args.process.workdir, None, None),
+        RunSource::Image { image, .. } if args.rootfs.is_some() => {
+            return Err(Refusal::usage(format!(
+                "--rootfs and the image {image} are two root filesystems: give one \
+                 (a command without an image goes after --)"
+            ))
+            .into())
+        }
+        RunSource::Image { image, command } => {
+            let from = crate::commands::image::from_image(
+                global,
+                &image,
+                &command,
+                env,
+                args.process.workdir,
+            )?;
+            (
+                from.command,
+                from.env,
+                from.workdir,
+                Some(from.root),
+                from.user,
+            )
+        }
+    };
     let container = sandbox
         .create_container(ContainerOptions {
             name: args.name,
             pod: args.pod,
             labels: args.labels.to_map(),
-            env: args.process.env(),
-            workdir: args.process.workdir,
+            env,
+            workdir,
             rootfs: args.rootfs,
-            command: args.command.command,
+            image,
+            user,
+            command,
             // Detached, its monitor removes it; attached, this command does
             // (after the last of the log).
             auto_remove: args.remove && args.detach,
