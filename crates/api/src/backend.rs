@@ -9,8 +9,10 @@
 //! namespaces) and the others on tokio's blocking pool, never on an async
 //! worker.
 
+use std::io::Read;
 use std::time::Duration;
 
+use crate::create::CreateOptions;
 use crate::error::ApiError;
 
 /// `pause`'s query parameters: the options of pausing without harm.
@@ -40,4 +42,26 @@ pub trait Backend: Send + Sync + 'static {
     fn unpause(&self, query: &str) -> Result<(), ApiError>;
     /// Removes a container; `force` kills a running one first.
     fn remove(&self, query: &str, force: bool) -> Result<(), ApiError>;
+    /// Creates a container from an image; its full ID. Makes its pod
+    /// (which forks): called on the spawner thread.
+    fn create(&self, options: &CreateOptions) -> Result<String, ApiError>;
+
+    /// `GET /images/json`: docker's image summaries.
+    fn images(&self) -> Result<serde_json::Value, ApiError>;
+    /// `GET /images/{name}/json`.
+    fn image(&self, query: &str) -> Result<serde_json::Value, ApiError>;
+    /// `DELETE /images/{name}`: docker's list of `Untagged` and `Deleted`.
+    fn remove_image(&self, query: &str, force: bool) -> Result<serde_json::Value, ApiError>;
+    /// `POST /images/create?fromSrc=-`: imports a root filesystem tar as
+    /// `reference` (`NAME[:TAG]`, if given) with docker's `changes`; the
+    /// image's ID.
+    fn import_image(
+        &self,
+        tar: &mut dyn Read,
+        reference: Option<&str>,
+        changes: &[String],
+    ) -> Result<String, ApiError>;
+    /// `POST /images/load`: a `docker save` or OCI archive; the lines
+    /// docker prints (`Loaded image: NAME:TAG`).
+    fn load_images(&self, archive: &mut dyn Read) -> Result<Vec<String>, ApiError>;
 }

@@ -39,6 +39,7 @@
 
 mod backend;
 mod body;
+mod create;
 mod error;
 pub mod human;
 mod peer;
@@ -50,6 +51,7 @@ pub mod shape;
 pub mod version;
 
 pub use backend::{Backend, PauseOptions};
+pub use create::CreateOptions;
 pub use error::{capitalized, format_chain, ApiError, Error};
 pub use hyper::StatusCode;
 pub use peer::Peer;

@@ -7,9 +7,10 @@ use std::collections::BTreeMap;
 
 use crate::error::ApiError;
 
-/// A request's query parameters (the last value of a repeated one wins).
+/// A request's query parameters, in order ([`Query::get`]: the last value
+/// of a repeated one wins).
 #[derive(Debug, Default, Clone)]
-pub struct Query(BTreeMap<String, String>);
+pub struct Query(Vec<(String, String)>);
 
 impl Query {
     pub fn parse(query: Option<&str>) -> Self {
@@ -21,7 +22,20 @@ impl Query {
     }
 
     pub fn get(&self, key: &str) -> Option<&str> {
-        self.0.get(key).map(String::as_str)
+        self.0
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Every value of a repeated parameter (docker import's `changes`).
+    pub fn all(&self, key: &str) -> Vec<String> {
+        self.0
+            .iter()
+            .filter(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
+            .collect()
     }
 
     /// A boolean: absent is `default`; `1`, `true`, `True` are true, `0`,
@@ -136,5 +150,8 @@ mod tests {
         assert!(q.number::<u64>("t").is_err());
         assert_eq!(q.filters().expect("filters").get("status"), ["paused"]);
         assert!(Query::parse(Some("all=maybe")).flag("all", false).is_err());
+        let q = Query::parse(Some("changes=CMD%20x&changes=ENV%20A%3D1&t=1&t=2"));
+        assert_eq!(q.all("changes"), ["CMD x", "ENV A=1"]);
+        assert_eq!(q.get("t"), Some("2"), "the last wins");
     }
 }

@@ -63,12 +63,17 @@ enum Op {
     Remove,
     Logs,
     Events,
+    Attach,
+    ImageList,
+    ImageInspect,
+    ImageRemove,
+    ImageCreate,
+    ImageLoad,
     /// Answered 404, as docker answers for a missing object of a kind
     /// stasis has none of (`docker inspect NAME` probes every kind).
     Missing(String),
     /// An empty list of a kind stasis has none of.
     EmptyList(serde_json::Value),
-    NotImplemented(&'static str),
 }
 
 /// A matched route.
@@ -91,6 +96,25 @@ fn route(method: &Method, path: &str) -> Result<Route, ApiError> {
     };
     let get = method == Method::GET || method == Method::HEAD;
     let post = method == Method::POST;
+    // Image names may hold slashes (`localhost/app:1`): docker's
+    // `/images/{name:.*}/json` and `DELETE /images/{name:.*}`.
+    if let Some(rest) = path.strip_prefix("/images/") {
+        match rest {
+            "json" if get => return r(Op::ImageList, Verb::Images, ""),
+            "create" if post => return r(Op::ImageCreate, Verb::Import, ""),
+            "load" if post => return r(Op::ImageLoad, Verb::Load, ""),
+            _ => {}
+        }
+        if let Some(name) = rest.strip_suffix("/json").filter(|n| !n.is_empty()) {
+            if get {
+                return r(Op::ImageInspect, Verb::Images, name);
+            }
+        }
+        if method == Method::DELETE && !rest.is_empty() {
+            return r(Op::ImageRemove, Verb::Import, rest);
+        }
+        return Err(page_not_found());
+    }
     match segs.as_slice() {
         ["_ping"] if get => r(Op::Ping, Verb::Ping, ""),
         ["version"] if get => r(Op::Version, Verb::Ping, ""),
@@ -108,39 +132,10 @@ fn route(method: &Method, path: &str) -> Result<Route, ApiError> {
             "wait" => r(Op::Wait, Verb::Wait, id),
             "pause" => r(Op::Pause, Verb::Pause, id),
             "unpause" => r(Op::Unpause, Verb::Unpause, id),
-            "attach" => r(
-                Op::NotImplemented("attaching to a container is not implemented"),
-                Verb::Logs,
-                id,
-            ),
+            "attach" => r(Op::Attach, Verb::Logs, id),
             _ => Err(page_not_found()),
         },
         ["events"] if get => r(Op::Events, Verb::Events, ""),
-        ["images", "json"] if get => r(
-            Op::NotImplemented("listing images is not implemented"),
-            Verb::Images,
-            "",
-        ),
-        ["images", "create"] if post => r(
-            Op::NotImplemented("importing images is not implemented"),
-            Verb::Import,
-            "",
-        ),
-        ["images", "load"] if post => r(
-            Op::NotImplemented("loading images is not implemented"),
-            Verb::Load,
-            "",
-        ),
-        ["images", name, "json"] if get => r(
-            Op::Missing(format!("No such image: {name}")),
-            Verb::Images,
-            name,
-        ),
-        ["images", name] if method == Method::DELETE => r(
-            Op::NotImplemented("removing images is not implemented"),
-            Verb::Import,
-            name,
-        ),
         ["networks"] if get => r(Op::EmptyList(json!([])), Verb::Inspect, ""),
         ["networks", name] if get => r(
             Op::Missing(format!("network {name} not found")),
@@ -264,9 +259,17 @@ async fn dispatch(
         let _ = audit(StatusCode::FORBIDDEN, "refused", Some(message.clone())).await;
         return Err(ApiError::new(StatusCode::FORBIDDEN, message));
     }
-    let body = read_body(svc, req).await?;
     let _ = version;
-    let result = run(svc, &route, &query, body).await;
+    let input = match route.op {
+        // Image archives stream through, under their own limit.
+        Op::ImageCreate | Op::ImageLoad => Input::Stream(req.into_body()),
+        Op::Attach => {
+            let mut req = req;
+            Input::Upgrade(hyper::upgrade::on(&mut req))
+        }
+        _ => Input::Bytes(read_body(svc, req).await?),
+    };
+    let result = run(svc, &route, &query, input).await;
     if route.verb.changes_state() {
         let (status, outcome, message) = match &result {
             Ok(r) => (r.status(), "ok", None),
@@ -313,6 +316,22 @@ async fn read_body(svc: &Service, req: Request<Incoming>) -> Result<Bytes, ApiEr
     }
 }
 
+/// A request's body, as its route takes it.
+enum Input {
+    Bytes(Bytes),
+    Stream(Incoming),
+    Upgrade(hyper::upgrade::OnUpgrade),
+}
+
+impl Input {
+    fn bytes(self) -> Bytes {
+        match self {
+            Input::Bytes(b) => b,
+            Input::Stream(_) | Input::Upgrade(_) => Bytes::new(),
+        }
+    }
+}
+
 /// Runs blocking store work off the async workers.
 async fn blocking<T: Send + 'static>(
     what: &'static str,
@@ -334,9 +353,16 @@ async fn run(
     svc: &Arc<Service>,
     route: &Route,
     query: &Query,
-    body: Bytes,
+    input: Input,
 ) -> Result<Response<Body>, ApiError> {
     let target = route.target.clone();
+    let input = match &route.op {
+        Op::ImageCreate => return import_image(svc, query, input).await,
+        Op::ImageLoad => return load_images(svc, input).await,
+        Op::Attach => return attach(svc, target, query, input).await,
+        _ => input,
+    };
+    let body = input.bytes();
     match &route.op {
         Op::Ping => {
             let mut resp = Response::new(body::full("OK"));
@@ -391,14 +417,49 @@ async fn run(
             Ok(json_response(StatusCode::OK, &v))
         }
         Op::Create => {
-            if !body.is_empty() {
-                serde_json::from_slice::<serde_json::Value>(&body)
-                    .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))?;
-            }
-            Err(ApiError::not_implemented(
-                "creating containers through the API is not implemented",
+            let options = crate::create::CreateOptions::parse(&body, query.get("name"))?;
+            let backend = svc.backend.clone();
+            let id = svc
+                .spawner
+                .run(move || {
+                    backend.refresh();
+                    backend.create(&options)
+                })
+                .await
+                .unwrap_or_else(|| {
+                    Err(ApiError::internal(
+                        "creating the container",
+                        &"the spawner thread is gone",
+                    ))
+                })?;
+            Ok(json_response(
+                StatusCode::CREATED,
+                &json!({"Id": id, "Warnings": []}),
             ))
         }
+        Op::ImageList => {
+            let svc = svc.clone();
+            let v = blocking("listing images", move || svc.backend.images()).await?;
+            Ok(json_response(StatusCode::OK, &v))
+        }
+        Op::ImageInspect => {
+            let svc = svc.clone();
+            let v = blocking("inspecting the image", move || svc.backend.image(&target)).await?;
+            Ok(json_response(StatusCode::OK, &v))
+        }
+        Op::ImageRemove => {
+            let force = query.flag("force", false)?;
+            let svc = svc.clone();
+            let v = blocking("removing the image", move || {
+                svc.backend.remove_image(&target, force)
+            })
+            .await?;
+            Ok(json_response(StatusCode::OK, &v))
+        }
+        Op::ImageCreate | Op::ImageLoad | Op::Attach => Err(ApiError::internal(
+            "routing",
+            &"streamed routes return above",
+        )),
         Op::Start => {
             if !body_is_empty(&body) {
                 return Err(ApiError::bad_request(
@@ -514,7 +575,6 @@ async fn run(
         Op::Events => events(svc, query).await,
         Op::Missing(message) => Err(ApiError::new(StatusCode::NOT_FOUND, message.clone())),
         Op::EmptyList(v) => Ok(json_response(StatusCode::OK, v)),
-        Op::NotImplemented(what) => Err(ApiError::not_implemented(*what)),
     }
 }
 
@@ -1013,6 +1073,277 @@ fn capitalized_msg(e: &sandbox::Error) -> String {
     crate::error::capitalized(&e.to_string())
 }
 
+/// Why a streamed request body stopped early.
+const BODY_OK: u8 = 0;
+const BODY_TOO_LARGE: u8 = 1;
+const BODY_TIMED_OUT: u8 = 2;
+
+/// A request body read as a [`std::io::Read`] on a blocking thread, fed
+/// by an async task that enforces the size limit and the time each chunk
+/// may take; `state` says which stopped it.
+struct StreamReader {
+    rx: tokio::sync::mpsc::Receiver<std::io::Result<Bytes>>,
+    current: Bytes,
+}
+
+impl std::io::Read for StreamReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.current.is_empty() {
+            match self.rx.blocking_recv() {
+                Some(Ok(chunk)) => self.current = chunk,
+                Some(Err(e)) => return Err(e),
+                None => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.current.len());
+        buf[..n].copy_from_slice(&self.current.split_to(n));
+        Ok(n)
+    }
+}
+
+fn stream_body(svc: &Service, body: Incoming) -> (StreamReader, Arc<std::sync::atomic::AtomicU8>) {
+    let (tx, rx) = tokio::sync::mpsc::channel(8);
+    let state = Arc::new(std::sync::atomic::AtomicU8::new(BODY_OK));
+    let limit = svc.limits.max_image_body;
+    let per_chunk = svc.limits.body_timeout;
+    let flag = state.clone();
+    tokio::spawn(async move {
+        let mut body = body;
+        let mut total: u64 = 0;
+        loop {
+            let stop = |why: u8, e: std::io::Error| {
+                flag.store(why, Ordering::Relaxed);
+                e
+            };
+            let frame = match tokio::time::timeout(per_chunk, body.frame()).await {
+                Err(_) => Err(stop(
+                    BODY_TIMED_OUT,
+                    std::io::Error::new(std::io::ErrorKind::TimedOut, "the request body stalled"),
+                )),
+                Ok(None) => return,
+                Ok(Some(Err(e))) => Err(std::io::Error::other(e)),
+                Ok(Some(Ok(frame))) => match frame.into_data() {
+                    Ok(data) => {
+                        total += data.len() as u64;
+                        if total > limit {
+                            Err(stop(
+                                BODY_TOO_LARGE,
+                                std::io::Error::other("the request body is over the limit"),
+                            ))
+                        } else {
+                            Ok(data)
+                        }
+                    }
+                    // Trailers: nothing to read.
+                    Err(_) => continue,
+                },
+            };
+            let failed = frame.is_err();
+            if tx.send(frame).await.is_err() || failed {
+                return;
+            }
+        }
+    });
+    (
+        StreamReader {
+            rx,
+            current: Bytes::new(),
+        },
+        state,
+    )
+}
+
+/// A streamed body's failure as the client sees it, if the stream's own
+/// limits stopped it.
+fn stream_error(svc: &Service, state: &std::sync::atomic::AtomicU8) -> Option<ApiError> {
+    match state.load(Ordering::Relaxed) {
+        BODY_TOO_LARGE => Some(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "the image archive is larger than the limit of {} bytes",
+                svc.limits.max_image_body
+            ),
+        )),
+        BODY_TIMED_OUT => Some(ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "timed out reading the request body",
+        )),
+        _ => None,
+    }
+}
+
+/// docker's progress messages: one JSON object per line.
+fn progress_response(lines: &[serde_json::Value]) -> Response<Body> {
+    let mut data = Vec::new();
+    for l in lines {
+        data.extend(serde_json::to_vec(l).unwrap_or_default());
+        data.push(b'\n');
+    }
+    let mut resp = Response::new(body::full(data));
+    resp.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    resp
+}
+
+/// `POST /images/create`: `fromSrc=-` imports the body (what `docker
+/// import` sends); `fromImage` (a pull) is refused, clearly.
+async fn import_image(
+    svc: &Arc<Service>,
+    query: &Query,
+    input: Input,
+) -> Result<Response<Body>, ApiError> {
+    if let Some(image) = query.get("fromImage").filter(|i| !i.is_empty()) {
+        let tag = query.get("tag").filter(|t| !t.is_empty());
+        let name = tag.map_or_else(|| image.to_owned(), |t| format!("{image}:{t}"));
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!(
+                "stasis does not pull images from registries: {name} is not in its store \
+                 (docker import, docker load, stasis image import or stasis image load put it there)"
+            ),
+        ));
+    }
+    match query.get("fromSrc") {
+        Some("-") => {}
+        Some(src) => {
+            return Err(ApiError::bad_request(format!(
+                "fromSrc {src:?}: stasis imports from the request body only (fromSrc=-)"
+            )))
+        }
+        None => {
+            return Err(ApiError::bad_request(
+                "give fromSrc=- (an import) or fromImage",
+            ))
+        }
+    }
+    let reference = match (
+        query.get("repo").filter(|r| !r.is_empty()),
+        query.get("tag").filter(|t| !t.is_empty()),
+    ) {
+        (Some(repo), Some(tag)) => Some(format!("{repo}:{tag}")),
+        (Some(repo), None) => Some(repo.to_owned()),
+        (None, Some(_)) => return Err(ApiError::bad_request("a tag without a repo")),
+        (None, None) => None,
+    };
+    let changes = query.all("changes");
+    let Input::Stream(incoming) = input else {
+        return Err(ApiError::internal("importing the image", &"no body stream"));
+    };
+    let (mut reader, state) = stream_body(svc, incoming);
+    let s = svc.clone();
+    let imported = blocking("importing the image", move || {
+        let r = s
+            .backend
+            .import_image(&mut reader, reference.as_deref(), &changes);
+        // Drain what is left, so the connection can be reused.
+        let _ = std::io::copy(&mut reader, &mut std::io::sink());
+        r
+    })
+    .await;
+    if let Some(e) = stream_error(svc, &state) {
+        return Err(e);
+    }
+    let id = imported?;
+    Ok(progress_response(&[json!({"status": id})]))
+}
+
+/// `POST /images/load`: a `docker save` or OCI archive in the body.
+async fn load_images(svc: &Arc<Service>, input: Input) -> Result<Response<Body>, ApiError> {
+    let Input::Stream(incoming) = input else {
+        return Err(ApiError::internal("loading images", &"no body stream"));
+    };
+    let (mut reader, state) = stream_body(svc, incoming);
+    let s = svc.clone();
+    let loaded = blocking("loading images", move || {
+        let r = s.backend.load_images(&mut reader);
+        let _ = std::io::copy(&mut reader, &mut std::io::sink());
+        r
+    })
+    .await;
+    if let Some(e) = stream_error(svc, &state) {
+        return Err(e);
+    }
+    let lines: Vec<serde_json::Value> = loaded?
+        .into_iter()
+        .map(|l| json!({"stream": format!("{l}\n")}))
+        .collect();
+    Ok(progress_response(&lines))
+}
+
+/// `POST /containers/{id}/attach`: an HTTP upgrade (`101`), then the
+/// container's output as docker's multiplexed frames until it exits (stdin
+/// is not attached). With `logs=1` the output so far comes first; without,
+/// only what comes next. `docker run` without `-d` attaches before it
+/// starts the container, so it gets every byte.
+async fn attach(
+    svc: &Arc<Service>,
+    target: String,
+    query: &Query,
+    input: Input,
+) -> Result<Response<Body>, ApiError> {
+    let stream = query.flag("stream", false)?;
+    let logs = query.flag("logs", false)?;
+    if !stream && !logs {
+        return Err(ApiError::bad_request(
+            "Bad parameters: give stream=1 or logs=1",
+        ));
+    }
+    let Input::Upgrade(on_upgrade) = input else {
+        return Err(ApiError::internal("attaching", &"no upgrade"));
+    };
+    let permit = stream_permit(svc)?;
+    let s = svc.clone();
+    let (c, skip) = blocking("attaching to the container", move || {
+        s.backend.refresh();
+        let c = find(&s.sandbox, &target)?;
+        let skip = if logs {
+            0
+        } else {
+            std::fs::metadata(s.sandbox.log_path(&c)).map_or(0, |m| m.len())
+        };
+        Ok((c, skip))
+    })
+    .await?;
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(8);
+    let svc = svc.clone();
+    tokio::spawn(async move {
+        let upgraded = match on_upgrade.await {
+            Ok(u) => u,
+            Err(e) => {
+                tracing::debug!(error = %e, "the attach upgrade did not happen");
+                return;
+            }
+        };
+        let mut io = hyper_util::rt::TokioIo::new(upgraded);
+        let follow = stream;
+        let stopping = svc.stopping.clone();
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            let mut out = FrameWriter { tx, skip, stopping };
+            if let Err(e) = svc.sandbox.copy_logs(&c, &mut out, follow) {
+                tracing::debug!(error = %format_chain(&e), container = %c.name, "attach ended");
+            }
+        });
+        use tokio::io::AsyncWriteExt;
+        while let Some(chunk) = rx.recv().await {
+            if io.write_all(&chunk).await.is_err() || io.flush().await.is_err() {
+                return;
+            }
+        }
+        let _ = io.shutdown().await;
+    });
+    let mut resp = Response::new(body::empty());
+    *resp.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    let h = resp.headers_mut();
+    h.insert(
+        hyper::header::CONNECTION,
+        HeaderValue::from_static("Upgrade"),
+    );
+    h.insert(hyper::header::UPGRADE, HeaderValue::from_static("tcp"));
+    h.insert(CONTENT_TYPE, HeaderValue::from_static(MULTIPLEXED));
+    Ok(resp)
+}
+
 /// The byte offset at which the last `n` lines of the file begin.
 fn tail_offset(path: &std::path::Path, n: u64) -> std::io::Result<u64> {
     use std::os::unix::fs::FileExt;
@@ -1122,14 +1453,23 @@ mod tests {
             r(Method::GET, "/containers/web/json"),
             Ok((Op::Inspect, Verb::Inspect, "web".into()))
         );
-        assert!(matches!(
-            r(Method::GET, "/images/busybox/json"),
-            Ok((Op::Missing(_), Verb::Images, _))
-        ));
-        assert!(matches!(
+        assert_eq!(
+            r(Method::GET, "/images/localhost/app:1/json"),
+            Ok((Op::ImageInspect, Verb::Images, "localhost/app:1".into()))
+        );
+        assert_eq!(
+            r(Method::DELETE, "/images/localhost/app:1"),
+            Ok((Op::ImageRemove, Verb::Import, "localhost/app:1".into()))
+        );
+        assert_eq!(
+            r(Method::GET, "/images/json"),
+            Ok((Op::ImageList, Verb::Images, String::new()))
+        );
+        assert!(route(&Method::GET, "/images/").is_err());
+        assert_eq!(
             r(Method::GET, "/events"),
-            Ok((Op::NotImplemented(_), Verb::Events, _))
-        ));
+            Ok((Op::Events, Verb::Events, String::new()))
+        );
         let e = route(&Method::POST, "/containers/web/fly").expect_err("no such action");
         assert_eq!(e.status, StatusCode::NOT_FOUND);
         assert!(
@@ -1197,6 +1537,8 @@ mod tests {
             env: vec![],
             workdir: None,
             rootfs: None,
+            image: None,
+            user: None,
             labels: [
                 ("tier".to_owned(), "db".to_owned()),
                 ("x".to_owned(), String::new()),

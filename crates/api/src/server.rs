@@ -39,6 +39,9 @@ use crate::routes::{handle, Service};
 pub struct Limits {
     /// The largest request body, in bytes (413 beyond).
     pub max_body: usize,
+    /// The largest image archive `POST /images/create` and `/images/load`
+    /// take, streamed (413 beyond).
+    pub max_image_body: u64,
     /// The time a client has to send a request's headers.
     pub header_timeout: Duration,
     /// The time it has to send the body.
@@ -55,6 +58,7 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_body: 1 << 20,
+            max_image_body: 8 << 30,
             header_timeout: Duration::from_secs(10),
             body_timeout: Duration::from_secs(30),
             max_connections: 2048,

@@ -101,7 +101,7 @@ pub fn summary(c: &Container<'_>, now: u64, with_size: bool) -> Value {
         "Id": r.id.as_str(),
         "Names": [format!("/{}", r.name)],
         "Image": image_name(r),
-        "ImageID": NO_IMAGE_ID,
+        "ImageID": image_id(r),
         "Command": r.command.join(" "),
         "Created": r.created,
         "Ports": [],
@@ -124,11 +124,21 @@ pub fn summary(c: &Container<'_>, now: u64, with_size: bool) -> Value {
     v
 }
 
-/// `Config.Image` and the list's `Image`: the root filesystem it runs on.
+/// `Config.Image` and the list's `Image`: the image as it was named, else
+/// the root filesystem it runs on.
 fn image_name(r: &ContainerRecord) -> String {
-    r.rootfs
+    match (&r.image, &r.rootfs) {
+        (Some(i), _) => i.name.clone(),
+        (None, Some(p)) => p.display().to_string(),
+        (None, None) => String::new(),
+    }
+}
+
+/// The image's ID, or the zero digest without one.
+fn image_id(r: &ContainerRecord) -> String {
+    r.image
         .as_ref()
-        .map_or_else(String::new, |p| p.display().to_string())
+        .map_or_else(|| NO_IMAGE_ID.to_owned(), |i| i.id.clone())
 }
 
 /// `GET /containers/{id}/json`.
@@ -141,7 +151,7 @@ pub fn inspect(c: &Container<'_>, hostname: &str) -> Value {
         "Path": r.command.first().cloned().unwrap_or_default(),
         "Args": r.command.get(1..).unwrap_or_default(),
         "State": State::new(r, c.status),
-        "Image": NO_IMAGE_ID,
+        "Image": image_id(r),
         "ResolvConfPath": "",
         "HostnamePath": "",
         "HostsPath": "",
@@ -163,10 +173,14 @@ pub fn inspect(c: &Container<'_>, hostname: &str) -> Value {
             "LogConfig": {"Type": "json-file", "Config": {}},
         },
         "Mounts": [],
+        "GraphDriver": {
+            "Name": if r.image.is_some() { "overlay2" } else { "" },
+            "Data": {},
+        },
         "Config": {
             "Hostname": hostname,
             "Domainname": "",
-            "User": "",
+            "User": r.user.as_ref().map_or_else(String::new, |u| format!("{}:{}", u.uid, u.gid)),
             "AttachStdin": false,
             "AttachStdout": false,
             "AttachStderr": false,
@@ -203,6 +217,8 @@ mod tests {
             env: vec!["A=1".into()],
             workdir: None,
             rootfs: None,
+            image: None,
+            user: None,
             labels: [("tier".to_owned(), "db".to_owned())].into(),
             process: Some(sandbox::ProcessRef {
                 pid: 77,

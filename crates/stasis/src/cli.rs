@@ -6,8 +6,7 @@ use std::path::PathBuf;
 
 use crate::commands::{
     events, exec, image, inspect, internal, kill, logs, pause, pod, ps, rm, run, serve, state,
-    stop,
-    unpause, wait, watchdog,
+    stop, unpause, wait, watchdog,
 };
 
 /// Pause and unpause processes and cgroups through the kernel's cgroup freezer.

@@ -15,12 +15,16 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use bollard::container::{Config, CreateContainerOptions, StartContainerOptions};
 use bollard::container::{
     InspectContainerOptions, ListContainersOptions, LogOutput, LogsOptions, RemoveContainerOptions,
     StopContainerOptions, WaitContainerOptions,
 };
+use bollard::image::{ListImagesOptions, RemoveImageOptions};
+use bollard::models::HostConfig;
 use bollard::system::EventsOptions;
 use bollard::Docker;
+use common::archives::{busybox_tar, docker_save, top_layer};
 use common::*;
 use futures_util::StreamExt;
 
@@ -887,4 +891,280 @@ fn start_runs_on_the_spawner_and_the_monitor_is_reaped() {
     });
     let (status, _, _) = raw(&serve.socket, "POST", "/containers/later/start", b"");
     assert_eq!(status, 409, "a stasis container runs once");
+}
+
+#[test]
+fn images_import_load_create_attach_and_rm_over_the_api() {
+    if !root_or_skip("images_import_load_create_attach_and_rm_over_the_api") {
+        return;
+    }
+    let s = Stasis::new();
+    let scratch = Scratch::new();
+    let rootfs = busybox_tar(&scratch.0);
+    let serve = Serve::start(&s, &[]);
+    let sock = &serve.socket;
+    // What `docker import -c 'ENV GREETING=hello' rootfs.tar bbox:1` sends.
+    let (status, _, body) = raw(
+        sock,
+        "POST",
+        "/v1.44/images/create?fromSrc=-&repo=bbox&tag=1&changes=ENV%20GREETING%3Dhello",
+        &rootfs,
+    );
+    let text = String::from_utf8_lossy(&body).into_owned();
+    assert_eq!(status, 200, "{text}");
+    assert!(text.contains(r#"{"status":"sha256:"#), "{text}");
+    assert!(
+        s.run(&["image", "ls"]).ok().stdout.contains("bbox"),
+        "the CLI sees the import"
+    );
+    // What `docker load` sends: a `docker save` archive.
+    let (status, _, body) = raw(
+        sock,
+        "POST",
+        "/v1.44/images/load?quiet=0",
+        &docker_save(&rootfs, &top_layer()),
+    );
+    let text = String::from_utf8_lossy(&body).into_owned();
+    assert_eq!(status, 200, "{text}");
+    assert!(
+        text.contains(r#"{"stream":"Loaded image: saved:1\n"}"#),
+        "{text}"
+    );
+    let (status, _, body) = raw(
+        sock,
+        "POST",
+        "/images/create?fromImage=busybox&tag=latest",
+        b"",
+    );
+    assert_eq!(status, 404);
+    assert!(
+        message(&body).contains("does not pull images"),
+        "{}",
+        message(&body)
+    );
+    let (status, _, body) = raw(sock, "GET", "/images/nope/json", b"");
+    assert_eq!(
+        (status, message(&body).as_str()),
+        (404, "No such image: nope")
+    );
+
+    let steps = async {
+        let docker = serve.docker();
+        let images = docker
+            .list_images(None::<ListImagesOptions<String>>)
+            .await
+            .expect("images");
+        let mut tags: Vec<String> = images.iter().flat_map(|i| i.repo_tags.clone()).collect();
+        tags.sort();
+        assert_eq!(tags, ["bbox:1", "saved:1"]);
+        let inspected = docker.inspect_image("bbox:1").await.expect("inspect image");
+        assert!(inspected.id.expect("Id").starts_with("sha256:"));
+
+        // create, attach before start (as `docker run` does), start, wait.
+        let create = |name: &'static str, config: Config<String>| {
+            docker.create_container(
+                Some(CreateContainerOptions {
+                    name,
+                    platform: None,
+                }),
+                config,
+            )
+        };
+        let id = create(
+            "once",
+            Config {
+                image: Some("bbox:1".into()),
+                cmd: Some(vec![
+                    "sh".into(),
+                    "-c".into(),
+                    "echo $GREETING from $0; exit 4".into(),
+                ]),
+                labels: Some(HashMap::from([("tier".into(), "job".into())])),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("create")
+        .id;
+        assert_eq!(id.len(), 64);
+        let i = docker
+            .inspect_container("once", None::<InspectContainerOptions>)
+            .await
+            .expect("inspect");
+        assert_eq!(
+            i.state
+                .and_then(|s| s.status)
+                .map(|s| s.to_string())
+                .as_deref(),
+            Some("created")
+        );
+        assert!(i.image.expect("Image").starts_with("sha256:"));
+
+        let mut attach = UnixStream::connect(sock).expect("connect");
+        attach
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .expect("timeout");
+        attach
+            .write_all(b"POST /v1.44/containers/once/attach?stream=1&stdout=1&stderr=1 HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n")
+            .expect("attach");
+        let mut got = Vec::new();
+        let mut buf = [0u8; 4096];
+        while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+            let n = attach.read(&mut buf).expect("the upgrade");
+            assert!(n > 0, "closed early");
+            got.extend_from_slice(&buf[..n]);
+        }
+        let (status, head, mut stream) = split_response(&got);
+        assert_eq!(status, 101, "{head}");
+        assert!(head.contains("upgrade: tcp"), "{head}");
+        // The wait is in before the start (its headers say so), as the
+        // docker CLI's is.
+        let mut wait = UnixStream::connect(sock).expect("connect");
+        wait.set_read_timeout(Some(Duration::from_secs(20)))
+            .expect("timeout");
+        wait.write_all(
+            b"POST /v1.44/containers/once/wait?condition=next-exit HTTP/1.0\r\nHost: x\r\n\r\n",
+        )
+        .expect("wait");
+        let mut waited = Vec::new();
+        while !waited.windows(4).any(|w| w == b"\r\n\r\n") {
+            let n = wait.read(&mut buf).expect("the wait's headers");
+            assert!(n > 0, "closed early");
+            waited.extend_from_slice(&buf[..n]);
+        }
+        docker
+            .start_container("once", None::<StartContainerOptions<String>>)
+            .await
+            .expect("start");
+        // The output, framed, until the container ends and the stream closes.
+        loop {
+            let n = attach.read(&mut buf).expect("the output");
+            if n == 0 {
+                break;
+            }
+            stream.extend_from_slice(&buf[..n]);
+        }
+        assert_eq!(&stream[..8], &[1, 0, 0, 0, 0, 0, 0, 14], "{stream:?}");
+        assert_eq!(&stream[8..], b"hello from sh\n");
+        wait.read_to_end(&mut waited).expect("the wait's body");
+        assert!(
+            String::from_utf8_lossy(&waited).contains(r#"{"StatusCode":4}"#),
+            "{}",
+            String::from_utf8_lossy(&waited)
+        );
+
+        // A member of another container's pod, as --net/--pid/--ipc=container:X.
+        create(
+            "anchor",
+            Config {
+                image: Some("saved:1".into()),
+                entrypoint: Some(vec!["sleep".into()]),
+                cmd: Some(vec!["1000".into()]),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("create anchor");
+        docker
+            .start_container("anchor", None::<StartContainerOptions<String>>)
+            .await
+            .expect("start anchor");
+        create(
+            "member",
+            Config {
+                image: Some("bbox:1".into()),
+                cmd: Some(vec!["sleep".into(), "1000".into()]),
+                host_config: Some(HostConfig {
+                    network_mode: Some("container:anchor".into()),
+                    pid_mode: Some("container:anchor".into()),
+                    ipc_mode: Some("container:anchor".into()),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("create member");
+        docker
+            .start_container("member", None::<StartContainerOptions<String>>)
+            .await
+            .expect("start member");
+        assert_eq!(
+            s.inspect("member")["pod"],
+            s.inspect("anchor")["pod"],
+            "one pod"
+        );
+        assert_eq!(
+            s.inspect("anchor")["command"],
+            serde_json::json!(["sleep", "1000"])
+        );
+
+        let refused = create(
+            "tty",
+            Config {
+                image: Some("bbox:1".into()),
+                tty: Some(true),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect_err("no TTY");
+        assert_eq!(status_of(&refused), 400);
+        let missing = create(
+            "missing",
+            Config {
+                image: Some("nope:1".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect_err("no image");
+        assert_eq!(status_of(&missing), 404);
+        let taken = create(
+            "anchor",
+            Config {
+                image: Some("bbox:1".into()),
+                cmd: Some(vec!["true".into()]),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect_err("name in use");
+        assert_eq!(status_of(&taken), 409);
+
+        let in_use = docker
+            .remove_image("bbox:1", None::<RemoveImageOptions>, None)
+            .await
+            .expect_err("in use");
+        assert_eq!(status_of(&in_use), 409);
+        for name in ["member", "anchor", "once"] {
+            docker
+                .remove_container(
+                    name,
+                    Some(RemoveContainerOptions {
+                        force: true,
+                        ..Default::default()
+                    }),
+                )
+                .await
+                .expect("rm -f");
+        }
+        let removed = docker
+            .remove_image("bbox:1", None::<RemoveImageOptions>, None)
+            .await
+            .expect("rmi");
+        assert!(
+            removed
+                .iter()
+                .any(|r| r.untagged.as_deref() == Some("bbox:1")),
+            "{removed:?}"
+        );
+        assert!(removed.iter().any(|r| r.deleted.is_some()), "{removed:?}");
+    };
+    // Every step is bounded: a wait that never answers fails the test.
+    runtime().block_on(async {
+        tokio::time::timeout(Duration::from_secs(120), steps)
+            .await
+            .expect("the steps took over two minutes")
+    });
 }

@@ -103,8 +103,8 @@ fn group_by_name_or_number(group_file: &Path, name: &str) -> Result<u32> {
 struct CliBackend {
     global: Global,
     sandbox: sandbox::Sandbox,
-    /// The monitors this process started (each its child for the life of
-    /// its container), for [`reap`].
+    /// The monitors and pause processes this process started (each its
+    /// child for the life of its container or pod), for [`reap`].
     monitors: Arc<Mutex<Vec<rustix::process::Pid>>>,
 }
 
@@ -170,10 +170,8 @@ impl api::Backend for CliBackend {
             Ok(record) => record.monitor,
             Err(_) => self.sandbox.container(&c.id).ok().and_then(|r| r.monitor),
         };
-        if let Some(pid) = monitor.and_then(|m| rustix::process::Pid::from_raw(m.pid as i32)) {
-            if let Ok(mut pids) = self.monitors.lock() {
-                pids.push(pid);
-            }
+        if let Some(m) = monitor {
+            self.reap_later(m.pid);
         }
         started
             .map(drop)
@@ -251,9 +249,178 @@ impl api::Backend for CliBackend {
             self.sandbox.remove_container(c, force)
         })
     }
+
+    fn create(&self, o: &api::CreateOptions) -> Result<String, ApiError> {
+        let from = crate::commands::image::from_image_with(
+            &self.global,
+            &o.image,
+            crate::commands::image::Overrides {
+                command: &o.cmd,
+                entrypoint: o.entrypoint.as_deref(),
+                env: o.env.clone(),
+                workdir: o.working_dir.as_ref().map(PathBuf::from),
+                user: o.user.as_deref(),
+            },
+        )
+        .map_err(|e| image_error(&e, &o.image, "creating the container"))?;
+        let created = self
+            .sandbox
+            .create_container(sandbox::ContainerOptions {
+                name: o.name.clone(),
+                pod: o.pod.clone(),
+                labels: o.labels.clone(),
+                env: from.env,
+                workdir: from.workdir,
+                rootfs: None,
+                image: Some(from.root),
+                user: from.user,
+                command: from.command,
+                auto_remove: o.auto_remove,
+                healthcheck: None,
+            })
+            .map_err(|e| match &e {
+                sandbox::Error::NotFound { .. } => {
+                    ApiError::new(StatusCode::NOT_FOUND, api::capitalized(&e.to_string()))
+                }
+                _ => ApiError::from_sandbox(
+                    &e,
+                    o.name.as_deref().unwrap_or(""),
+                    "creating the container",
+                ),
+            })?;
+        // A pod made for it has its pause process as this process's child.
+        if let Some(pause) = self.sandbox.pod(&created.pod).ok().and_then(|p| p.pause) {
+            self.reap_later(pause.pid);
+        }
+        Ok(created.id.as_str().to_owned())
+    }
+
+    fn images(&self) -> Result<serde_json::Value, ApiError> {
+        let store = self.image_store()?;
+        let list = store
+            .list()
+            .map_err(|e| ApiError::internal("listing images", &api::format_chain(&e)))?;
+        let now = std::time::SystemTime::now();
+        Ok(serde_json::Value::Array(
+            list.iter()
+                .map(|i| {
+                    let created = sandbox::time::parse_time(i.created(), now)
+                        .ok()
+                        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                        .map_or(0, |d| d.as_secs());
+                    serde_json::json!({
+                        "Id": i.id.to_string(),
+                        "ParentId": "",
+                        "RepoTags": i.repo_tags,
+                        "RepoDigests": [],
+                        "Created": created,
+                        "Size": i.size,
+                        "SharedSize": -1,
+                        "Labels": i.config.config.labels.clone().unwrap_or_default(),
+                        "Containers": -1,
+                    })
+                })
+                .collect(),
+        ))
+    }
+
+    fn image(&self, query: &str) -> Result<serde_json::Value, ApiError> {
+        let store = self.image_store()?;
+        store
+            .resolve(query)
+            .map(|i| i.inspect())
+            .map_err(|e| image_error(&e.into(), query, "inspecting the image"))
+    }
+
+    fn remove_image(&self, query: &str, force: bool) -> Result<serde_json::Value, ApiError> {
+        let store = self.image_store()?;
+        let removed = store
+            .resolve(query)
+            .map_err(anyhow::Error::from)
+            .and_then(|image| {
+                let (users, busy_layers) = crate::commands::image::usage(&self.sandbox, &image.id)?;
+                let removal = images::Removal {
+                    force,
+                    users,
+                    busy_layers,
+                };
+                Ok(store.remove(query, &removal)?)
+            })
+            .map_err(|e| image_error(&e, query, "removing the image"))?;
+        let mut out: Vec<serde_json::Value> = removed
+            .untagged
+            .iter()
+            .map(|t| serde_json::json!({"Untagged": t}))
+            .collect();
+        out.extend(
+            removed
+                .deleted
+                .map(|d| serde_json::json!({"Deleted": d.to_string()})),
+        );
+        Ok(serde_json::Value::Array(out))
+    }
+
+    fn import_image(
+        &self,
+        tar: &mut dyn std::io::Read,
+        reference: Option<&str>,
+        changes: &[String],
+    ) -> Result<String, ApiError> {
+        let store = self.image_store()?;
+        let reference = reference
+            .map(images::Reference::parse)
+            .transpose()
+            .map_err(|e| ApiError::bad_request(api::capitalized(&e.to_string())))?;
+        let changes = changes
+            .iter()
+            .map(|c| images::Change::parse(c))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| ApiError::bad_request(api::capitalized(&e.to_string())))?;
+        let created = sandbox::time::rfc3339_nanos(std::time::SystemTime::now());
+        store
+            .import(
+                tar,
+                &images::Import {
+                    reference: reference.as_ref(),
+                    changes: &changes,
+                    created: &created,
+                },
+            )
+            .map(|i| i.id.to_string())
+            .map_err(|e| image_error(&e.into(), "", "importing the image"))
+    }
+
+    fn load_images(&self, archive: &mut dyn std::io::Read) -> Result<Vec<String>, ApiError> {
+        let store = self.image_store()?;
+        let loaded = store
+            .load(archive)
+            .map_err(|e| image_error(&e.into(), "", "loading images"))?;
+        let mut lines = Vec::new();
+        for image in loaded {
+            if image.tags.is_empty() {
+                lines.push(format!("Loaded image ID: {}", image.id));
+            }
+            lines.extend(image.tags.into_iter().map(|t| format!("Loaded image: {t}")));
+        }
+        Ok(lines)
+    }
 }
 
 impl CliBackend {
+    fn image_store(&self) -> Result<images::Images, ApiError> {
+        crate::commands::image::open(&self.global)
+            .map_err(|e| ApiError::internal("opening the image store", &format!("{e:#}")))
+    }
+
+    /// Waits for `pid`, this process's child, once it exits.
+    fn reap_later(&self, pid: u32) {
+        if let Some(pid) = rustix::process::Pid::from_raw(pid as i32) {
+            if let Ok(mut pids) = self.monitors.lock() {
+                pids.push(pid);
+            }
+        }
+    }
+
     /// A stasis container (only containers: the API has no pods), or
     /// `None` for a name that is no stasis container, which may be another
     /// runtime's container ID.
@@ -278,6 +445,24 @@ fn other_runtime(id: &str) -> TargetArgs {
         container_id: Some(id.to_owned()),
         k8s_pod: None,
         runtime_root: None,
+    }
+}
+
+/// An error about image `query` as the API answers it: docker's `No such
+/// image: X` when it is missing.
+fn image_error(err: &anyhow::Error, query: &str, what: &str) -> ApiError {
+    let missing = err.chain().any(|e| {
+        e.downcast_ref::<images::Error>()
+            .is_some_and(images::Error::is_not_found)
+    });
+    if missing {
+        return ApiError::new(StatusCode::NOT_FOUND, format!("No such image: {query}"));
+    }
+    match crate::exit::code_number(err) {
+        crate::exit::NOT_FOUND => {
+            ApiError::new(StatusCode::NOT_FOUND, api::capitalized(&format!("{err:#}")))
+        }
+        _ => to_api(err, query, what),
     }
 }
 

@@ -2,6 +2,8 @@
 //! up after themselves, and bounded runs of the `stasis` binary.
 #![allow(dead_code)]
 
+pub mod archives;
+
 use std::collections::hash_map::RandomState;
 use std::fs;
 use std::hash::{BuildHasher, Hasher};
