@@ -72,6 +72,9 @@ enum Op {
     /// Answered 404, as docker answers for a missing object of a kind
     /// stasis has none of (`docker inspect NAME` probes every kind).
     Missing(String),
+    /// What stasis does not serve (it changes nothing, so anyone may hear
+    /// so).
+    NotServed(&'static str),
     /// An empty list of a kind stasis has none of.
     EmptyList(serde_json::Value),
 }
@@ -133,6 +136,11 @@ fn route(method: &Method, path: &str) -> Result<Route, ApiError> {
             "pause" => r(Op::Pause, Verb::Pause, id),
             "unpause" => r(Op::Unpause, Verb::Unpause, id),
             "attach" => r(Op::Attach, Verb::Logs, id),
+            "exec" => r(
+                Op::NotServed("exec is not served by the API: run stasis exec on the host"),
+                Verb::Ping,
+                id,
+            ),
             _ => Err(page_not_found()),
         },
         ["events"] if get => r(Op::Events, Verb::Events, ""),
@@ -575,6 +583,7 @@ async fn run(
         Op::Events => events(svc, query).await,
         Op::Missing(message) => Err(ApiError::new(StatusCode::NOT_FOUND, message.clone())),
         Op::EmptyList(v) => Ok(json_response(StatusCode::OK, v)),
+        Op::NotServed(what) => Err(ApiError::not_implemented(*what)),
     }
 }
 
