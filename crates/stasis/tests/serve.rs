@@ -1168,3 +1168,41 @@ fn images_import_load_create_attach_and_rm_over_the_api() {
             .expect("the steps took over two minutes")
     });
 }
+
+#[test]
+fn a_pause_with_a_lease_ends_by_itself() {
+    if !root_or_skip("a_pause_with_a_lease_ends_by_itself") {
+        return;
+    }
+    let s = Stasis::new();
+    s.run(&["run", "-d", "--name", "leased", "--", "sleep", "1000"])
+        .ok();
+    let serve = Serve::start(&s, &[]);
+    let (status, _, body) = raw(
+        &serve.socket,
+        "POST",
+        "/v1.44/containers/leased/pause?lease=1s",
+        b"",
+    );
+    assert_eq!(status, 204, "{}", String::from_utf8_lossy(&body));
+    assert_eq!(s.inspect("leased")["status"], "paused");
+    assert!(
+        s.inspect("leased")["lease"].is_object(),
+        "the CLI sees the lease"
+    );
+    wait_until(Duration::from_secs(15), "the lease to thaw it", || {
+        s.inspect("leased")["status"] == "running"
+    });
+    let (status, _, body) = raw(
+        &serve.socket,
+        "POST",
+        "/containers/leased/pause?lease=soon",
+        b"",
+    );
+    assert_eq!(status, 400, "{}", String::from_utf8_lossy(&body));
+    assert_eq!(
+        s.inspect("leased")["status"],
+        "running",
+        "a bad lease pauses nothing"
+    );
+}
