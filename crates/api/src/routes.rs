@@ -233,6 +233,16 @@ async fn dispatch(
     let query = Query::parse(req.uri().query());
     let target = match route.op {
         Op::Create => query.get("name").unwrap_or("").to_owned(),
+        Op::ImageCreate => {
+            let repo = query
+                .get("repo")
+                .or_else(|| query.get("fromImage"))
+                .unwrap_or("");
+            match query.get("tag").filter(|t| !t.is_empty()) {
+                Some(tag) => format!("{repo}:{tag}"),
+                None => repo.to_owned(),
+            }
+        }
         _ => route.target.clone(),
     };
     let audit = |status: StatusCode, outcome: &str, message: Option<String>| {
