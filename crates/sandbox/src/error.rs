@@ -101,6 +101,12 @@ pub enum Error {
         value: String,
         reason: &'static str,
     },
+    #[error("invalid {what} {value:?}: {reason}")]
+    InvalidIsolation {
+        what: &'static str,
+        value: String,
+        reason: String,
+    },
     #[error("root filesystem {}", path.display())]
     Rootfs {
         path: PathBuf,
@@ -218,6 +224,29 @@ pub enum Error {
     #[error("starting {program}")]
     SpawnCommand {
         program: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("building the seccomp filter")]
+    Seccomp {
+        #[source]
+        source: libseccomp::error::SeccompError,
+    },
+    #[error("exporting the seccomp filter")]
+    ExportSeccomp {
+        #[source]
+        source: io::Error,
+    },
+    #[error("device {}", path.display())]
+    Device {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("writing {value:?} to {}", path.display())]
+    DeviceRule {
+        path: PathBuf,
+        value: String,
         #[source]
         source: io::Error,
     },
@@ -370,9 +399,10 @@ impl Error {
     /// The user's input was malformed or ambiguous.
     pub fn is_invalid(&self) -> bool {
         match self {
-            Error::InvalidName { .. } | Error::InvalidArgument { .. } | Error::Ambiguous { .. } => {
-                true
-            }
+            Error::InvalidName { .. }
+            | Error::InvalidArgument { .. }
+            | Error::InvalidIsolation { .. }
+            | Error::Ambiguous { .. } => true,
             Error::Freezer(e) => e.is_invalid(),
             _ => false,
         }
@@ -430,6 +460,9 @@ impl Error {
             | Error::Workdir { source, .. }
             | Error::SpawnCommand { source, .. }
             | Error::PrepareRootfs { source, .. }
+            | Error::ExportSeccomp { source }
+            | Error::Device { source, .. }
+            | Error::DeviceRule { source, .. }
             | Error::MountOverlay { source, .. }
             | Error::UnmountOverlay { source, .. }
             | Error::Pin { source, .. }
