@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Kind, Result};
 use crate::health::{HealthConfig, HealthState};
 use crate::id::{validate_name, Id};
+use crate::isolation::Isolation;
 use crate::monitor::Ready;
 use crate::overlay::ImageRoot;
 use crate::pod::{PodOptions, PodRecord, PodStatus};
@@ -65,6 +66,9 @@ pub struct ContainerRecord {
     /// Its health, while it has a check and has been started.
     #[serde(default)]
     pub health: Option<HealthState>,
+    /// How it is confined (capabilities, seccomp, devices, volumes).
+    #[serde(default)]
+    pub isolation: Isolation,
 }
 
 /// A numeric user and group (no supplementary groups), as the process
@@ -147,6 +151,11 @@ pub struct ContainerOptions {
     pub auto_remove: bool,
     /// A health check its monitor runs (`--health-cmd`).
     pub healthcheck: Option<HealthConfig>,
+    /// How it is confined; the default is docker's default.
+    pub isolation: Isolation,
+    /// The hostname of the pod made for it (a member of a given pod has
+    /// that pod's: it shares its UTS namespace).
+    pub hostname: Option<String>,
 }
 
 impl Sandbox {
@@ -194,6 +203,12 @@ impl Sandbox {
             }
             image.validate()?;
         }
+        opts.isolation
+            .validate(opts.rootfs.is_some() || opts.image.is_some())?;
+        let device_rules = opts.isolation.device_rules()?;
+        if device_rules.is_some() && self.host.devices.is_none() {
+            return Err(Error::NoDevicesController);
+        }
         let rootfs = match &opts.rootfs {
             Some(r) => {
                 let canon = std::fs::canonicalize(r).map_err(|source| Error::Rootfs {
@@ -223,6 +238,13 @@ impl Sandbox {
             });
         }
         let pod = match &opts.pod {
+            Some(_) if opts.hostname.is_some() => {
+                return Err(Error::InvalidArgument {
+                    what: "hostname",
+                    value: opts.hostname.clone().unwrap_or_default(),
+                    reason: "a pod's members share its hostname: set it when the pod is created",
+                })
+            }
             Some(q) => {
                 let pod = self.find_pod_or_containers_pod(q)?;
                 match self.pod_status(&pod) {
@@ -242,6 +264,7 @@ impl Sandbox {
                 };
                 self.create_pod(PodOptions {
                     name: pod_name,
+                    hostname: opts.hostname.clone(),
                     implicit: true,
                     ..PodOptions::default()
                 })?
@@ -266,6 +289,7 @@ impl Sandbox {
             auto_remove: opts.auto_remove,
             healthcheck: opts.healthcheck,
             health: None,
+            isolation: opts.isolation,
         };
         let created = (|| {
             let _lock = self.store.lock()?;
@@ -279,7 +303,12 @@ impl Sandbox {
                 }
             }
             self.store.write(Kind::Container, &id, &record)?;
-            self.pod_cgroups(&pod)?.create(&[id.as_str()])
+            let cgroups = self.pod_cgroups(&pod)?;
+            cgroups.create(&[id.as_str()])?;
+            if let Some(rules) = &device_rules {
+                cgroups.confine_devices(id.as_str(), rules)?;
+            }
+            Ok(())
         })();
         if let Err(e) = created {
             if pod.implicit && opts.pod.is_none() {

@@ -221,12 +221,20 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
+    #[error("confining {program} (capabilities, seccomp)")]
+    Confine {
+        program: String,
+        #[source]
+        source: io::Error,
+    },
     #[error("starting {program}")]
     SpawnCommand {
         program: String,
         #[source]
         source: io::Error,
     },
+    #[error("this host has no v1 devices controller, and confining a container's devices on cgroup v2 (an eBPF device program) is not implemented: run it with --privileged")]
+    NoDevicesController,
     #[error("building the seccomp filter")]
     Seccomp {
         #[source]
@@ -459,6 +467,7 @@ impl Error {
             | Error::CommandNotExecutable { source, .. }
             | Error::Workdir { source, .. }
             | Error::SpawnCommand { source, .. }
+            | Error::Confine { source, .. }
             | Error::PrepareRootfs { source, .. }
             | Error::ExportSeccomp { source }
             | Error::Device { source, .. }

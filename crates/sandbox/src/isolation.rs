@@ -157,6 +157,13 @@ impl Isolation {
             }
             device_rule(&d.host)?;
         }
+        if self.read_only && !has_rootfs {
+            return Err(invalid(
+                "--read-only",
+                "",
+                "a container without --rootfs or an image runs on the host's filesystem, which stays as it is",
+            ));
+        }
         if !self.mounts.is_empty() && !has_rootfs {
             return Err(invalid(
                 "volume",
@@ -309,7 +316,7 @@ pub(crate) fn device_rule(host: &Path) -> Result<(String, rustix::fs::Stat)> {
 }
 
 /// Checks `--tmpfs` / `tmpfs-size` options: only what tmpfs takes.
-pub(crate) fn tmpfs_options(options: &str) -> Result<()> {
+pub fn tmpfs_options(options: &str) -> Result<()> {
     for opt in options.split(',').filter(|o| !o.is_empty()) {
         let key = opt.split_once('=').map_or(opt, |(k, _)| k);
         if !matches!(
@@ -653,6 +660,28 @@ impl Profile {
             }
         }
         Ok(ctx)
+    }
+}
+
+impl Isolation {
+    /// What the forked child applies: the capabilities and seccomp program
+    /// (built now, before the fork) and `no_new_privs`.
+    pub(crate) fn confine(&self) -> Result<crate::spawn::Confine> {
+        Ok(crate::spawn::Confine {
+            keep: self.capabilities()?,
+            seccomp: self.seccomp_program()?,
+            no_new_privs: self.no_new_privileges,
+        })
+    }
+
+    /// What a root filesystem of its own gets besides /proc, /sys, /dev.
+    pub(crate) fn rootfs_options(&self) -> crate::spawn::RootfsOptions {
+        crate::spawn::RootfsOptions {
+            mask: !self.privileged,
+            read_only: self.read_only,
+            mounts: self.mounts.clone(),
+            devices: self.devices.clone(),
+        }
     }
 }
 
