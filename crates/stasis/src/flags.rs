@@ -498,9 +498,11 @@ fn parse_volume(s: &str) -> Result<sandbox::Mount, String> {
                 "{s:?}: unknown volume option {opt:?} (use ro or rw)"
             ))
         }
-        _ => return Err(format!(
+        _ => {
+            return Err(format!(
             "{s:?}: use HOST:CONTAINER[:ro|rw] (named volumes are not supported: give a host path)"
-        )),
+        ))
+        }
     };
     Ok(sandbox::Mount::Bind {
         source: absolute("volume source", source)?,
