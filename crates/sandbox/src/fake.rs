@@ -122,6 +122,7 @@ impl FakeHost {
             auto_remove: false,
             healthcheck: None,
             health: None,
+            isolation: Default::default(),
         };
         let store = self.sandbox.store();
         let _lock = store.lock().expect("lock");
