@@ -412,7 +412,9 @@ pub enum SecurityOpt {
 }
 
 impl Isolation {
-    /// The sandbox's isolation: volumes in the order -v, --mount, --tmpfs.
+    /// The sandbox's isolation. Volumes go in the order -v, --mount,
+    /// --tmpfs, then by the depth of their target (a stable sort, as docker
+    /// sorts them), so that `/data` is mounted before `/data/cache`.
     pub fn to_isolation(&self) -> sandbox::Isolation {
         let mut iso = sandbox::Isolation {
             privileged: self.privileged,
@@ -429,6 +431,7 @@ impl Isolation {
                 .collect(),
             ..sandbox::Isolation::default()
         };
+        iso.mounts.sort_by_key(|m| m.target().components().count());
         for opt in &self.security_opt {
             match opt {
                 SecurityOpt::Seccomp(s) => iso.seccomp = s.clone(),
@@ -856,5 +859,93 @@ mod tests {
         assert!(env[0].starts_with("PATH="), "{env:?}");
         assert_eq!(env[1], "A=b");
         assert_eq!(env.len(), 2);
+    }
+
+    #[derive(Debug, Parser)]
+    struct IsolationProbe {
+        #[command(flatten)]
+        isolation: Isolation,
+    }
+
+    #[test]
+    fn isolation_flags_parse_to_the_sandboxs_isolation() {
+        let p = IsolationProbe::try_parse_from([
+            "probe",
+            "--cap-drop",
+            "ALL",
+            "--cap-add",
+            "NET_ADMIN",
+            "--security-opt",
+            "no-new-privileges",
+            "--security-opt",
+            "seccomp=unconfined",
+            "--read-only",
+            "-v",
+            "/h:/c:ro",
+            "--mount",
+            "type=bind,src=/a,dst=/b",
+            "--tmpfs",
+            "/t:size=1m",
+            "--mount",
+            "type=tmpfs,target=/u,tmpfs-size=4096,tmpfs-mode=1777",
+            "--device",
+            "/dev/null:/dev/n",
+        ])
+        .expect("parse");
+        let iso = p.isolation.to_isolation();
+        assert_eq!(iso.cap_drop, ["ALL"]);
+        assert_eq!(iso.cap_add, ["NET_ADMIN"]);
+        assert!(iso.no_new_privileges && iso.read_only && !iso.privileged);
+        assert_eq!(iso.seccomp, sandbox::Seccomp::Unconfined);
+        assert_eq!(
+            iso.mounts,
+            [
+                sandbox::Mount::Bind {
+                    source: "/h".into(),
+                    target: "/c".into(),
+                    readonly: true
+                },
+                sandbox::Mount::Bind {
+                    source: "/a".into(),
+                    target: "/b".into(),
+                    readonly: false
+                },
+                sandbox::Mount::Tmpfs {
+                    target: "/u".into(),
+                    options: "size=4096,mode=1777".into()
+                },
+                sandbox::Mount::Tmpfs {
+                    target: "/t".into(),
+                    options: "size=1m".into()
+                },
+            ],
+            "-v, then --mount, then --tmpfs"
+        );
+        assert_eq!(
+            iso.mounts[4].target(),
+            std::path::Path::new("/c/deeper"),
+            "deeper targets last"
+        );
+        assert_eq!(iso.devices[0].container, PathBuf::from("/dev/n"));
+        for bad in [
+            vec!["-v", "rel:/c"],
+            vec!["-v", "/h:/c:rx"],
+            vec!["-v", "name"],
+            vec!["--mount", "type=volume,target=/x"],
+            vec!["--mount", "type=bind,target=/x"],
+            vec!["--mount", "type=tmpfs,source=/a,target=/x"],
+            vec!["--tmpfs", "/x:bogus"],
+            vec!["--security-opt", "label=disable"],
+            vec!["--device", "dev/null"],
+        ] {
+            let mut args = vec!["probe"];
+            args.extend(bad.iter().copied());
+            let e = IsolationProbe::try_parse_from(&args).expect_err("malformed");
+            assert_eq!(
+                e.kind(),
+                clap::error::ErrorKind::ValueValidation,
+                "{bad:?}: {e}"
+            );
+        }
     }
 }
