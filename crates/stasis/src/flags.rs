@@ -890,6 +890,8 @@ mod tests {
             "type=tmpfs,target=/u,tmpfs-size=4096,tmpfs-mode=1777",
             "--device",
             "/dev/null:/dev/n",
+            "--tmpfs",
+            "/c/deeper",
         ])
         .expect("parse");
         let iso = p.isolation.to_isolation();
