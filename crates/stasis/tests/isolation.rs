@@ -5,6 +5,7 @@
 
 mod common;
 
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use common::*;
@@ -130,6 +131,32 @@ fn a_container_has_its_own_pid_namespace_dockers_capabilities_seccomp_and_device
     // The masked paths this kernel has (kcore is not built here).
     assert!(out.contains("keys=0 timer_list=0\n0\n"), "masked: {out}");
     assert!(out.contains("procsys=1"), "/proc/sys is read-only: {out}");
+
+    // --device adds the device: its node in /dev, and its rule.
+    let disk = std::fs::read_dir("/dev")
+        .expect("/dev")
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| {
+            use std::os::unix::fs::FileTypeExt;
+            std::fs::metadata(p).is_ok_and(|m| {
+                m.file_type().is_block_device()
+                    && m.rdev()
+                        == libc::makedev(
+                            major.parse().expect("major"),
+                            minor.parse().expect("minor"),
+                        )
+            })
+        })
+        .expect("the device's node in /dev");
+    let device = format!("{}:/dev/given", disk.display());
+    let out = s
+        .run(&["run", "--rm", "--device", &device, "--rootfs", root, "--", "/bin/sh", "-c",
+               "ls -l /dev/given; : < /dev/given; echo open=$?; mknod /tmp/kmsg c 1 11; (: < /tmp/kmsg) 2>/dev/null; echo other=$?"])
+        .ok()
+        .stdout;
+    assert!(out.contains("open=0"), "the given device opens: {out}");
+    assert!(out.contains("other=1"), "and only it: {out}");
 
     // kexec_load: refused by seccomp (python3 is on the host's filesystem).
     let out = s
