@@ -372,6 +372,24 @@ fn exec_joins_the_containers_pid_namespace_and_a_pid_pod_has_stasis_pause_as_pid
         .stdout;
     assert!(out.contains("stasis-pause"), "the pod's PID 1: {out}");
     assert!(!out.contains("me=1\n"), "{out}");
+
+    // --hostname names the pod run makes; a member of a given pod has its.
+    let out = s
+        .run(&["run", "--rm", "--hostname", "box", "--", "hostname"])
+        .ok()
+        .stdout;
+    assert_eq!(out.trim(), "box");
+    s.run(&[
+        "run",
+        "--rm",
+        "--pod",
+        "iso-pidpod",
+        "--hostname",
+        "box",
+        "--",
+        "true",
+    ])
+    .fails_with(2, "share its hostname");
 }
 
 #[test]
