@@ -4,9 +4,14 @@
 //! `pre_exec`), where only the calling thread exists: there it joins or
 //! creates namespaces, moves itself into its cgroup leaves (writing `0` to
 //! `cgroup.procs` means "this process"), and for a container with its own
-//! root filesystem mounts /proc, /sys and a minimal /dev and pivots into it.
-//! Everything the closure needs (paths as C strings, descriptors) is made
-//! before the fork, so the child allocates nothing but what std itself does.
+//! root filesystem mounts /proc, /sys (docker's masked and read-only paths
+//! over them), a minimal /dev and its volumes, and pivots into it. Last it
+//! confines itself (see `isolation` for what): `no_new_privs`, the
+//! capability bounding set (`prctl(PR_CAPBSET_DROP)`), the ambient set, the
+//! user, `capset`, and the seccomp program (`prctl(PR_SET_SECCOMP)`).
+//! Everything the closure needs (paths as C strings, descriptors, the
+//! seccomp program's instructions) is made before the fork, so the child
+//! allocates nothing but what std itself does.
 //!
 //! A setup step that fails in the child is reported through a pipe of our
 //! own (one byte: which step), because std passes only the errno back: an
