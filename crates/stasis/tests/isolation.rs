@@ -10,6 +10,9 @@ use std::path::{Path, PathBuf};
 
 use common::*;
 
+/// The v1 devices hierarchy on the test machines (hybrid cgroups).
+const DEVICES_MOUNT: &str = "/sys/fs/cgroup/devices";
+
 /// docker's default capability set as /proc/PID/status prints it.
 const DOCKER_CAPS: &str = "00000000a80425fb";
 
@@ -372,6 +375,17 @@ fn exec_joins_the_containers_pid_namespace_and_a_pid_pod_has_stasis_pause_as_pid
         .stdout;
     assert!(out.contains("stasis-pause"), "the pod's PID 1: {out}");
     assert!(!out.contains("me=1\n"), "{out}");
+    // The removed member's devices leaf went with it; the pod's node stays.
+    let pod_id = s.pod("iso-pidpod")["id"].as_str().expect("id").to_owned();
+    let node = Path::new(DEVICES_MOUNT).join("stasis").join(&pod_id);
+    let leaves: Vec<_> = std::fs::read_dir(&node)
+        .map(|d| d.flatten().filter(|e| e.path().is_dir()).collect())
+        .unwrap_or_default();
+    assert!(
+        leaves.is_empty(),
+        "devices leaves left in {}: {leaves:?}",
+        node.display()
+    );
 
     // --hostname names the pod run makes; a member of a given pod has its.
     let out = s
