@@ -766,6 +766,32 @@ mod tests {
     }
 
     #[test]
+    fn without_a_devices_controller_only_a_privileged_container_is_made() {
+        let host = FakeHost::new("container-no-devices");
+        let sb = &host.sandbox;
+        let opts = ContainerOptions {
+            command: vec!["true".into()],
+            ..ContainerOptions::default()
+        };
+        let err = sb.create_container(opts.clone()).expect_err("refused");
+        assert!(matches!(err, Error::NoDevicesController), "{err}");
+        assert!(err.to_string().contains("--privileged"), "{err}");
+        let privileged = ContainerOptions {
+            isolation: Isolation {
+                privileged: true,
+                ..Isolation::default()
+            },
+            ..opts
+        };
+        // Past the devices check: it fails later, making its pod (the fake
+        // host has no pause binary).
+        let err = sb
+            .create_container(privileged)
+            .expect_err("no pause binary");
+        assert!(!matches!(err, Error::NoDevicesController), "{err}");
+    }
+
+    #[test]
     fn a_container_is_found_by_name_id_and_unique_prefix_and_an_ambiguous_one_is_refused() {
         let host = FakeHost::new("container-find");
         let sb = &host.sandbox;

@@ -161,6 +161,26 @@ fn a_container_has_its_own_pid_namespace_dockers_capabilities_seccomp_and_device
     assert!(out.contains("open=0"), "the given device opens: {out}");
     assert!(out.contains("other=1"), "and only it: {out}");
 
+    // On the host's filesystem too, PID 1 is the container's own command,
+    // so the host's /proc/1/root is out of reach.
+    let out = s
+        .run(&[
+            "run",
+            "--rm",
+            "--",
+            "sh",
+            "-c",
+            "tr '\\0' ' ' < /proc/1/cmdline; echo; ls /proc | grep -c '^[0-9]'",
+        ])
+        .ok()
+        .stdout;
+    assert!(out.starts_with("sh -c tr "), "{out}");
+    assert_eq!(
+        out.lines().nth(1),
+        Some("3"),
+        "sh, tr... then sh, ls, grep: {out}"
+    );
+
     // kexec_load: refused by seccomp (python3 is on the host's filesystem).
     let out = s
         .run(&["run", "--rm", "--", "python3", "-c", KEXEC])
