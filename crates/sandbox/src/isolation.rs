@@ -22,9 +22,7 @@
 use std::io::{Read, Seek};
 use std::path::{Path, PathBuf};
 
-use libseccomp::{
-    ScmpAction, ScmpArch, ScmpArgCompare, ScmpCompareOp, ScmpFilterContext, ScmpSyscall,
-};
+use libseccomp::{ScmpAction, ScmpArgCompare, ScmpCompareOp, ScmpFilterContext, ScmpSyscall};
 use rustix::thread::CapabilitySet;
 use serde::{Deserialize, Serialize};
 
@@ -145,7 +143,7 @@ impl Isolation {
     pub fn validate(&self, has_rootfs: bool) -> Result<()> {
         self.capabilities()?;
         if let Seccomp::Profile(text) = &self.seccomp {
-            Profile::parse(text)?;
+            Profile::parse(text, self.capabilities()?)?;
         }
         for d in &self.devices {
             if !d.container.is_absolute() || !d.host.is_absolute() {
@@ -248,7 +246,10 @@ impl Isolation {
         let ctx = match &self.seccomp {
             Seccomp::Unconfined => return Ok(None),
             Seccomp::Default => default_filter(self.capabilities()?)?,
-            Seccomp::Profile(text) => Profile::parse(text)?.filter()?,
+            Seccomp::Profile(text) => {
+                let caps = self.capabilities()?;
+                Profile::parse(text, caps)?.filter(caps)?
+            }
         };
         export(&ctx).map(Some)
     }
@@ -525,37 +526,53 @@ fn export(ctx: &ScmpFilterContext) -> Result<Vec<libc::sock_filter>> {
 }
 
 /// A seccomp profile in docker's format: `defaultAction`,
-/// `defaultErrnoRet`, `architectures` (ignored: the native one is used),
-/// and `syscalls` with `names` (or `name`), `action`, `errnoRet`, `args`
-/// (`index`, `value`, `valueTwo`, `op`). `includes`/`excludes`
-/// conditions of docker's own file are not evaluated: a rule that has them
-/// is refused rather than applied wrongly.
+/// `defaultErrnoRet`, and `syscalls` entries with `names` (or `name`),
+/// `action`, `errnoRet`, `args` (`index`, `value`, `valueTwo`, `op`) and
+/// docker's `includes`/`excludes` conditions (`caps`, `arches`,
+/// `minKernel`), evaluated as moby does: against the container's
+/// capabilities, this architecture and the running kernel. So docker's and
+/// podman's own default profiles load as they are. `architectures` and
+/// `archMap` are not needed (the native architecture is the one filtered).
+/// A name this architecture has no system call for is skipped, as runc
+/// skips it (docker's files list every architecture's calls).
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Profile {
     default_action: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     default_errno_ret: Option<i32>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     syscalls: Vec<ProfileRule>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct ProfileRule {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     names: Vec<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     name: Option<String>,
     action: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     errno_ret: Option<i32>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     args: Vec<ProfileArg>,
-    #[serde(default)]
-    includes: Option<serde_json::Value>,
-    #[serde(default)]
-    excludes: Option<serde_json::Value>,
+    #[serde(default, deserialize_with = "null_as_default")]
+    includes: Condition,
+    #[serde(default, deserialize_with = "null_as_default")]
+    excludes: Condition,
+}
+
+/// docker's `includes` / `excludes` of a rule.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Condition {
+    #[serde(default, deserialize_with = "null_as_default")]
+    caps: Vec<String>,
+    #[serde(default, deserialize_with = "null_as_default")]
+    arches: Vec<String>,
+    #[serde(default, deserialize_with = "null_as_default")]
+    min_kernel: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -563,21 +580,74 @@ struct ProfileRule {
 struct ProfileArg {
     index: u32,
     value: u64,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     value_two: u64,
     op: String,
 }
 
-fn is_empty_condition(v: &Option<serde_json::Value>) -> bool {
-    match v {
-        None | Some(serde_json::Value::Null) => true,
-        Some(serde_json::Value::Object(m)) => m.values().all(|v| match v {
-            serde_json::Value::Array(a) => a.is_empty(),
-            serde_json::Value::Null => true,
-            serde_json::Value::Number(n) => n.as_u64() == Some(0),
-            _ => false,
-        }),
-        Some(_) => false,
+/// docker's files write `null` for an empty list or condition.
+fn null_as_default<'de, D, T>(d: D) -> std::result::Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
+}
+
+/// This architecture as docker's profiles name it (Go's GOARCH) or as
+/// libseccomp does.
+fn is_native_arch(name: &str) -> bool {
+    matches!(
+        (std::env::consts::ARCH, name),
+        ("x86_64", "amd64" | "x86_64" | "SCMP_ARCH_X86_64")
+            | ("aarch64", "arm64" | "aarch64" | "SCMP_ARCH_AARCH64")
+    )
+}
+
+/// Whether the running kernel is at least `min` (`"4.8"`).
+fn kernel_at_least(min: &str) -> Result<bool> {
+    let parse = |v: &str| -> Option<(u32, u32)> {
+        let mut it = v.split(|c: char| !c.is_ascii_digit());
+        Some((it.next()?.parse().ok()?, it.next()?.parse().ok()?))
+    };
+    let want = parse(min).ok_or_else(|| invalid("seccomp minKernel", min, "use MAJOR.MINOR"))?;
+    let uname = rustix::system::uname();
+    let release = uname.release().to_string_lossy().into_owned();
+    // A release this cannot read is taken as new enough.
+    Ok(parse(&release).is_none_or(|have| have >= want))
+}
+
+impl Condition {
+    /// Whether a rule with these `includes` applies.
+    fn includes(&self, caps: CapabilitySet) -> Result<bool> {
+        for c in &self.caps {
+            if !caps.contains(parse_capability(c)?) {
+                return Ok(false);
+            }
+        }
+        if !self.arches.is_empty() && !self.arches.iter().any(|a| is_native_arch(a)) {
+            return Ok(false);
+        }
+        match &self.min_kernel {
+            Some(min) => kernel_at_least(min),
+            None => Ok(true),
+        }
+    }
+
+    /// Whether a rule with these `excludes` is left out.
+    fn excludes(&self, caps: CapabilitySet) -> Result<bool> {
+        for c in &self.caps {
+            if caps.contains(parse_capability(c)?) {
+                return Ok(true);
+            }
+        }
+        if self.arches.iter().any(|a| is_native_arch(a)) {
+            return Ok(true);
+        }
+        match &self.min_kernel {
+            Some(min) => kernel_at_least(min),
+            None => Ok(false),
+        }
     }
 }
 
@@ -587,42 +657,38 @@ fn action(name: &str, errno: Option<i32>) -> Result<ScmpAction> {
         "SCMP_ACT_TRACE" => Some(errno.unwrap_or(libc::EPERM)),
         _ => None,
     };
-    ScmpAction::from_str(name, errno)
-        .map_err(|_| invalid("seccomp action", name, "use SCMP_ACT_ALLOW, SCMP_ACT_ERRNO, SCMP_ACT_KILL, SCMP_ACT_KILL_PROCESS, SCMP_ACT_TRAP, SCMP_ACT_LOG"))
+    ScmpAction::from_str(name, errno).map_err(|_| {
+        invalid(
+            "seccomp action",
+            name,
+            "use SCMP_ACT_ALLOW, SCMP_ACT_ERRNO, SCMP_ACT_KILL, SCMP_ACT_KILL_PROCESS, SCMP_ACT_TRAP, SCMP_ACT_LOG",
+        )
+    })
 }
 
 impl Profile {
-    fn parse(text: &str) -> Result<Profile> {
+    /// Reads a profile and builds it once for `caps`, so that every
+    /// action, comparison and capability name is checked now.
+    fn parse(text: &str, caps: CapabilitySet) -> Result<Profile> {
         let p: Profile = serde_json::from_str(text)
             .map_err(|e| invalid("seccomp profile", "", e.to_string()))?;
-        // Build it once, so every name and action is checked now.
-        p.filter()?;
+        p.filter(caps)?;
         Ok(p)
     }
 
-    fn filter(&self) -> Result<ScmpFilterContext> {
-        let default = action(&self.default_action, self.default_errno_ret)?;
+    /// The filter for a container with capabilities `caps`.
+    fn filter(&self, caps: CapabilitySet) -> Result<ScmpFilterContext> {
+        let default = action(
+            &self.default_action,
+            self.default_errno_ret.or(Some(libc::EPERM)),
+        )?;
         let mut ctx = ScmpFilterContext::new(default).map_err(seccomp_err)?;
-        let _ = ctx.add_arch(ScmpArch::native());
+        let mut known = 0usize;
         for rule in &self.syscalls {
-            if !is_empty_condition(&rule.includes) || !is_empty_condition(&rule.excludes) {
-                let first = rule
-                    .names
-                    .first()
-                    .or(rule.name.as_ref())
-                    .cloned()
-                    .unwrap_or_default();
-                return Err(invalid(
-                    "seccomp rule",
-                    first,
-                    "includes/excludes conditions are not supported: give the rules for this container",
-                ));
-            }
-            let act = action(&rule.action, rule.errno_ret)?;
-            if act == default {
-                // libseccomp refuses a rule that repeats the default action.
+            if !rule.includes.includes(caps)? || rule.excludes.excludes(caps)? {
                 continue;
             }
+            let act = action(&rule.action, rule.errno_ret)?;
             let mut compares = Vec::new();
             for a in &rule.args {
                 let op = match a.op.as_str() {
@@ -640,24 +706,55 @@ impl Profile {
                 } else {
                     a.value
                 };
-                compares.push(ScmpArgCompare::new(a.index, op, datum));
+                compares.push((a.index, ScmpArgCompare::new(a.index, op, datum)));
+            }
+            // As runc: comparisons of different arguments must all hold (one
+            // rule); several on the same argument are alternatives (a rule
+            // each), since one argument cannot equal two values at once.
+            let same_index = compares
+                .iter()
+                .enumerate()
+                .any(|(i, (x, _))| compares[..i].iter().any(|(y, _)| x == y));
+            let rules: Vec<Vec<ScmpArgCompare>> = if same_index {
+                compares.into_iter().map(|(_, c)| vec![c]).collect()
+            } else {
+                vec![compares.into_iter().map(|(_, c)| c).collect()]
+            };
+            if act == default {
+                // libseccomp refuses a rule that repeats the default action.
+                continue;
             }
             for name in rule.names.iter().chain(rule.name.iter()) {
-                let sc = ScmpSyscall::from_name(name)
-                    .map_err(|_| invalid("syscall", name.as_str(), "no such system call"))?;
-                let added = if compares.is_empty() {
-                    ctx.add_rule(act, sc)
-                } else {
-                    ctx.add_rule_conditional(act, sc, &compares)
+                let Ok(sc) = ScmpSyscall::from_name(name) else {
+                    continue;
                 };
-                // A syscall this architecture lacks (a negative pseudo
-                // number) has nothing to filter, as docker's runtimes skip it.
-                if let Err(e) = added {
-                    if sc.as_raw_syscall() >= 0 {
-                        return Err(seccomp_err(e));
+                known += 1;
+                for conds in &rules {
+                    let added = if conds.is_empty() {
+                        ctx.add_rule(act, sc)
+                    } else {
+                        ctx.add_rule_conditional(act, sc, conds)
+                    };
+                    // A syscall this architecture lacks (a negative pseudo
+                    // number) has nothing to filter.
+                    if let Err(e) = added {
+                        if sc.as_raw_syscall() >= 0 {
+                            return Err(seccomp_err(e));
+                        }
                     }
                 }
             }
+        }
+        let named = self
+            .syscalls
+            .iter()
+            .any(|r| !r.names.is_empty() || r.name.is_some());
+        if named && known == 0 {
+            return Err(invalid(
+                "seccomp profile",
+                "",
+                "none of its system call names is one of this architecture's",
+            ));
         }
         Ok(ctx)
     }
@@ -761,7 +858,8 @@ mod tests {
             "{",
             r#"{"defaultAction":"SCMP_ACT_NOPE"}"#,
             r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["nosuchcall"],"action":"SCMP_ACT_ERRNO"}]}"#,
-            r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["mount"],"action":"SCMP_ACT_ERRNO","includes":{"caps":["CAP_SYS_ADMIN"]}}]}"#,
+            r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["mount"],"action":"SCMP_ACT_ERRNO","includes":{"caps":["CAP_NOSUCH"]}}]}"#,
+            r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["mount"],"action":"SCMP_ACT_ERRNO","args":[{"index":0,"value":1,"op":"SCMP_CMP_ALMOST"}]}]}"#,
         ] {
             let e = Isolation {
                 seccomp: Seccomp::Profile(bad.into()),
@@ -771,6 +869,35 @@ mod tests {
             .expect_err(bad);
             assert!(e.is_invalid(), "{e}");
         }
+    }
+
+    #[test]
+    fn includes_and_excludes_are_weighed_as_moby_does() {
+        let default = Isolation::default().capabilities().expect("caps");
+        let admin = default | CapabilitySet::SYS_ADMIN;
+        let cond = |caps: &[&str], arches: &[&str], min: Option<&str>| Condition {
+            caps: caps.iter().map(|c| (*c).to_owned()).collect(),
+            arches: arches.iter().map(|c| (*c).to_owned()).collect(),
+            min_kernel: min.map(str::to_owned),
+        };
+        let sys_admin = cond(&["CAP_SYS_ADMIN"], &[], None);
+        assert!(!sys_admin.includes(default).expect("includes"));
+        assert!(sys_admin.includes(admin).expect("includes"));
+        assert!(!sys_admin.excludes(default).expect("excludes"));
+        assert!(sys_admin.excludes(admin).expect("excludes"));
+        assert!(Condition::default().includes(default).expect("empty"));
+        assert!(!Condition::default().excludes(default).expect("empty"));
+        assert!(cond(&[], &["amd64", "x32"], None)
+            .includes(default)
+            .expect("arch"));
+        assert!(!cond(&[], &["s390x"], None).includes(default).expect("arch"));
+        assert!(cond(&[], &[], Some("3.0"))
+            .includes(default)
+            .expect("kernel"));
+        assert!(!cond(&[], &[], Some("999.0"))
+            .includes(default)
+            .expect("kernel"));
+        assert!(cond(&[], &[], Some("x")).includes(default).is_err());
     }
 
     #[test]

@@ -304,6 +304,46 @@ fn cap_add_cap_drop_security_opts_and_a_docker_seccomp_profile() {
         .stdout;
     assert!(out.contains("mounted"), "{out}");
 
+    // podman's copy of docker's default profile (an allow list with
+    // includes/excludes conditions; unlike docker's it allows unshare), as
+    // it is: the shell works under it, mount is refused, and with
+    // CAP_SYS_ADMIN its conditional rule allows mount.
+    let podman = "seccomp=/usr/share/containers/seccomp.json";
+    let probe = "grep Seccomp: /proc/self/status; \
+                 mount -t tmpfs none /mnt 2>/dev/null; echo mount=$?; ls / >/dev/null; echo ls=$?";
+    let out = s
+        .run(&[
+            "run",
+            "--rm",
+            "--security-opt",
+            podman,
+            "--",
+            "sh",
+            "-c",
+            probe,
+        ])
+        .ok()
+        .stdout;
+    for want in ["Seccomp:\t2", "mount=32", "ls=0"] {
+        assert!(out.contains(want), "{want}: {out}");
+    }
+    let out = s
+        .run(&[
+            "run",
+            "--rm",
+            "--security-opt",
+            podman,
+            "--cap-add",
+            "SYS_ADMIN",
+            "--",
+            "sh",
+            "-c",
+            probe,
+        ])
+        .ok()
+        .stdout;
+    assert!(out.contains("mount=0"), "{out}");
+
     let profile = scratch.0.join("profile.json");
     std::fs::write(
         &profile,
