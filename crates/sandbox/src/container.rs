@@ -156,6 +156,10 @@ pub struct ContainerOptions {
     /// The hostname of the pod made for it (a member of a given pod has
     /// that pod's: it shares its UTS namespace).
     pub hostname: Option<String>,
+    /// docker's `--init`: `stasis-pause` as PID 1 of the container's PID
+    /// namespace, reaping what the command orphans (the pod made for it
+    /// shares `pid`; a given pod must share it already).
+    pub init: bool,
 }
 
 impl Sandbox {
@@ -254,6 +258,13 @@ impl Sandbox {
                     PodStatus::Paused => return Err(Error::paused(Kind::Pod, &pod.name)),
                     _ => return Err(Error::not_running(Kind::Pod, &pod.name)),
                 }
+                if opts.init && !pod.share.contains(&crate::ns::Namespace::Pid) {
+                    return Err(Error::InvalidArgument {
+                        what: "--init",
+                        value: pod.name.clone(),
+                        reason: "a member's PID namespace is its pod's: create the pod with --share net,ipc,uts,pid",
+                    });
+                }
                 pod
             }
             None => {
@@ -262,8 +273,16 @@ impl Sandbox {
                 } else {
                     Some(name.clone())
                 };
+                let share = if opts.init {
+                    let mut share = crate::ns::DEFAULT_SHARE.to_vec();
+                    share.push(crate::ns::Namespace::Pid);
+                    share
+                } else {
+                    Vec::new()
+                };
                 self.create_pod(PodOptions {
                     name: pod_name,
+                    share,
                     hostname: opts.hostname.clone(),
                     implicit: true,
                     ..PodOptions::default()

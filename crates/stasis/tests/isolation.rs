@@ -598,3 +598,36 @@ fn bad_isolation_and_volume_flags_are_one_line_usage_errors() {
         "nothing was made"
     );
 }
+
+#[test]
+fn init_makes_stasis_pause_pid_1_reaping_orphans_and_stop_a_plain_sigterm() {
+    if !root_or_skip("init_makes_stasis_pause_pid_1_reaping_orphans_and_stop_a_plain_sigterm") {
+        return;
+    }
+    let s = Stasis::new();
+    // An orphan (the inner sleep, its shell gone) ends as a zombie unless
+    // PID 1 reaps it.
+    let out = s
+        .run(&[
+            "run", "--rm", "--init", "--", "sh", "-c",
+            "echo me=$$; tr '\\0' ' ' < /proc/1/cmdline; echo; (sleep 0.2 &); sleep 1; ps -eo stat,args",
+        ])
+        .ok()
+        .stdout;
+    assert!(!out.contains("me=1\n"), "the command is not PID 1: {out}");
+    assert!(out.contains("stasis-pause"), "PID 1: {out}");
+    assert!(
+        !out.lines().any(|l| l.trim_start().starts_with('Z')),
+        "no zombie: {out}"
+    );
+    // Not PID 1, a plain `sleep` dies of stop's SIGTERM, without the SIGKILL.
+    s.run(&[
+        "run", "-d", "--init", "--name", "iso-init", "--", "sleep", "1000",
+    ])
+    .ok();
+    s.run(&["stop", "-t", "30", "iso-init"]).ok();
+    assert_eq!(s.inspect("iso-init")["exit_code"], 143, "SIGTERM");
+    s.run(&["pod", "create", "--name", "iso-nopid"]).ok();
+    s.run(&["run", "--rm", "--init", "--pod", "iso-nopid", "--", "true"])
+        .fails_with(2, "--share net,ipc,uts,pid");
+}

@@ -37,6 +37,9 @@ pub struct Args {
     /// Run as UID[:GID] or NAME[:GROUP] (names from the container's /etc/passwd and /etc/group)
     #[arg(short, long, value_name = "USER[:GROUP]")]
     pub user: Option<String>,
+    /// Run stasis-pause as PID 1 of the container's PID namespace, reaping orphans and leaving signals to the command (its pod shares pid)
+    #[arg(long)]
+    pub init: bool,
     /// The container's hostname (its pod's UTS namespace: with --pod, set it at pod create)
     #[arg(long, value_name = "NAME")]
     pub hostname: Option<String>,
@@ -124,6 +127,7 @@ pub fn run(global: &Global, args: Args) -> Result<ExitCode> {
             healthcheck,
             isolation: args.isolation.to_isolation(),
             hostname: args.hostname,
+            init: args.init,
         })
         .context("creating the container")
         .map_err(permission_hint)?;
