@@ -147,10 +147,13 @@ pub fn unpin(pod_dir: &Path) -> Result<()> {
                 })
             }
         }
-        std::fs::remove_file(&path).map_err(|source| Error::Unpin {
-            path: path.clone(),
-            source,
-        })?;
+        // The monitor (ending an implicit pod) and `run --rm` (removing
+        // it) may unpin at once: a pin the other removed is unpinned.
+        match std::fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(source) => return Err(Error::Unpin { path, source }),
+        }
     }
     Ok(())
 }
