@@ -62,6 +62,7 @@
 
 #![deny(unsafe_code)]
 
+pub mod audit;
 mod cgroups;
 mod container;
 mod error;

@@ -147,8 +147,8 @@ pub fn unpin(pod_dir: &Path) -> Result<()> {
                 })
             }
         }
-        // The monitor (ending an implicit pod) and `run --rm` (removing
-        // it) may unpin at once: a pin the other removed is unpinned.
+        // A monitor ending the container's implicit pod and an `rm -f` of
+        // it tear down at the same time: a pin already gone is unpinned.
         match std::fs::remove_file(&path) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}

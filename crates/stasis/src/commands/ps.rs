@@ -34,7 +34,7 @@ pub(crate) struct ContainerView<'a> {
     pub lease: Option<crate::lease::View>,
     /// Docker's `State`, for tools that read `docker inspect`.
     #[serde(rename = "State")]
-    pub state: DockerState<'a>,
+    pub state: api::shape::State<'a>,
     #[serde(skip)]
     pub lease_record: Option<crate::lease::Record>,
 }
@@ -79,64 +79,10 @@ impl<'a> ContainerView<'a> {
         ContainerView {
             record,
             status,
-            state: DockerState::new(record, status),
+            state: api::shape::State::new(record, status),
             pod_name,
             lease: lease_record.as_ref().map(crate::lease::Record::view),
             lease_record,
-        }
-    }
-}
-
-/// A container's state in the shape of docker's `State` (moby's
-/// `container.State` as the API gives it): docker's status words, times in
-/// RFC 3339 (docker's zero time when there is none), and `Health` when the
-/// container has a health check.
-#[derive(Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub(crate) struct DockerState<'a> {
-    status: &'static str,
-    running: bool,
-    paused: bool,
-    restarting: bool,
-    #[serde(rename = "OOMKilled")]
-    oom_killed: bool,
-    dead: bool,
-    pid: u32,
-    exit_code: i32,
-    error: &'a str,
-    started_at: String,
-    finished_at: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    health: Option<&'a sandbox::HealthState>,
-}
-
-/// Docker's time for "never".
-const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
-
-impl<'a> DockerState<'a> {
-    fn new(c: &'a sandbox::ContainerRecord, status: sandbox::ContainerStatus) -> Self {
-        let time =
-            |t: Option<u64>| t.map_or_else(|| ZERO_TIME.to_owned(), sandbox::time::rfc3339_secs);
-        DockerState {
-            status: status.word(),
-            running: status.is_running(),
-            paused: status == sandbox::ContainerStatus::Paused,
-            restarting: false,
-            oom_killed: false,
-            dead: false,
-            pid: match (status.is_running(), c.process) {
-                (true, Some(p)) => p.pid,
-                _ => 0,
-            },
-            exit_code: c.exit.as_ref().map_or(0, |e| e.code),
-            error: c
-                .exit
-                .as_ref()
-                .and_then(|e| e.error.as_deref())
-                .unwrap_or(""),
-            started_at: time(c.started),
-            finished_at: time(c.exit.as_ref().map(|e| e.finished)),
-            health: c.health.as_ref(),
         }
     }
 }

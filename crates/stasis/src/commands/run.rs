@@ -4,7 +4,6 @@
 //! `--rootfs` directory (`run -- CMD...`).
 
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use sandbox::ContainerOptions;
@@ -51,7 +50,8 @@ pub struct Args {
     pub command: flags::RunCommand,
 }
 
-pub fn run(global: &Global, args: Args) -> Result<ExitCode> {
+/// Runs the container; the exit status `stasis run` exits with.
+pub fn run(global: &Global, args: Args) -> Result<u8> {
     let source = args.command.source().map_err(Refusal::usage)?;
     let sandbox = open(global)?;
     let healthcheck = args
@@ -149,19 +149,19 @@ pub fn run(global: &Global, args: Args) -> Result<ExitCode> {
                 remove(&sandbox, &container.id);
             }
             eprintln!("stasis: {:#}", anyhow::Error::from(e));
-            return Ok(ExitCode::from(code));
+            return Ok(code);
         }
     };
     if args.detach {
         println!("{}", container.id);
-        return Ok(ExitCode::SUCCESS);
+        return Ok(0);
     }
     let mut out = std::io::stdout().lock();
     let code = sandbox.copy_logs(&container, &mut out, true)?;
     if args.remove {
         remove(&sandbox, &container.id);
     }
-    Ok(ExitCode::from(code.map_or(1, |c| (c & 0xff) as u8)))
+    Ok(code.map_or(1, |c| (c & 0xff) as u8))
 }
 
 /// `--rm`: removes the exited container and the pod made for it.
