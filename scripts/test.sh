@@ -20,10 +20,9 @@ cd "$(dirname "$0")/.."
 # interoperability tests (crates/stasis/tests/runtimes.rs); nftables: the
 # reject rules of --reset-connections (stasis runs nft); rabbitmq-server and
 # python3-pika: the broker and clients of crates/stasis/tests/rabbitmq.rs;
-# python3-grpcio: the gRPC servers and client of crates/stasis/tests/reset.rs;
-# libseccomp-dev: libseccomp.a, linked into stasis for its seccomp programs.
+# python3-grpcio: the gRPC servers and client of crates/stasis/tests/reset.rs.
 packages=(python3 util-linux binutils gcc runc crun podman containerd docker.io
-  busybox-static tar nftables rabbitmq-server python3-pika python3-grpcio libseccomp-dev)
+  busybox-static tar nftables rabbitmq-server python3-pika python3-grpcio)
 
 if [ "$(id -u)" -eq 0 ]; then
   missing=()

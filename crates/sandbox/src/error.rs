@@ -235,16 +235,8 @@ pub enum Error {
     },
     #[error("this host has no v1 devices controller, and confining a container's devices on cgroup v2 (an eBPF device program) is not implemented: run it with --privileged")]
     NoDevicesController,
-    #[error("building the seccomp filter")]
-    Seccomp {
-        #[source]
-        source: libseccomp::error::SeccompError,
-    },
-    #[error("exporting the seccomp filter")]
-    ExportSeccomp {
-        #[source]
-        source: io::Error,
-    },
+    #[error("building the seccomp filter: {reason}")]
+    Seccomp { reason: String },
     #[error("device {}", path.display())]
     Device {
         path: PathBuf,
@@ -471,7 +463,6 @@ impl Error {
             | Error::SpawnCommand { source, .. }
             | Error::Confine { source, .. }
             | Error::PrepareRootfs { source, .. }
-            | Error::ExportSeccomp { source }
             | Error::Device { source, .. }
             | Error::DeviceRule { source, .. }
             | Error::MountOverlay { source, .. }

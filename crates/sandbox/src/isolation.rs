@@ -6,7 +6,8 @@
 //! - capabilities: docker's default list ([`DEFAULT_CAPS`]) as the bounding,
 //!   permitted and effective sets, inheritable and ambient cleared;
 //!   `cap_add` / `cap_drop` (`ALL` too), `privileged` keeps every one;
-//! - seccomp: a program built with libseccomp (never hand-written BPF) that
+//! - seccomp: programs built with rust-vmm's seccompiler (never hand-written
+//!   BPF) that
 //!   answers EPERM to what docker's default profile denies — for
 //!   syscalls docker allows only with a capability (`mount` with
 //!   CAP_SYS_ADMIN, `reboot` with CAP_SYS_BOOT...), only when the container
@@ -15,15 +16,16 @@
 //!   v1 `devices` hierarchy (`devices.deny`, `devices.allow`), plus each
 //!   `--device`.
 //!
-//! A seccomp program is exported with `seccomp_export_bpf` into a memfd and
-//! read back, so the child installs it with one `prctl` and allocates
-//! nothing.
+//! seccompiler's filters take one action for all their rules, so a policy
+//! with several actions compiles to a stack of filters, one per action
+//! (see `Rules::compile`), which the kernel weighs together. They are
+//! compiled before the fork, so the child installs each with one `prctl`
+//! and allocates nothing. seccompiler is pure Rust: no system library.
 
-use std::io::{Read, Seek};
 use std::path::{Path, PathBuf};
 
-use libseccomp::{ScmpAction, ScmpArgCompare, ScmpCompareOp, ScmpFilterContext, ScmpSyscall};
 use rustix::thread::CapabilitySet;
+use seccompiler::SeccompAction;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -238,20 +240,21 @@ impl Isolation {
         Ok(set)
     }
 
-    /// The seccomp program (BPF instructions) to install, if any.
-    pub fn seccomp_program(&self) -> Result<Option<Vec<libc::sock_filter>>> {
+    /// The seccomp programs (BPF instructions) to install, in order; none
+    /// when unconfined or privileged.
+    pub fn seccomp_programs(&self) -> Result<Vec<Vec<libc::sock_filter>>> {
         if self.privileged {
-            return Ok(None);
+            return Ok(Vec::new());
         }
-        let ctx = match &self.seccomp {
-            Seccomp::Unconfined => return Ok(None),
-            Seccomp::Default => default_filter(self.capabilities()?)?,
+        let rules = match &self.seccomp {
+            Seccomp::Unconfined => return Ok(Vec::new()),
+            Seccomp::Default => default_rules(self.capabilities()?),
             Seccomp::Profile(text) => {
                 let caps = self.capabilities()?;
-                Profile::parse(text, caps)?.filter(caps)?
+                Profile::parse(text, caps)?.rules(caps)?
             }
         };
-        export(&ctx).map(Some)
+        rules.compile()
     }
 
     /// The lines for the leaf's `devices.allow` after `devices.deny a`, or
@@ -439,90 +442,199 @@ const CLONE_NAMESPACE_FLAGS: [u64; 7] = [
     libc::CLONE_NEWCGROUP as u64,
 ];
 
-fn seccomp_err(source: libseccomp::error::SeccompError) -> Error {
-    Error::Seccomp { source }
+/// A seccomp policy before it is compiled: the action when no rule
+/// matches, and rules naming system calls, each with its action and its
+/// alternative sets of argument conditions (an empty set: always).
+#[derive(Debug, Clone)]
+struct Rules {
+    default: SeccompAction,
+    rules: Vec<Rule>,
+}
+
+#[derive(Debug, Clone)]
+struct Rule {
+    name: String,
+    action: SeccompAction,
+    /// Alternatives, each a conjunction; empty means unconditional.
+    when: Vec<Vec<serde_json::Value>>,
+}
+
+impl Rules {
+    /// Compiles with rust-vmm's seccompiler, one filter per action: the
+    /// first has the default action and lets through what its rules allow,
+    /// each other one takes its action on its rules' calls and lets the
+    /// rest through. The kernel runs every filter and keeps the most
+    /// restrictive answer (and, among errnos, the latest filter's), so the
+    /// stack answers what one filter with per-rule actions would. A name
+    /// this architecture has no system call for is skipped (as runc skips
+    /// it); the names seccompiler knows are x86_64's, aarch64's, riscv64's.
+    fn compile(mut self) -> Result<Vec<Vec<libc::sock_filter>>> {
+        let mut actions: Vec<SeccompAction> = Vec::new();
+        for r in &self.rules {
+            if r.action != self.default && !actions.contains(&r.action) {
+                actions.push(r.action.clone());
+            }
+        }
+        // The base filter: the default action for what no rule allows.
+        let base = (self.default != SeccompAction::Allow).then(|| self.default.clone());
+        let mut programs = Vec::new();
+        let groups: Vec<(SeccompAction, SeccompAction)> = base
+            .map(|d| (d, SeccompAction::Allow))
+            .into_iter()
+            .chain(
+                actions
+                    .into_iter()
+                    .filter(|a| *a != SeccompAction::Allow)
+                    .map(|a| (SeccompAction::Allow, a)),
+            )
+            .collect();
+        for (mismatch, matched) in groups {
+            loop {
+                let filter = group_json(&self.rules, &mismatch, &matched);
+                match seccompiler::compile_from_json(filter.to_string().as_bytes(), arch()?) {
+                    Ok(mut map) => {
+                        let program = map.remove("f").unwrap_or_default();
+                        programs.push(
+                            program
+                                .into_iter()
+                                .map(|i| libc::sock_filter {
+                                    code: i.code,
+                                    jt: i.jt,
+                                    jf: i.jf,
+                                    k: i.k,
+                                })
+                                .collect(),
+                        );
+                        break;
+                    }
+                    // seccompiler keeps its frontend's error type private:
+                    // the unknown name is read from its message.
+                    Err(e) if unknown_name(&e).is_some() => {
+                        let name = unknown_name(&e).unwrap_or_default();
+                        let before = self.rules.len();
+                        self.rules.retain(|r| r.name != name);
+                        if self.rules.len() == before {
+                            return Err(Error::Seccomp {
+                                reason: e.to_string(),
+                            });
+                        }
+                    }
+                    Err(e) => {
+                        return Err(Error::Seccomp {
+                            reason: e.to_string(),
+                        })
+                    }
+                }
+            }
+        }
+        Ok(programs)
+    }
+}
+
+/// The system call name seccompiler did not know, from its message
+/// ("Invalid syscall name: NAME for given arch: ...").
+fn unknown_name(e: &seccompiler::Error) -> Option<String> {
+    let text = e.to_string();
+    let rest = text.split_once("Invalid syscall name: ")?.1;
+    Some(rest.split_once(" for given arch")?.0.to_owned())
+}
+
+/// seccompiler's JSON for one filter named `f`: the rules whose action is
+/// `matched` (for the base filter, `Allow`). A call that some rule of the
+/// group matches unconditionally takes no conditional rule.
+fn group_json(
+    rules: &[Rule],
+    mismatch: &SeccompAction,
+    matched: &SeccompAction,
+) -> serde_json::Value {
+    let mine: Vec<&Rule> = rules.iter().filter(|r| r.action == *matched).collect();
+    let always: std::collections::BTreeSet<&str> = mine
+        .iter()
+        .filter(|r| r.when.is_empty())
+        .map(|r| r.name.as_str())
+        .collect();
+    let mut entries = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
+    for r in mine {
+        if always.contains(r.name.as_str()) {
+            if seen.insert(r.name.as_str()) {
+                entries.push(serde_json::json!({ "syscall": r.name }));
+            }
+            continue;
+        }
+        for conds in &r.when {
+            entries.push(serde_json::json!({ "syscall": r.name, "args": conds }));
+        }
+    }
+    serde_json::json!({ "f": {
+        "mismatch_action": action_json(mismatch),
+        "match_action": action_json(matched),
+        "filter": entries,
+    }})
+}
+
+fn action_json(a: &SeccompAction) -> serde_json::Value {
+    match a {
+        SeccompAction::Allow => "allow".into(),
+        SeccompAction::Errno(n) => serde_json::json!({ "errno": n }),
+        SeccompAction::KillThread => "kill_thread".into(),
+        SeccompAction::KillProcess => "kill_process".into(),
+        SeccompAction::Log => "log".into(),
+        SeccompAction::Trace(n) => serde_json::json!({ "trace": n }),
+        SeccompAction::Trap => "trap".into(),
+    }
+}
+
+/// One argument condition in seccompiler's JSON: `op` is `eq`, `ne`, `lt`,
+/// `le`, `gt`, `ge` or `{"masked_eq": MASK}`.
+fn condition(index: u32, op: serde_json::Value, value: u64) -> serde_json::Value {
+    serde_json::json!({ "index": index, "type": "qword", "op": op, "val": value })
+}
+
+fn arch() -> Result<seccompiler::TargetArch> {
+    seccompiler::TargetArch::try_from(std::env::consts::ARCH).map_err(|e| Error::Seccomp {
+        reason: e.to_string(),
+    })
 }
 
 /// docker's intent as a deny list: EPERM for each syscall above the
 /// container may not make, everything else allowed.
-fn default_filter(caps: CapabilitySet) -> Result<ScmpFilterContext> {
-    let mut ctx = ScmpFilterContext::new(ScmpAction::Allow).map_err(seccomp_err)?;
-    let eperm = ScmpAction::Errno(libc::EPERM);
-    let deny = |ctx: &mut ScmpFilterContext, name: &str| -> Result<()> {
-        // A name this architecture has no number for has nothing to deny.
-        match ScmpSyscall::from_name(name) {
-            Ok(sc) => ctx.add_rule(eperm, sc).map(drop).or_else(|e| {
-                if sc.as_raw_syscall() < 0 {
-                    Ok(())
-                } else {
-                    Err(seccomp_err(e))
-                }
-            }),
-            Err(_) => Ok(()),
-        }
+fn default_rules(caps: CapabilitySet) -> Rules {
+    let eperm = SeccompAction::Errno(libc::EPERM as u32);
+    let deny = |name: &str| Rule {
+        name: name.to_owned(),
+        action: eperm.clone(),
+        when: Vec::new(),
     };
-    for name in ALWAYS_DENIED {
-        deny(&mut ctx, name)?;
-    }
+    let mut rules: Vec<Rule> = ALWAYS_DENIED.iter().map(|n| deny(n)).collect();
     for (cap, names) in DENIED_WITHOUT {
         if !caps.contains(*cap) {
-            for name in *names {
-                deny(&mut ctx, name)?;
-            }
+            rules.extend(names.iter().map(|n| deny(n)));
         }
     }
     if !caps.contains(CapabilitySet::SYS_ADMIN) {
-        let clone = ScmpSyscall::from_name("clone").map_err(seccomp_err)?;
-        // clone's flags are its first argument on x86_64 (the second on s390x,
-        // which stasis does not build for).
-        for flag in CLONE_NAMESPACE_FLAGS {
-            ctx.add_rule_conditional(
-                eperm,
-                clone,
-                &[ScmpArgCompare::new(
-                    0,
-                    ScmpCompareOp::MaskedEqual(flag),
-                    flag,
-                )],
-            )
-            .map_err(seccomp_err)?;
-        }
+        // clone's flags are its first argument on x86_64 and aarch64; each
+        // namespace flag set is an alternative.
+        rules.push(Rule {
+            name: "clone".into(),
+            action: eperm.clone(),
+            when: CLONE_NAMESPACE_FLAGS
+                .iter()
+                .map(|f| vec![condition(0, serde_json::json!({ "masked_eq": f }), *f)])
+                .collect(),
+        });
         // clone3 takes its flags in memory, out of a filter's reach: ENOSYS
         // makes libc fall back to clone, as docker's profile does.
-        if let Ok(clone3) = ScmpSyscall::from_name("clone3") {
-            ctx.add_rule(ScmpAction::Errno(libc::ENOSYS), clone3)
-                .map_err(seccomp_err)?;
-        }
+        rules.push(Rule {
+            name: "clone3".into(),
+            action: SeccompAction::Errno(libc::ENOSYS as u32),
+            when: Vec::new(),
+        });
     }
-    Ok(ctx)
-}
-
-/// The BPF instructions of a filter, through a memfd.
-fn export(ctx: &ScmpFilterContext) -> Result<Vec<libc::sock_filter>> {
-    let io = |e: std::io::Error| Error::ExportSeccomp { source: e };
-    let fd = rustix::fs::memfd_create("stasis-seccomp", rustix::fs::MemfdFlags::CLOEXEC)
-        .map_err(|e| io(e.into()))?;
-    ctx.export_bpf(&fd).map_err(seccomp_err)?;
-    let mut file = std::fs::File::from(fd);
-    file.rewind().map_err(io)?;
-    let mut bytes = Vec::new();
-    file.read_to_end(&mut bytes).map_err(io)?;
-    const SIZE: usize = std::mem::size_of::<libc::sock_filter>();
-    if bytes.is_empty() || bytes.len() % SIZE != 0 {
-        return Err(io(std::io::Error::other(format!(
-            "{} bytes is not a whole number of BPF instructions",
-            bytes.len()
-        ))));
+    Rules {
+        default: SeccompAction::Allow,
+        rules,
     }
-    Ok(bytes
-        .chunks_exact(SIZE)
-        .map(|i| libc::sock_filter {
-            code: u16::from_ne_bytes([i[0], i[1]]),
-            jt: i[2],
-            jf: i[3],
-            k: u32::from_ne_bytes([i[4], i[5], i[6], i[7]]),
-        })
-        .collect())
 }
 
 /// A seccomp profile in docker's format: `defaultAction`,
@@ -594,8 +706,8 @@ where
     Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
 }
 
-/// This architecture as docker's profiles name it (Go's GOARCH) or as
-/// libseccomp does.
+/// This architecture as docker's profiles name it (Go's GOARCH), by its
+/// own name, or by libseccomp's constant (which docker's files also use).
 fn is_native_arch(name: &str) -> bool {
     matches!(
         (std::env::consts::ARCH, name),
@@ -651,114 +763,118 @@ impl Condition {
     }
 }
 
-fn action(name: &str, errno: Option<i32>) -> Result<ScmpAction> {
-    let errno = match name {
-        "SCMP_ACT_ERRNO" => Some(errno.unwrap_or(libc::EPERM)),
-        "SCMP_ACT_TRACE" => Some(errno.unwrap_or(libc::EPERM)),
-        _ => None,
-    };
-    ScmpAction::from_str(name, errno).map_err(|_| {
-        invalid(
-            "seccomp action",
-            name,
-            "use SCMP_ACT_ALLOW, SCMP_ACT_ERRNO, SCMP_ACT_KILL, SCMP_ACT_KILL_PROCESS, SCMP_ACT_TRAP, SCMP_ACT_LOG",
-        )
+fn action(name: &str, errno: Option<i32>) -> Result<SeccompAction> {
+    let errno = || u32::try_from(errno.unwrap_or(libc::EPERM)).unwrap_or(libc::EPERM as u32);
+    Ok(match name {
+        "SCMP_ACT_ALLOW" => SeccompAction::Allow,
+        "SCMP_ACT_ERRNO" => SeccompAction::Errno(errno()),
+        "SCMP_ACT_KILL" | "SCMP_ACT_KILL_THREAD" => SeccompAction::KillThread,
+        "SCMP_ACT_KILL_PROCESS" => SeccompAction::KillProcess,
+        "SCMP_ACT_TRAP" => SeccompAction::Trap,
+        "SCMP_ACT_LOG" => SeccompAction::Log,
+        "SCMP_ACT_TRACE" => SeccompAction::Trace(errno()),
+        _ => {
+            return Err(invalid(
+                "seccomp action",
+                name,
+                "use SCMP_ACT_ALLOW, SCMP_ACT_ERRNO, SCMP_ACT_KILL, SCMP_ACT_KILL_PROCESS, SCMP_ACT_TRAP, SCMP_ACT_LOG or SCMP_ACT_TRACE",
+            ))
+        }
     })
 }
 
 impl Profile {
-    /// Reads a profile and builds it once for `caps`, so that every
-    /// action, comparison and capability name is checked now.
+    /// Reads a profile and compiles it once for `caps`, so that every
+    /// action, comparison, name and capability is checked now.
     fn parse(text: &str, caps: CapabilitySet) -> Result<Profile> {
         let p: Profile = serde_json::from_str(text)
             .map_err(|e| invalid("seccomp profile", "", e.to_string()))?;
-        p.filter(caps)?;
-        Ok(p)
-    }
-
-    /// The filter for a container with capabilities `caps`.
-    fn filter(&self, caps: CapabilitySet) -> Result<ScmpFilterContext> {
-        let default = action(
-            &self.default_action,
-            self.default_errno_ret.or(Some(libc::EPERM)),
-        )?;
-        let mut ctx = ScmpFilterContext::new(default).map_err(seccomp_err)?;
-        let mut known = 0usize;
-        for rule in &self.syscalls {
-            if !rule.includes.includes(caps)? || rule.excludes.excludes(caps)? {
-                continue;
-            }
-            let act = action(&rule.action, rule.errno_ret)?;
-            let mut compares = Vec::new();
-            for a in &rule.args {
-                let op = match a.op.as_str() {
-                    "SCMP_CMP_MASKED_EQ" => ScmpCompareOp::MaskedEqual(a.value),
-                    other => other.parse::<ScmpCompareOp>().map_err(|_| {
-                        invalid(
-                            "seccomp comparison",
-                            other,
-                            "use SCMP_CMP_NE, _LT, _LE, _EQ, _GE, _GT or _MASKED_EQ",
-                        )
-                    })?,
-                };
-                let datum = if matches!(op, ScmpCompareOp::MaskedEqual(_)) {
-                    a.value_two
-                } else {
-                    a.value
-                };
-                compares.push((a.index, ScmpArgCompare::new(a.index, op, datum)));
-            }
-            // As runc: comparisons of different arguments must all hold (one
-            // rule); several on the same argument are alternatives (a rule
-            // each), since one argument cannot equal two values at once.
-            let same_index = compares
-                .iter()
-                .enumerate()
-                .any(|(i, (x, _))| compares[..i].iter().any(|(y, _)| x == y));
-            let rules: Vec<Vec<ScmpArgCompare>> = if same_index {
-                compares.into_iter().map(|(_, c)| vec![c]).collect()
-            } else {
-                vec![compares.into_iter().map(|(_, c)| c).collect()]
-            };
-            if act == default {
-                // libseccomp refuses a rule that repeats the default action.
-                continue;
-            }
-            for name in rule.names.iter().chain(rule.name.iter()) {
-                let Ok(sc) = ScmpSyscall::from_name(name) else {
-                    continue;
-                };
-                known += 1;
-                for conds in &rules {
-                    let added = if conds.is_empty() {
-                        ctx.add_rule(act, sc)
-                    } else {
-                        ctx.add_rule_conditional(act, sc, conds)
-                    };
-                    // A syscall this architecture lacks (a negative pseudo
-                    // number) has nothing to filter.
-                    if let Err(e) = added {
-                        if sc.as_raw_syscall() >= 0 {
-                            return Err(seccomp_err(e));
-                        }
-                    }
-                }
-            }
-        }
-        let named = self
-            .syscalls
-            .iter()
-            .any(|r| !r.names.is_empty() || r.name.is_some());
-        if named && known == 0 {
+        let rules = p.rules(caps)?;
+        let named = !rules.rules.is_empty();
+        let compiled = rules.clone().compile()?;
+        if named
+            && compiled.iter().all(|prog| prog.len() <= MIN_PROGRAM)
+            && rules.default == SeccompAction::Allow
+        {
             return Err(invalid(
                 "seccomp profile",
                 "",
                 "none of its system call names is one of this architecture's",
             ));
         }
-        Ok(ctx)
+        Ok(p)
+    }
+
+    /// Its rules for a container with capabilities `caps`.
+    fn rules(&self, caps: CapabilitySet) -> Result<Rules> {
+        let default = action(
+            &self.default_action,
+            self.default_errno_ret.or(Some(libc::EPERM)),
+        )?;
+        let mut rules = Vec::new();
+        for rule in &self.syscalls {
+            if !rule.includes.includes(caps)? || rule.excludes.excludes(caps)? {
+                continue;
+            }
+            let act = action(&rule.action, rule.errno_ret)?;
+            let mut conds = Vec::new();
+            for a in &rule.args {
+                let (op, value) = match a.op.as_str() {
+                    "SCMP_CMP_MASKED_EQ" => {
+                        (serde_json::json!({ "masked_eq": a.value }), a.value_two)
+                    }
+                    "SCMP_CMP_EQ" => ("eq".into(), a.value),
+                    "SCMP_CMP_NE" => ("ne".into(), a.value),
+                    "SCMP_CMP_LT" => ("lt".into(), a.value),
+                    "SCMP_CMP_LE" => ("le".into(), a.value),
+                    "SCMP_CMP_GT" => ("gt".into(), a.value),
+                    "SCMP_CMP_GE" => ("ge".into(), a.value),
+                    other => {
+                        return Err(invalid(
+                            "seccomp comparison",
+                            other,
+                            "use SCMP_CMP_NE, _LT, _LE, _EQ, _GE, _GT or _MASKED_EQ",
+                        ))
+                    }
+                };
+                if a.index > 5 {
+                    return Err(invalid(
+                        "seccomp argument index",
+                        a.index.to_string(),
+                        "a system call has arguments 0 to 5",
+                    ));
+                }
+                conds.push((a.index, condition(a.index, op, value)));
+            }
+            // As runc: comparisons of different arguments must all hold (one
+            // rule); several on the same argument are alternatives (a rule
+            // each), since one argument cannot equal two values at once.
+            let same_index = conds
+                .iter()
+                .enumerate()
+                .any(|(i, (x, _))| conds[..i].iter().any(|(y, _)| x == y));
+            let when: Vec<Vec<serde_json::Value>> = if conds.is_empty() {
+                Vec::new()
+            } else if same_index {
+                conds.into_iter().map(|(_, c)| vec![c]).collect()
+            } else {
+                vec![conds.into_iter().map(|(_, c)| c).collect()]
+            };
+            for name in rule.names.iter().chain(rule.name.iter()) {
+                rules.push(Rule {
+                    name: name.clone(),
+                    action: act.clone(),
+                    when: when.clone(),
+                });
+            }
+        }
+        Ok(Rules { default, rules })
     }
 }
+
+/// The instructions of a filter with no rule (the architecture check and
+/// the default): a profile that compiles to no more named nothing known.
+const MIN_PROGRAM: usize = 4;
 
 impl Isolation {
     /// What the forked child applies: the capabilities and seccomp program
@@ -766,7 +882,7 @@ impl Isolation {
     pub(crate) fn confine(&self) -> Result<crate::spawn::Confine> {
         Ok(crate::spawn::Confine {
             keep: self.capabilities()?,
-            seccomp: self.seccomp_program()?,
+            seccomp: self.seccomp_programs()?,
             no_new_privs: self.no_new_privileges,
         })
     }
@@ -827,8 +943,9 @@ mod tests {
 
     #[test]
     fn the_default_program_builds_and_unconfined_and_privileged_have_none() {
-        let p = Isolation::default().seccomp_program().expect("build");
-        assert!(p.is_some_and(|p| p.len() > 10));
+        let p = Isolation::default().seccomp_programs().expect("build");
+        assert_eq!(p.len(), 2, "EPERM's and clone3's ENOSYS");
+        assert!(p[0].len() > 10);
         for iso in [
             Isolation {
                 seccomp: Seccomp::Unconfined,
@@ -839,7 +956,7 @@ mod tests {
                 ..Isolation::default()
             },
         ] {
-            assert!(iso.seccomp_program().expect("none").is_none());
+            assert!(iso.seccomp_programs().expect("none").is_empty());
         }
     }
 
@@ -853,7 +970,7 @@ mod tests {
             ..Isolation::default()
         };
         iso.validate(false).expect("valid");
-        assert!(iso.seccomp_program().expect("build").is_some());
+        assert!(!iso.seccomp_programs().expect("build").is_empty());
         for bad in [
             "{",
             r#"{"defaultAction":"SCMP_ACT_NOPE"}"#,

@@ -140,8 +140,8 @@ pub(crate) struct Confine {
     /// The bounding set, and the permitted and effective sets of a root
     /// process (a non-root one has none, as the kernel leaves it).
     pub keep: CapabilitySet,
-    /// A seccomp program's instructions.
-    pub seccomp: Option<Vec<libc::sock_filter>>,
+    /// seccomp programs' instructions, installed in this order.
+    pub seccomp: Vec<Vec<libc::sock_filter>>,
     pub no_new_privs: bool,
 }
 
@@ -296,7 +296,7 @@ fn confine_before_user(c: &Confine) -> std::io::Result<()> {
     }
     rustix::thread::clear_ambient_capability_set()?;
     if !c.no_new_privs {
-        if let Some(program) = &c.seccomp {
+        for program in &c.seccomp {
             install_seccomp(program)?;
         }
     }
@@ -325,7 +325,7 @@ fn confine_after_user(c: &Confine, root: bool) -> std::io::Result<()> {
         },
     )?;
     if c.no_new_privs {
-        if let Some(program) = &c.seccomp {
+        for program in &c.seccomp {
             install_seccomp(program)?;
         }
     }
