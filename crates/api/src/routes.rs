@@ -1570,6 +1570,7 @@ mod tests {
             auto_remove: false,
             healthcheck: None,
             health: None,
+            isolation: Default::default(),
         };
         let f = |s: &str| Filters::parse(s).expect("filters");
         let running = ContainerStatus::Running;

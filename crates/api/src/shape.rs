@@ -230,6 +230,7 @@ mod tests {
             auto_remove: false,
             healthcheck: None,
             health: None,
+            isolation: Default::default(),
         }
     }
 

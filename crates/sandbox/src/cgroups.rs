@@ -33,6 +33,9 @@ pub struct PodCgroups {
     nodes: Vec<Cgroup>,
     /// The version stasis freezes by default (the v1 freezer on hybrid hosts).
     default: Version,
+    /// The pod's node in the v1 `devices` hierarchy, when the host has one
+    /// (only confined containers get a leaf there).
+    devices: Option<PathBuf>,
 }
 
 impl PodCgroups {
@@ -47,7 +50,45 @@ impl PodCgroups {
             return Err(Error::NoCgroups);
         }
         let default = hierarchies.pick(Choice::Auto)?;
-        Ok(PodCgroups { nodes, default })
+        Ok(PodCgroups {
+            nodes,
+            default,
+            devices: None,
+        })
+    }
+
+    /// The same, with the pod's node in the v1 `devices` hierarchy mounted
+    /// at `mount`.
+    pub fn with_devices(mut self, mount: Option<&std::path::Path>, pod: &Id) -> Self {
+        self.devices = mount.map(|m| m.join(TOP).join(pod.as_str()));
+        self
+    }
+
+    /// Gives a leaf of the devices hierarchy docker's rules: everything
+    /// denied, then each `rules` line allowed (`c 1:3 rwm`). Written before
+    /// any process is moved in. `None` without a devices hierarchy.
+    pub fn confine_devices(&self, leaf: &str, rules: &[String]) -> Result<Option<()>> {
+        let Some(node) = &self.devices else {
+            return Ok(None);
+        };
+        let dir = node.join(leaf);
+        std::fs::create_dir_all(&dir).map_err(|source| Error::CreateCgroup {
+            path: dir.clone(),
+            source,
+        })?;
+        let write = |file: &str, value: &str| {
+            let path = dir.join(file);
+            std::fs::write(&path, value).map_err(|source| Error::DeviceRule {
+                path,
+                value: value.to_owned(),
+                source,
+            })
+        };
+        write("devices.deny", "a")?;
+        for rule in rules {
+            write("devices.allow", rule)?;
+        }
+        Ok(Some(()))
     }
 
     /// Creates the node and the given leaves in every hierarchy.
@@ -72,11 +113,19 @@ impl PodCgroups {
             .collect()
     }
 
-    /// The `cgroup.procs` files of a leaf.
+    /// The `cgroup.procs` files of a leaf (its devices leaf too, if it
+    /// has one).
     pub fn leaf_procs(&self, leaf: &str) -> Vec<PathBuf> {
+        let devices = self
+            .devices
+            .as_ref()
+            .map(|d| d.join(leaf))
+            .filter(|d| d.is_dir());
         self.nodes
             .iter()
-            .map(|n| n.dir.join(leaf).join("cgroup.procs"))
+            .map(|n| n.dir.join(leaf))
+            .chain(devices)
+            .map(|d| d.join("cgroup.procs"))
             .collect()
     }
 
@@ -191,14 +240,20 @@ impl PodCgroups {
         for cg in self.cgroups(Some(leaf)) {
             freezer::tree::remove(&cg.dir, REMOVE_WAIT)?;
         }
+        if let Some(d) = self.devices.as_ref().map(|d| d.join(leaf)) {
+            if d.is_dir() {
+                freezer::tree::remove(&d, REMOVE_WAIT)?;
+            }
+        }
         Ok(())
     }
 
     /// Removes the pod's nodes (and `stasis/` when no pod is left).
     pub fn remove(&self) -> Result<()> {
-        for node in &self.nodes {
-            freezer::tree::remove(&node.dir, REMOVE_WAIT)?;
-            if let Some(top) = node.dir.parent() {
+        let devices = self.devices.iter().filter(|d| d.is_dir());
+        for dir in self.nodes.iter().map(|n| &n.dir).chain(devices) {
+            freezer::tree::remove(dir, REMOVE_WAIT)?;
+            if let Some(top) = dir.parent() {
                 // Busy while other pods exist: that is fine.
                 let _ = std::fs::remove_dir(top);
             }

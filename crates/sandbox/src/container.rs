@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Kind, Result};
 use crate::health::{HealthConfig, HealthState};
 use crate::id::{validate_name, Id};
+use crate::isolation::Isolation;
 use crate::monitor::Ready;
 use crate::overlay::ImageRoot;
 use crate::pod::{PodOptions, PodRecord, PodStatus};
@@ -65,6 +66,9 @@ pub struct ContainerRecord {
     /// Its health, while it has a check and has been started.
     #[serde(default)]
     pub health: Option<HealthState>,
+    /// How it is confined (capabilities, seccomp, devices, volumes).
+    #[serde(default)]
+    pub isolation: Isolation,
 }
 
 /// A numeric user and group (no supplementary groups), as the process
@@ -147,6 +151,15 @@ pub struct ContainerOptions {
     pub auto_remove: bool,
     /// A health check its monitor runs (`--health-cmd`).
     pub healthcheck: Option<HealthConfig>,
+    /// How it is confined; the default is docker's default.
+    pub isolation: Isolation,
+    /// The hostname of the pod made for it (a member of a given pod has
+    /// that pod's: it shares its UTS namespace).
+    pub hostname: Option<String>,
+    /// docker's `--init`: `stasis-pause` as PID 1 of the container's PID
+    /// namespace, reaping what the command orphans (the pod made for it
+    /// shares `pid`; a given pod must share it already).
+    pub init: bool,
 }
 
 impl Sandbox {
@@ -194,6 +207,12 @@ impl Sandbox {
             }
             image.validate()?;
         }
+        opts.isolation
+            .validate(opts.rootfs.is_some() || opts.image.is_some())?;
+        let device_rules = opts.isolation.device_rules()?;
+        if device_rules.is_some() && self.host.devices.is_none() {
+            return Err(Error::NoDevicesController);
+        }
         let rootfs = match &opts.rootfs {
             Some(r) => {
                 let canon = std::fs::canonicalize(r).map_err(|source| Error::Rootfs {
@@ -223,6 +242,13 @@ impl Sandbox {
             });
         }
         let pod = match &opts.pod {
+            Some(_) if opts.hostname.is_some() => {
+                return Err(Error::InvalidArgument {
+                    what: "hostname",
+                    value: opts.hostname.clone().unwrap_or_default(),
+                    reason: "a pod's members share its hostname: set it when the pod is created",
+                })
+            }
             Some(q) => {
                 let pod = self.find_pod_or_containers_pod(q)?;
                 match self.pod_status(&pod) {
@@ -232,6 +258,13 @@ impl Sandbox {
                     PodStatus::Paused => return Err(Error::paused(Kind::Pod, &pod.name)),
                     _ => return Err(Error::not_running(Kind::Pod, &pod.name)),
                 }
+                if opts.init && !pod.share.contains(&crate::ns::Namespace::Pid) {
+                    return Err(Error::InvalidArgument {
+                        what: "--init",
+                        value: pod.name.clone(),
+                        reason: "a member's PID namespace is its pod's: create the pod with --share net,ipc,uts,pid",
+                    });
+                }
                 pod
             }
             None => {
@@ -240,8 +273,17 @@ impl Sandbox {
                 } else {
                     Some(name.clone())
                 };
+                let share = if opts.init {
+                    let mut share = crate::ns::DEFAULT_SHARE.to_vec();
+                    share.push(crate::ns::Namespace::Pid);
+                    share
+                } else {
+                    Vec::new()
+                };
                 self.create_pod(PodOptions {
                     name: pod_name,
+                    share,
+                    hostname: opts.hostname.clone(),
                     implicit: true,
                     ..PodOptions::default()
                 })?
@@ -266,6 +308,7 @@ impl Sandbox {
             auto_remove: opts.auto_remove,
             healthcheck: opts.healthcheck,
             health: None,
+            isolation: opts.isolation,
         };
         let created = (|| {
             let _lock = self.store.lock()?;
@@ -279,7 +322,12 @@ impl Sandbox {
                 }
             }
             self.store.write(Kind::Container, &id, &record)?;
-            self.pod_cgroups(&pod)?.create(&[id.as_str()])
+            let cgroups = self.pod_cgroups(&pod)?;
+            cgroups.create(&[id.as_str()])?;
+            if let Some(rules) = &device_rules {
+                cgroups.confine_devices(id.as_str(), rules)?;
+            }
+            Ok(())
         })();
         if let Err(e) = created {
             if pod.implicit && opts.pod.is_none() {
@@ -734,6 +782,32 @@ mod tests {
             "FROZEN\n",
             "nothing was thawed"
         );
+    }
+
+    #[test]
+    fn without_a_devices_controller_only_a_privileged_container_is_made() {
+        let host = FakeHost::new("container-no-devices");
+        let sb = &host.sandbox;
+        let opts = ContainerOptions {
+            command: vec!["true".into()],
+            ..ContainerOptions::default()
+        };
+        let err = sb.create_container(opts.clone()).expect_err("refused");
+        assert!(matches!(err, Error::NoDevicesController), "{err}");
+        assert!(err.to_string().contains("--privileged"), "{err}");
+        let privileged = ContainerOptions {
+            isolation: Isolation {
+                privileged: true,
+                ..Isolation::default()
+            },
+            ..opts
+        };
+        // Past the devices check: it fails later, making its pod (the fake
+        // host has no pause binary).
+        let err = sb
+            .create_container(privileged)
+            .expect_err("no pause binary");
+        assert!(!matches!(err, Error::NoDevicesController), "{err}");
     }
 
     #[test]

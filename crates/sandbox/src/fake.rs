@@ -34,8 +34,15 @@ impl FakeHost {
         let proc = dir.join("proc");
         std::fs::create_dir_all(&proc).expect("fake proc");
         let hierarchies = crate::cgroups::fake::hybrid(&dir.join("cgroup"), &proc);
-        let sandbox = Sandbox::open_with(&dir.join("store"), Host { proc, hierarchies })
-            .expect("open the fake store");
+        let sandbox = Sandbox::open_with(
+            &dir.join("store"),
+            Host {
+                proc,
+                hierarchies,
+                devices: None,
+            },
+        )
+        .expect("open the fake store");
         FakeHost { dir, sandbox }
     }
 
@@ -115,6 +122,7 @@ impl FakeHost {
             auto_remove: false,
             healthcheck: None,
             health: None,
+            isolation: Default::default(),
         };
         let store = self.sandbox.store();
         let _lock = store.lock().expect("lock");

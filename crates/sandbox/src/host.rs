@@ -13,6 +13,9 @@ pub struct Host {
     pub proc: PathBuf,
     /// The v1 freezer and cgroup2 mounts.
     pub hierarchies: freezer::Hierarchies,
+    /// The v1 `devices` hierarchy's mount point (its root cgroup at the
+    /// top), where containers' device rules go; `None` on a v2-only host.
+    pub devices: Option<PathBuf>,
 }
 
 impl Host {
@@ -26,6 +29,20 @@ impl Host {
         Ok(Host {
             proc: proc.to_owned(),
             hierarchies: freezer::Hierarchies::detect(proc)?,
+            devices: devices_mount(proc),
         })
     }
+}
+
+/// The v1 `devices` hierarchy mounted with its root cgroup at the top.
+fn devices_mount(proc: &Path) -> Option<PathBuf> {
+    let file = std::fs::File::open(proc.join("self/mountinfo")).ok()?;
+    let found = |mounts: &[freezer::mountinfo::CgroupMount]| {
+        mounts
+            .iter()
+            .find(|m| !m.unified && m.root == "/" && m.controllers.iter().any(|c| c == "devices"))
+            .map(|m| m.mount_point.clone())
+    };
+    let mounts = freezer::mountinfo::read_until(file, |m| found(m).is_some()).ok()?;
+    found(&mounts)
 }

@@ -178,7 +178,8 @@ impl Sandbox {
 
     /// The pod's cgroup directories.
     pub fn pod_cgroups(&self, pod: &PodRecord) -> Result<PodCgroups> {
-        PodCgroups::of(&self.host.hierarchies, &pod.id)
+        Ok(PodCgroups::of(&self.host.hierarchies, &pod.id)?
+            .with_devices(self.host.devices.as_deref(), &pod.id))
     }
 
     /// Freezes every member of the pod with one write at its node.

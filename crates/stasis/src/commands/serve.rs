@@ -277,6 +277,11 @@ impl api::Backend for CliBackend {
                 command: from.command,
                 auto_remove: o.auto_remove,
                 healthcheck: None,
+                // docker's default confinement; HostConfig's Privileged,
+                // CapAdd, Binds... are not read by the API yet.
+                isolation: sandbox::Isolation::default(),
+                hostname: None,
+                init: false,
             })
             .map_err(|e| match &e {
                 sandbox::Error::NotFound { .. } => {
