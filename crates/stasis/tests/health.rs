@@ -13,7 +13,7 @@ use common::*;
 
 /// A `recovering.py` server in container `name` on port 8080 of its pod,
 /// with files in `dir`, and the shell check that passes only while it is
-/// ready and has run within the last 200 ms.
+/// ready and has run within the last 500 ms.
 struct Recovering {
     check: String,
     command: Vec<String>,
@@ -24,7 +24,7 @@ impl Recovering {
         let ready = dir.0.join("ready").display().to_string();
         let beat = dir.0.join("beat").display().to_string();
         Recovering {
-            check: format!("test -f {ready} && test $(( $(date +%s%3N) - $(cat {beat}) )) -lt 200"),
+            check: format!("test -f {ready} && test $(( $(date +%s%3N) - $(cat {beat}) )) -lt 500"),
             command: vec![
                 "/usr/bin/python3".into(),
                 workload("recovering.py"),
@@ -190,7 +190,7 @@ fn wait_healthy_returns_only_once_a_recovering_server_is_ready() {
 
     // Without --wait-healthy, unpause returns while the server recovers.
     s.run(&["pause", "web"]).ok();
-    std::thread::sleep(Duration::from_millis(500));
+    std::thread::sleep(Duration::from_secs(1));
     s.run(&["unpause", "web"]).ok();
     assert!(!passes(&s), "the server was ready at once after the thaw");
     s.wait_log("web", "recovering");
@@ -198,7 +198,7 @@ fn wait_healthy_returns_only_once_a_recovering_server_is_ready() {
 
     // With it, unpause returns once its own check passes, and ps says so.
     s.run(&["pause", "web"]).ok();
-    std::thread::sleep(Duration::from_millis(500));
+    std::thread::sleep(Duration::from_secs(1));
     let run = s.run(&["unpause", "--wait-healthy", "web"]).ok();
     assert_eq!(run.stdout.trim(), "web");
     assert!(passes(&s), "unpause returned before the server was ready");
@@ -215,7 +215,7 @@ fn wait_healthy_returns_only_once_a_recovering_server_is_ready() {
 
     // --health-cmd gives the check instead (here: the same, from outside).
     s.run(&["pause", "web"]).ok();
-    std::thread::sleep(Duration::from_millis(500));
+    std::thread::sleep(Duration::from_secs(1));
     s.run(&[
         "unpause",
         "--wait-healthy",

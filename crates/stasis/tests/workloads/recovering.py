@@ -13,7 +13,9 @@ import time
 
 port, ready, beat = int(sys.argv[1]), sys.argv[2], sys.argv[3]
 TICK = 0.05
-GAP = 0.25
+# A stall this long is taken for a freeze: well above what a loaded 2-core
+# machine makes a 50 ms sleep take, well below the tests' freezes (1 s).
+GAP = 0.6
 WARMUP = 20  # ticks of running time: one second
 
 
