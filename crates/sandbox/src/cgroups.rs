@@ -1,7 +1,9 @@
 //! The pod's cgroup nodes: `<hierarchy>/stasis/<pod-id>/` with the pause
 //! process in the leaf `pause` and each container in a leaf named by its ID,
 //! in every hierarchy stasis uses (the v1 freezer and the cgroup2 tree on
-//! hybrid hosts). Pausing a pod is one write at its node.
+//! hybrid hosts), and in the hierarchies of the resource controllers
+//! (`limits`: memory, cpu, cpuacct, pids, blkio, v1 ones on hybrid hosts).
+//! Pausing a pod is one write at its node.
 //!
 //! Kernel files: `cgroup.procs` (members; writing `0` moves the writer),
 //! `cgroup.kill` (v2: SIGKILL to the subtree), `cgroup.events` (v2:
@@ -16,6 +18,7 @@ use freezer::{Cgroup, Choice, Freezer, Hierarchies, Hierarchy, Placement, State,
 
 use crate::error::{Error, Result};
 use crate::id::Id;
+use crate::limits::{ControllerMount, Controllers, Limits};
 
 /// The directory holding every pod node.
 pub const TOP: &str = "stasis";
@@ -33,6 +36,9 @@ pub struct PodCgroups {
     nodes: Vec<Cgroup>,
     /// The version stasis freezes by default (the v1 freezer on hybrid hosts).
     default: Version,
+    /// The node in each resource controller's mount (the cgroup2 node of
+    /// `nodes` again where cgroup2 carries controllers).
+    resources: Vec<(ControllerMount, PathBuf)>,
 }
 
 impl PodCgroups {
@@ -47,18 +53,103 @@ impl PodCgroups {
             return Err(Error::NoCgroups);
         }
         let default = hierarchies.pick(Choice::Auto)?;
-        Ok(PodCgroups { nodes, default })
+        Ok(PodCgroups {
+            nodes,
+            default,
+            resources: Vec::new(),
+        })
+    }
+
+    /// The same, with the pod's nodes in the resource controllers' mounts.
+    pub fn with_controllers(mut self, controllers: &Controllers, pod: &Id) -> Self {
+        self.resources = controllers
+            .mounts
+            .iter()
+            .map(|m| (m.clone(), Controllers::dir(m, &[TOP, pod.as_str()])))
+            .collect();
+        self
+    }
+
+    /// The resource nodes that are not also freezer or cgroup2 nodes.
+    fn extra_dirs(&self) -> impl Iterator<Item = &PathBuf> {
+        self.resources
+            .iter()
+            .map(|(_, d)| d)
+            .filter(|d| !self.nodes.iter().any(|n| &n.dir == *d))
+    }
+
+    /// All the node's directories: freezer, cgroup2, resources.
+    fn all_dirs(&self) -> Vec<PathBuf> {
+        self.nodes
+            .iter()
+            .map(|n| n.dir.clone())
+            .chain(self.extra_dirs().cloned())
+            .collect()
+    }
+
+    /// The cgroup2 controllers to enable below `stasis/` and the node.
+    fn v2_controllers(&self) -> Option<(&PathBuf, &[String])> {
+        self.resources
+            .iter()
+            .find(|(m, _)| m.unified)
+            .map(|(m, d)| (d, m.controllers.as_slice()))
+    }
+
+    /// Writes limits to the node (`None`) or a leaf, in every resource
+    /// controller's mount.
+    pub fn set_limits(&self, leaf: Option<&str>, limits: &Limits) -> Result<()> {
+        if limits.is_empty() {
+            return Ok(());
+        }
+        let targets: Vec<_> = self
+            .resources
+            .iter()
+            .map(|(m, d)| (m, leaf.map_or_else(|| d.clone(), |l| d.join(l))))
+            .collect();
+        if targets.is_empty() {
+            return Err(Error::NoControllers);
+        }
+        crate::limits::apply(limits, &targets)
+    }
+
+    /// The node's or a leaf's directory in the mount of `controller`.
+    pub fn resource_dir(&self, controller: &str, leaf: Option<&str>) -> Option<PathBuf> {
+        self.resources
+            .iter()
+            .find(|(m, _)| m.controllers.iter().any(|c| c == controller))
+            .map(|(_, d)| leaf.map_or_else(|| d.clone(), |l| d.join(l)))
+    }
+
+    /// The OOM kills counted in a leaf's memory cgroup (none without a
+    /// memory controller).
+    pub fn oom_kills(&self, leaf: &str) -> u64 {
+        self.resource_dir("memory", Some(leaf))
+            .and_then(|d| crate::limits::oom_kills(&d))
+            .unwrap_or(0)
     }
 
     /// Creates the node and the given leaves in every hierarchy.
+    /// On cgroup2 with controllers, they are enabled below `stasis/` (for
+    /// the pod's own limits) and, once a container's leaf is made, below the
+    /// node: not before the pause process has passed through the node (a
+    /// pod with its own cgroup namespace), as a cgroup2 node with enabled
+    /// controllers takes no process.
     pub fn create(&self, leaves: &[&str]) -> Result<()> {
-        for node in &self.nodes {
+        for node in self.all_dirs() {
             for leaf in leaves {
-                let dir = node.dir.join(leaf);
+                let dir = node.join(leaf);
                 std::fs::create_dir_all(&dir).map_err(|source| Error::CreateCgroup {
                     path: dir.clone(),
                     source,
                 })?;
+            }
+        }
+        if let Some((node, controllers)) = self.v2_controllers() {
+            if let Some(top) = node.parent() {
+                crate::limits::enable_v2(top, controllers)?;
+            }
+            if leaves.iter().any(|l| *l != PAUSE_LEAF) {
+                crate::limits::enable_v2(node, controllers)?;
             }
         }
         Ok(())
@@ -66,17 +157,17 @@ impl PodCgroups {
 
     /// The `cgroup.procs` files of the pod node.
     pub fn node_procs(&self) -> Vec<PathBuf> {
-        self.nodes
+        self.all_dirs()
             .iter()
-            .map(|n| n.dir.join("cgroup.procs"))
+            .map(|d| d.join("cgroup.procs"))
             .collect()
     }
 
     /// The `cgroup.procs` files of a leaf.
     pub fn leaf_procs(&self, leaf: &str) -> Vec<PathBuf> {
-        self.nodes
+        self.all_dirs()
             .iter()
-            .map(|n| n.dir.join(leaf).join("cgroup.procs"))
+            .map(|d| d.join(leaf).join("cgroup.procs"))
             .collect()
     }
 
@@ -191,14 +282,17 @@ impl PodCgroups {
         for cg in self.cgroups(Some(leaf)) {
             freezer::tree::remove(&cg.dir, REMOVE_WAIT)?;
         }
+        for dir in self.extra_dirs() {
+            freezer::tree::remove(&dir.join(leaf), REMOVE_WAIT)?;
+        }
         Ok(())
     }
 
     /// Removes the pod's nodes (and `stasis/` when no pod is left).
     pub fn remove(&self) -> Result<()> {
-        for node in &self.nodes {
-            freezer::tree::remove(&node.dir, REMOVE_WAIT)?;
-            if let Some(top) = node.dir.parent() {
+        for node in self.all_dirs() {
+            freezer::tree::remove(&node, REMOVE_WAIT)?;
+            if let Some(top) = node.parent() {
                 // Busy while other pods exist: that is fine.
                 let _ = std::fs::remove_dir(top);
             }
@@ -208,7 +302,7 @@ impl PodCgroups {
 
     /// Whether any of the pod's directories exists.
     pub fn exists(&self) -> bool {
-        self.nodes.iter().any(|n| n.dir.exists())
+        self.all_dirs().iter().any(|d| d.exists())
     }
 }
 

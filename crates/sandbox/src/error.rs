@@ -101,6 +101,12 @@ pub enum Error {
         value: String,
         reason: &'static str,
     },
+    #[error("invalid {what} {value:?}: {reason}")]
+    InvalidLimit {
+        what: &'static str,
+        value: String,
+        reason: String,
+    },
     #[error("root filesystem {}", path.display())]
     Rootfs {
         path: PathBuf,
@@ -277,8 +283,23 @@ pub enum Error {
     // cgroups.
     #[error("this host has no cgroup hierarchy stasis can use for pods")]
     NoCgroups,
+    #[error("this host has no memory, cpu or pids cgroup controller to set limits with")]
+    NoControllers,
     #[error("creating the cgroup {}", path.display())]
     CreateCgroup {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("writing {value:?} to {}", path.display())]
+    WriteCgroupFile {
+        path: PathBuf,
+        value: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("reading {}", path.display())]
+    ReadCgroupFile {
         path: PathBuf,
         #[source]
         source: io::Error,
@@ -370,7 +391,10 @@ impl Error {
     /// The user's input was malformed or ambiguous.
     pub fn is_invalid(&self) -> bool {
         match self {
-            Error::InvalidName { .. } | Error::InvalidArgument { .. } | Error::Ambiguous { .. } => {
+            Error::InvalidName { .. }
+            | Error::InvalidArgument { .. }
+            | Error::InvalidLimit { .. }
+            | Error::Ambiguous { .. } => {
                 true
             }
             Error::Freezer(e) => e.is_invalid(),
@@ -436,6 +460,8 @@ impl Error {
             | Error::OpenNamespace { source, .. }
             | Error::Unpin { source, .. }
             | Error::CreateCgroup { source, .. }
+            | Error::WriteCgroupFile { source, .. }
+            | Error::ReadCgroupFile { source, .. }
             | Error::OpenLog { source, .. }
             | Error::ReadLog { source, .. }
             | Error::CopyLog { source, .. }

@@ -34,7 +34,7 @@ impl FakeHost {
         let proc = dir.join("proc");
         std::fs::create_dir_all(&proc).expect("fake proc");
         let hierarchies = crate::cgroups::fake::hybrid(&dir.join("cgroup"), &proc);
-        let sandbox = Sandbox::open_with(&dir.join("store"), Host { proc, hierarchies })
+        let sandbox = Sandbox::open_with(&dir.join("store"), Host::new(proc, hierarchies).with_controllers(Default::default()))
             .expect("open the fake store");
         FakeHost { dir, sandbox }
     }

@@ -70,12 +70,14 @@ pub mod health;
 mod host;
 mod id;
 pub mod journal;
+pub mod limits;
 mod logs;
 mod monitor;
 pub mod ns;
 mod overlay;
 mod pod;
 mod process;
+pub mod restart;
 #[allow(unsafe_code)]
 mod spawn;
 pub mod store;
@@ -93,9 +95,11 @@ pub use health::{HealthConfig, HealthLog, HealthState, HealthStatus, Probe};
 pub use host::Host;
 pub use id::{validate_name, Id};
 pub use journal::{Event, EventType, Journal};
+pub use limits::{Controllers, Limits};
 pub use overlay::ImageRoot;
 pub use pod::{PodOptions, PodRecord, PodStatus};
 pub use process::{Process, ProcessRef};
+pub use restart::RestartPolicy;
 pub use store::{Store, DEFAULT_ROOT};
 
 /// The pods and containers under one state root.

@@ -11,6 +11,7 @@
 use std::fs::OpenOptions;
 use std::io::Write;
 use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
 use rustix::process::{WaitOptions, WaitStatus};
 use serde::{Deserialize, Serialize};
@@ -77,26 +78,21 @@ impl Sandbox {
                         code,
                         finished: now(),
                         error: Some(message.clone()),
+                        oom_killed: false,
                     })
                 })?;
                 Ready::Failed { code, message }.send(ready);
                 return self.after_exit(&container);
             }
         };
-        let pid = child.id();
-        let process = ProcessRef::of(&self.host.proc, pid);
-        let monitor = ProcessRef::of(&self.host.proc, std::process::id());
         let checked = container.healthcheck.is_some();
-        self.record(id, |c| {
-            c.process = process;
-            c.monitor = monitor;
-            c.started = Some(now());
+        self.record_start(id, &child, |c| {
             c.health = checked.then(HealthState::starting);
         })?;
         // Before the answer, so that the event is in the journal by the time
         // `run` returns.
         self.container_event(&container, "start", &[]);
-        Ready::Started { pid }.send(ready);
+        Ready::Started { pid: child.id() }.send(ready);
         // The container runs either way: a checker that cannot start is
         // logged, and its health stays "starting".
         let mut checker = match checked.then(|| start_checker(checker, &container.name)) {
@@ -107,41 +103,161 @@ impl Sandbox {
             }
             None => None,
         };
-        // Reap everything; the main process's end is the container's.
-        let code = loop {
-            match rustix::process::wait(WaitOptions::empty()) {
-                Ok(Some((p, status))) => {
-                    let p = p.as_raw_nonzero().get() as u32;
-                    if p == pid {
-                        break code_of(status);
-                    }
-                    if checker.as_ref().is_some_and(|c| c.id() == p) {
-                        tracing::warn!(container = %container.name, ?status, "the health checker ended");
-                        checker = None;
-                    }
-                }
-                Ok(None) | Err(rustix::io::Errno::INTR) => {}
-                Err(e) => return Err(Error::WaitChild(e.into())),
+        let cgroups = self.cgroups_of(&container.pod)?;
+        let leaf = container.id.as_str();
+        let mut backoff = crate::restart::Backoff::default();
+        let mut child = child;
+        loop {
+            let began = Instant::now();
+            let oom_before = cgroups.oom_kills(leaf);
+            let code = self.reap_until(child.id(), &mut checker, &container.name)?;
+            drop(child);
+            let oom_killed = cgroups.oom_kills(leaf) > oom_before;
+            if oom_killed {
+                self.container_event(&container, "oom", &[]);
             }
-        };
-        drop(child);
+            // Decided and recorded under the record's lock, where `stop`,
+            // `kill` and `rm` mark it stopped: either they see it restarting
+            // and wait for the back-off to end, or it sees them.
+            let mut restart = false;
+            // Before the exit is recorded: `stop` waits for the record, and
+            // its own event must come after this one, as docker orders them.
+            self.container_event(&container, "die", &[("exitCode", code.to_string())]);
+            self.record(id, |c| {
+                restart = !c.stopped && c.restart.should_restart(code, c.restart_count);
+                c.restarting = restart;
+                c.exit = Some(ExitRecord {
+                    code,
+                    finished: now(),
+                    error: None,
+                    oom_killed,
+                })
+            })?;
+            if !restart {
+                break;
+            }
+            let delay = backoff.next(began.elapsed());
+            if !self.restart_delay(id, &cgroups, leaf, delay)? {
+                break;
+            }
+            let fresh = self.container(id)?;
+            match self.start_process(&fresh) {
+                Ok(next) => {
+                    let mut stopped = false;
+                    self.record_start(id, &next, |c| {
+                        c.restart_count += 1;
+                        c.restarting = false;
+                        c.exit = None;
+                        stopped = c.stopped;
+                    })?;
+                    self.container_event(&fresh, "start", &[]);
+                    if stopped {
+                        // A `stop` came as it started: it ends now.
+                        let _ = rustix::process::kill_process(
+                            rustix::process::Pid::from_child(&next),
+                            rustix::process::Signal::KILL,
+                        );
+                    }
+                    child = next;
+                }
+                Err(e) => {
+                    let code = e.command_exit_code(false).map_or(126, i32::from);
+                    let message = crate::error::chain_text(&e);
+                    self.container_event(&fresh, "die", &[("exitCode", code.to_string())]);
+                    self.record(id, |c| {
+                        c.restarting = false;
+                        c.exit = Some(ExitRecord {
+                            code,
+                            finished: now(),
+                            error: Some(message.clone()),
+                            oom_killed: false,
+                        })
+                    })?;
+                    break;
+                }
+            }
+        }
         if let Some(mut checker) = checker {
             // Not reaped yet, so its PID is still its own.
             let _ = checker.kill();
             let _ = checker.wait();
         }
-        // Before the exit is recorded: `stop` waits for the record, and its
-        // own event must come after this one, as docker orders them.
-        self.container_event(&container, "die", &[("exitCode", code.to_string())]);
-        self.record(id, |c| {
-            c.exit = Some(ExitRecord {
-                code,
-                finished: now(),
-                error: None,
-            })
-        })?;
-        self.after_exit(&container)
+        self.after_exit(&self.container(id).unwrap_or(container))
     }
+
+    /// Records a (re)started process, and whatever else `change` says.
+    fn record_start(
+        &self,
+        id: &Id,
+        child: &Child,
+        change: impl FnOnce(&mut ContainerRecord),
+    ) -> Result<()> {
+        let process = ProcessRef::of(&self.host.proc, child.id());
+        let monitor = ProcessRef::of(&self.host.proc, std::process::id());
+        self.record(id, |c| {
+            c.process = process;
+            c.monitor = monitor;
+            c.started = Some(now());
+            change(c);
+        })
+    }
+
+    /// Reaps everything until `pid` ends; its exit code as docker reports
+    /// it. A health checker that ends is forgotten.
+    fn reap_until(&self, pid: u32, checker: &mut Option<Child>, name: &str) -> Result<i32> {
+        loop {
+            match rustix::process::wait(WaitOptions::empty()) {
+                Ok(Some((p, status))) => {
+                    let p = p.as_raw_nonzero().get() as u32;
+                    if p == pid {
+                        return Ok(code_of(status));
+                    }
+                    if checker.as_ref().is_some_and(|c| c.id() == p) {
+                        tracing::warn!(container = %name, ?status, "the health checker ended");
+                        *checker = None;
+                    }
+                }
+                Ok(None) | Err(rustix::io::Errno::INTR) => {}
+                Err(e) => return Err(Error::WaitChild(e.into())),
+            }
+        }
+    }
+
+    /// The back-off before a restart, then for as long as the container's
+    /// leaf or its pod is frozen (a paused container is not started again:
+    /// a process moved into a frozen cgroup would freeze before its exec).
+    /// `false` if a `stop`, `kill` or `rm` ended the policy meanwhile (the
+    /// record then says it is no longer restarting).
+    fn restart_delay(
+        &self,
+        id: &Id,
+        cgroups: &crate::cgroups::PodCgroups,
+        leaf: &str,
+        delay: Duration,
+    ) -> Result<bool> {
+        let mut watch = crate::watch::Watch::new(&self.store.dir(Kind::Container, id))?;
+        let end = Instant::now() + delay;
+        loop {
+            let stopped = self.container(id).map_or(true, |c| c.stopped);
+            if stopped {
+                // Removed meanwhile, or stopped: nothing to restart.
+                let _ = self.record(id, |c| c.restarting = false);
+                return Ok(false);
+            }
+            let now = Instant::now();
+            let frozen = cgroups.is_frozen(None) || cgroups.is_frozen(Some(leaf));
+            if now >= end && !frozen {
+                return Ok(true);
+            }
+            let wait = if now < end {
+                end - now
+            } else {
+                Duration::from_millis(100)
+            };
+            watch.wait(wait.min(Duration::from_millis(100)))?;
+        }
+    }
+
     fn start_process(&self, c: &ContainerRecord) -> Result<std::process::Child> {
         let pod = self.pod(&c.pod)?;
         let log_path = self.log_path(c);

@@ -51,6 +51,8 @@ pub struct CreateArgs {
     pub hostname: Option<String>,
     #[command(flatten)]
     pub labels: flags::Labels,
+    #[command(flatten)]
+    pub limits: flags::Limits,
 }
 
 #[derive(Debug, clap::Args)]
@@ -144,6 +146,7 @@ pub fn run(global: &Global, args: Args) -> Result<()> {
                     hostname: a.hostname,
                     labels: a.labels.to_map(),
                     implicit: false,
+                    limits: a.limits.to_limits(),
                 })
                 .context("creating the pod")
                 .map_err(permission_hint)?;

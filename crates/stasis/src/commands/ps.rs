@@ -35,6 +35,11 @@ pub(crate) struct ContainerView<'a> {
     /// Docker's `State`, for tools that read `docker inspect`.
     #[serde(rename = "State")]
     pub state: DockerState<'a>,
+    /// docker's `HostConfig`: the limits and restart policy.
+    #[serde(rename = "HostConfig")]
+    pub host_config: HostConfig,
+    #[serde(rename = "RestartCount")]
+    pub restart_count: u32,
     #[serde(skip)]
     pub lease_record: Option<crate::lease::Record>,
 }
@@ -80,6 +85,8 @@ impl<'a> ContainerView<'a> {
             record,
             status,
             state: DockerState::new(record, status),
+            host_config: HostConfig::new(record),
+            restart_count: record.restart_count,
             pod_name,
             lease: lease_record.as_ref().map(crate::lease::Record::view),
             lease_record,
@@ -110,6 +117,45 @@ pub(crate) struct DockerState<'a> {
     health: Option<&'a sandbox::HealthState>,
 }
 
+/// The part of docker's `HostConfig` stasis has: limits (0 unset, as
+/// docker shows them) and the restart policy.
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct HostConfig {
+    memory: i64,
+    memory_swap: i64,
+    nano_cpus: i64,
+    cpu_shares: i64,
+    pids_limit: Option<i64>,
+    restart_policy: RestartPolicy,
+    auto_remove: bool,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct RestartPolicy {
+    name: &'static str,
+    maximum_retry_count: u32,
+}
+
+impl HostConfig {
+    fn new(c: &sandbox::ContainerRecord) -> Self {
+        let l = &c.limits;
+        HostConfig {
+            memory: l.memory.unwrap_or(0),
+            memory_swap: l.memory_swap.unwrap_or(0),
+            nano_cpus: l.nano_cpus.unwrap_or(0),
+            cpu_shares: l.cpu_shares.unwrap_or(0),
+            pids_limit: l.pids_limit,
+            restart_policy: RestartPolicy {
+                name: c.restart.name(),
+                maximum_retry_count: c.restart.max_retries(),
+            },
+            auto_remove: c.auto_remove,
+        }
+    }
+}
+
 /// Docker's time for "never".
 const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
 
@@ -117,12 +163,14 @@ impl<'a> DockerState<'a> {
     fn new(c: &'a sandbox::ContainerRecord, status: sandbox::ContainerStatus) -> Self {
         let time =
             |t: Option<u64>| t.map_or_else(|| ZERO_TIME.to_owned(), sandbox::time::rfc3339_secs);
+        let restarting = matches!(status, sandbox::ContainerStatus::Restarting(_));
         DockerState {
             status: status.word(),
-            running: status.is_running(),
+            // docker's restarting container is Running and Restarting.
+            running: status.is_running() || restarting,
             paused: status == sandbox::ContainerStatus::Paused,
-            restarting: false,
-            oom_killed: false,
+            restarting,
+            oom_killed: c.exit.as_ref().is_some_and(|e| e.oom_killed),
             dead: false,
             pid: match (status.is_running(), c.process) {
                 (true, Some(p)) => p.pid,
@@ -151,7 +199,9 @@ pub fn run(global: &Global, args: &Args) -> Result<()> {
         let pod = pods.iter().find(|p| p.id == c.pod);
         let view = ContainerView::new(&sandbox, &leases, c, pod.map(|p| p.name.clone()));
         let filtered_status = args.filters.filters.iter().any(|f| f.is_status());
-        if !args.all && !filtered_status && !view.status.is_running() {
+        let listed = view.status.is_running()
+            || matches!(view.status, sandbox::ContainerStatus::Restarting(_));
+        if !args.all && !filtered_status && !listed {
             continue;
         }
         if !matches(&sandbox, c, pod, &args.filters.filters) {

@@ -37,11 +37,18 @@ pub struct Args {
     #[command(flatten)]
     pub health: flags::HealthCheck,
     #[command(flatten)]
+    pub limits: flags::Limits,
+    #[command(flatten)]
+    pub restart: flags::Restart,
+    #[command(flatten)]
     pub command: flags::RunCommand,
 }
 
 pub fn run(global: &Global, args: Args) -> Result<ExitCode> {
     let source = args.command.source().map_err(Refusal::usage)?;
+    if args.remove && args.restart.restart.is_some_and(|r| !r.is_none()) {
+        return Err(Refusal::usage("conflicting options: --restart and --rm".into()).into());
+    }
     let sandbox = open(global)?;
     let healthcheck = args
         .health
@@ -90,6 +97,8 @@ pub fn run(global: &Global, args: Args) -> Result<ExitCode> {
             // (after the last of the log).
             auto_remove: args.remove && args.detach,
             healthcheck,
+            limits: args.limits.to_limits(),
+            restart: args.restart.restart.unwrap_or_default(),
         })
         .context("creating the container")
         .map_err(permission_hint)?;
