@@ -16,8 +16,8 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Kind, Result};
 use crate::health::{HealthConfig, HealthState};
 use crate::id::{validate_name, Id};
-use crate::monitor::Ready;
 use crate::limits::Limits;
+use crate::monitor::Ready;
 use crate::overlay::ImageRoot;
 use crate::pod::{PodOptions, PodRecord, PodStatus};
 use crate::process::ProcessRef;
@@ -550,9 +550,7 @@ impl Sandbox {
         let end = Instant::now() + Duration::from_secs(10);
         loop {
             let fresh = self.container(&c.id)?;
-            let monitor_alive = fresh
-                .monitor
-                .is_some_and(|m| m.is_alive(&self.host.proc));
+            let monitor_alive = fresh.monitor.is_some_and(|m| m.is_alive(&self.host.proc));
             if !fresh.restarting || !monitor_alive || Instant::now() > end {
                 return Ok(fresh);
             }

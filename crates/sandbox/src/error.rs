@@ -394,9 +394,7 @@ impl Error {
             Error::InvalidName { .. }
             | Error::InvalidArgument { .. }
             | Error::InvalidLimit { .. }
-            | Error::Ambiguous { .. } => {
-                true
-            }
+            | Error::Ambiguous { .. } => true,
             Error::Freezer(e) => e.is_invalid(),
             _ => false,
         }

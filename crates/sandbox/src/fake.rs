@@ -34,8 +34,11 @@ impl FakeHost {
         let proc = dir.join("proc");
         std::fs::create_dir_all(&proc).expect("fake proc");
         let hierarchies = crate::cgroups::fake::hybrid(&dir.join("cgroup"), &proc);
-        let sandbox = Sandbox::open_with(&dir.join("store"), Host::new(proc, hierarchies).with_controllers(Default::default()))
-            .expect("open the fake store");
+        let sandbox = Sandbox::open_with(
+            &dir.join("store"),
+            Host::new(proc, hierarchies).with_controllers(Default::default()),
+        )
+        .expect("open the fake store");
         FakeHost { dir, sandbox }
     }
 
@@ -64,6 +67,7 @@ impl FakeHost {
             labels: Default::default(),
             pause,
             implicit,
+            limits: Default::default(),
         };
         let store = self.sandbox.store();
         let _lock = store.lock().expect("lock");
@@ -111,10 +115,16 @@ impl FakeHost {
                 code,
                 finished: 0,
                 error: None,
+                oom_killed: false,
             }),
             auto_remove: false,
             healthcheck: None,
             health: None,
+            limits: Default::default(),
+            restart: Default::default(),
+            restart_count: 0,
+            restarting: false,
+            stopped: false,
         };
         let store = self.sandbox.store();
         let _lock = store.lock().expect("lock");

@@ -80,6 +80,7 @@ mod process;
 pub mod restart;
 #[allow(unsafe_code)]
 mod spawn;
+pub mod stats;
 pub mod store;
 mod teardown;
 pub mod time;

@@ -286,7 +286,7 @@ pub fn parse_cpus(text: &str) -> Result<i64> {
         reason: "use a number of CPUs such as 0.5 or 2".to_owned(),
     };
     let v: f64 = text.trim().parse().map_err(|_| bad())?;
-    if !v.is_finite() || v < 0.0 || v > 1e9 {
+    if !v.is_finite() || !(0.0..=1e9).contains(&v) {
         return Err(bad());
     }
     Ok((v * 1e9).round() as i64)
@@ -633,7 +633,11 @@ mod tests {
                 ("pids.max", "max".to_owned()),
             ]
         );
-        assert_eq!(shares_to_weight(1024), 39, "runc's value for docker's default");
+        assert_eq!(
+            shares_to_weight(1024),
+            39,
+            "runc's value for docker's default"
+        );
     }
 
     #[test]

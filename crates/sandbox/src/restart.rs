@@ -149,7 +149,10 @@ mod tests {
             RestartPolicy::UnlessStopped
         );
         for bad in ["sometimes", "always:3", "on-failure:x", "on-failure:-1"] {
-            assert!(RestartPolicy::parse(bad).expect_err(bad).is_invalid(), "{bad}");
+            assert!(
+                RestartPolicy::parse(bad).expect_err(bad).is_invalid(),
+                "{bad}"
+            );
         }
     }
 

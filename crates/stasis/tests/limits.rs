@@ -69,7 +69,11 @@ fn memory_limit_oom_kills_and_inspect_says_so() {
     let events = s.run(&["events", "--since", "1m", "--until", "0s"]).ok();
     let oom = events.stdout.find("container oom").expect("an oom event");
     let die = events.stdout.find("container die").expect("a die event");
-    assert!(oom < die, "docker's order: oom, then die; {}", events.stdout);
+    assert!(
+        oom < die,
+        "docker's order: oom, then die; {}",
+        events.stdout
+    );
 
     // The same allocation fits without a limit: the limit did it.
     let fits = s.run(&[

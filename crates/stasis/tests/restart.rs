@@ -56,9 +56,21 @@ fn on_failure_restarts_a_failing_command_n_times_then_stops() {
     assert_eq!(c["HostConfig"]["RestartPolicy"]["Name"], "on-failure");
     assert_eq!(c["HostConfig"]["RestartPolicy"]["MaximumRetryCount"], 2);
     let log = s.run(&["logs", "flaky"]).ok().stdout;
-    assert_eq!(log.matches("run").count(), 3, "the first run and two more: {log}");
+    assert_eq!(
+        log.matches("run").count(),
+        3,
+        "the first run and two more: {log}"
+    );
     let events = s
-        .run(&["events", "--since", "1m", "--until", "0s", "-f", "container=flaky"])
+        .run(&[
+            "events",
+            "--since",
+            "1m",
+            "--until",
+            "0s",
+            "-f",
+            "container=flaky",
+        ])
         .ok()
         .stdout;
     assert_eq!(events.matches("container start").count(), 3, "{events}");
@@ -66,7 +78,14 @@ fn on_failure_restarts_a_failing_command_n_times_then_stops() {
 
     // A success is no failure: on-failure does not restart it.
     s.run(&[
-        "run", "-d", "--name", "fine", "--restart", "on-failure", "--", "true",
+        "run",
+        "-d",
+        "--name",
+        "fine",
+        "--restart",
+        "on-failure",
+        "--",
+        "true",
     ])
     .ok();
     wait_until(Duration::from_secs(10), "it to exit", || {
@@ -137,14 +156,22 @@ fn always_survives_exit_0_until_stopped() {
     assert_eq!(status(&s, "kept"), "exited");
     assert_eq!(restart_count(&s, "kept"), 0);
     s.run(&[
-        "run", "-d", "--name", "loop", "--restart", "always", "--", "false",
+        "run",
+        "-d",
+        "--name",
+        "loop",
+        "--restart",
+        "always",
+        "--",
+        "false",
     ])
     .ok();
     wait_until(Duration::from_secs(20), "a restart", || {
         restart_count(&s, "loop") >= 1
     });
     s.run(&["rm", "-f", "loop"]).ok();
-    s.run(&["inspect", "loop"]).fails_with(3, "No such container");
+    s.run(&["inspect", "loop"])
+        .fails_with(3, "no such container: loop");
 }
 
 #[test]
@@ -182,7 +209,11 @@ fn a_paused_container_is_not_restarted_until_it_is_thawed() {
     );
     let frozen = restart_count(&s, "crash");
     std::thread::sleep(Duration::from_secs(1));
-    assert_eq!(restart_count(&s, "crash"), frozen, "nothing restarts while paused");
+    assert_eq!(
+        restart_count(&s, "crash"),
+        frozen,
+        "nothing restarts while paused"
+    );
     s.run(&["pod", "unpause", "held"]).ok();
     wait_until(Duration::from_secs(20), "restarts after the thaw", || {
         restart_count(&s, "crash") > frozen
