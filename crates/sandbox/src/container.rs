@@ -33,6 +33,10 @@ pub struct ContainerRecord {
     pub pod: Id,
     /// Creation time, seconds since the epoch.
     pub created: u64,
+    /// The same in nanoseconds, to order containers made within a second
+    /// (`ps -l`); 0 in records from before it was kept.
+    #[serde(default)]
+    pub created_ns: u64,
     pub command: Vec<String>,
     #[serde(default)]
     pub env: Vec<String>,
@@ -290,6 +294,9 @@ impl Sandbox {
             name,
             pod: pod.id.clone(),
             created: now(),
+            created_ns: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)),
             command: opts.command,
             env: opts.env,
             workdir: opts.workdir,

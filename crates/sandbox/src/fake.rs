@@ -101,6 +101,7 @@ impl FakeHost {
             name: name.into(),
             pod: pod.id.clone(),
             created: 0,
+            created_ns: 0,
             command: vec!["true".into()],
             env: vec![],
             workdir: None,

@@ -206,6 +206,30 @@ pub enum Format {
     Json,
 }
 
+/// `--format` of `ps`: docker's `table`, `json`, or a Go-style template
+/// (`{{.Names}} {{.Status}}`, `table {{.ID}}\t{{.Image}}`, `{{json .}}`).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct TemplateOutput {
+    /// Output format: table, json, or a template such as '{{.Names}}\t{{.Status}}' (a 'table ' prefix adds a header)
+    #[arg(long = "format", value_name = "FORMAT", value_parser = parse_template_format)]
+    pub format: Option<TemplateFormat>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TemplateFormat {
+    Table,
+    Json,
+    Template(crate::template::Template),
+}
+
+fn parse_template_format(s: &str) -> Result<TemplateFormat, String> {
+    match s {
+        "table" | "text" => Ok(TemplateFormat::Table),
+        "json" => Ok(TemplateFormat::Json),
+        t => crate::template::Template::parse(t).map(TemplateFormat::Template),
+    }
+}
+
 /// `--reset-connections` of `pause` and `pod pause`.
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct ResetConnections {

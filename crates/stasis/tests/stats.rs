@@ -157,3 +157,71 @@ fn top_lists_only_the_containers_processes() {
     s.run(&["stop", "-t", "0", "t"]).ok();
     s.run(&["top", "t"]).fails_with(4, "is not running");
 }
+
+#[test]
+fn ps_and_inspect_take_dockers_formats() {
+    if !root_or_skip("ps_and_inspect_take_dockers_formats") {
+        return;
+    }
+    let s = Stasis::new();
+    s.run(&[
+        "run", "-d", "--name", "one", "--label", "tier=db", "--", "sleep", "100",
+    ])
+    .ok();
+    s.run(&["run", "--name", "two", "--", "true"]).ok();
+    let out = s
+        .run(&[
+            "ps",
+            "--format",
+            "{{.Names}} {{.State}} {{.Labels}} {{.Label \"tier\"}}",
+        ])
+        .ok()
+        .stdout;
+    assert_eq!(
+        out, "one running tier=db db\n",
+        "running ones only, as docker"
+    );
+    let table = s
+        .run(&["ps", "-a", "--format", "table {{.Names}}\\t{{.Status}}"])
+        .ok()
+        .stdout;
+    let mut lines = table.lines();
+    assert!(lines.next().expect("header").starts_with("NAMES   "));
+    assert_eq!(lines.count(), 2);
+    // -l: the newest, whatever its state; {{json .}} is docker's row.
+    let latest = s.run(&["ps", "-l", "--format", "{{json .}}"]).ok().stdout;
+    let row: serde_json::Value = serde_json::from_str(latest.trim()).expect("json row");
+    assert_eq!(row["Names"], "two");
+    assert_eq!(row["State"], "exited");
+    assert!(row["Status"]
+        .as_str()
+        .expect("status")
+        .starts_with("Exited (0) "));
+    let ids = s.run(&["ps", "-n", "2", "-q", "--no-trunc"]).ok().stdout;
+    assert_eq!(ids.lines().count(), 2);
+    assert!(ids.lines().all(|l| l.len() == 64), "{ids}");
+    assert_eq!(
+        s.run(&[
+            "inspect",
+            "-f",
+            "{{.State.Status}} {{.State.Paused}} {{.Name}}",
+            "one"
+        ])
+        .ok()
+        .stdout,
+        "running false /one\n"
+    );
+    s.run(&["pause", "one"]).ok();
+    let state = s
+        .run(&["inspect", "-f", "{{json .State}}", "one"])
+        .ok()
+        .stdout;
+    let state: serde_json::Value = serde_json::from_str(state.trim()).expect("json");
+    assert_eq!(state["Status"], "paused");
+    assert_eq!(state["Paused"], true);
+    s.run(&["inspect", "-f", "{{.State.Nope}}", "one"])
+        .fails_with(2, "no field Nope in .State");
+    s.run(&["ps", "--format", "{{range .}}{{end}}"])
+        .fails_with(2, "is not supported");
+    s.run(&["unpause", "one"]).ok();
+}
