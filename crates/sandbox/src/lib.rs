@@ -71,7 +71,7 @@ mod host;
 mod id;
 pub mod journal;
 pub mod limits;
-mod logs;
+pub mod logs;
 mod monitor;
 pub mod ns;
 mod overlay;

@@ -10,8 +10,9 @@
 
 use std::fs::OpenOptions;
 use std::io::Write;
+use std::os::fd::OwnedFd;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use rustix::process::{WaitOptions, WaitStatus};
 use serde::{Deserialize, Serialize};
@@ -20,6 +21,7 @@ use crate::container::{ContainerRecord, ExitRecord};
 use crate::error::{Error, Kind, Result};
 use crate::health::HealthState;
 use crate::id::Id;
+use crate::logs::Stream;
 use crate::ns::{self, Namespace};
 use crate::process::ProcessRef;
 use crate::spawn::{spawn_member, MemberSpawn};
@@ -64,8 +66,8 @@ impl Sandbox {
             source,
         })?;
         let container = self.container(id)?;
-        let child = match self.start_process(&container) {
-            Ok(child) => child,
+        let (child, mut output) = match self.start_process(&container) {
+            Ok(started) => started,
             Err(e) => {
                 // Docker's codes for a command that cannot run.
                 let code = e.command_exit_code(false).map_or(126, i32::from);
@@ -110,7 +112,7 @@ impl Sandbox {
         loop {
             let began = Instant::now();
             let oom_before = cgroups.oom_kills(leaf);
-            let code = self.reap_until(child.id(), &mut checker, &container.name)?;
+            let code = self.reap_until(&child, &mut output, &mut checker, &container.name)?;
             drop(child);
             let oom_killed = cgroups.oom_kills(leaf) > oom_before;
             if oom_killed {
@@ -142,7 +144,8 @@ impl Sandbox {
             }
             let fresh = self.container(id)?;
             match self.start_process(&fresh) {
-                Ok(next) => {
+                Ok((next, next_output)) => {
+                    output = next_output;
                     let mut stopped = false;
                     self.record_start(id, &next, |c| {
                         c.restart_count += 1;
@@ -202,23 +205,60 @@ impl Sandbox {
         })
     }
 
-    /// Reaps everything until `pid` ends; its exit code as docker reports
-    /// it. A health checker that ends is forgotten.
-    fn reap_until(&self, pid: u32, checker: &mut Option<Child>, name: &str) -> Result<i32> {
+    /// Copies the container's output to its log and reaps everything
+    /// until `child` ends; its exit code as docker reports it. A health
+    /// checker that ends is forgotten. Single-threaded: one poll on the two
+    /// pipes and a pidfd of the container's process (orphans, which this
+    /// subreaper inherits, are reaped at each wake-up, at least every
+    /// second).
+    fn reap_until(
+        &self,
+        child: &Child,
+        output: &mut Output,
+        checker: &mut Option<Child>,
+        name: &str,
+    ) -> Result<i32> {
+        use rustix::event::{PollFd, PollFlags};
+        let pid = child.id();
+        let pidfd = rustix::process::Pid::from_raw(pid as i32)
+            .ok_or(Error::WaitChild(std::io::ErrorKind::InvalidInput.into()))
+            .and_then(|p| {
+                rustix::process::pidfd_open(p, rustix::process::PidfdFlags::empty())
+                    .map_err(|e| Error::WaitChild(e.into()))
+            })?;
+        let timeout = rustix::event::Timespec {
+            tv_sec: 1,
+            tv_nsec: 0,
+        };
         loop {
-            match rustix::process::wait(WaitOptions::empty()) {
-                Ok(Some((p, status))) => {
-                    let p = p.as_raw_nonzero().get() as u32;
-                    if p == pid {
-                        return Ok(code_of(status));
-                    }
-                    if checker.as_ref().is_some_and(|c| c.id() == p) {
-                        tracing::warn!(container = %name, ?status, "the health checker ended");
-                        *checker = None;
-                    }
-                }
-                Ok(None) | Err(rustix::io::Errno::INTR) => {}
+            let mut fds = vec![PollFd::new(&pidfd, PollFlags::IN)];
+            for (_, fd) in output.open() {
+                fds.push(PollFd::new(fd, PollFlags::IN));
+            }
+            match rustix::event::poll(&mut fds, Some(&timeout)) {
+                Ok(_) | Err(rustix::io::Errno::INTR) => {}
                 Err(e) => return Err(Error::WaitChild(e.into())),
+            }
+            drop(fds);
+            output.copy()?;
+            loop {
+                match rustix::process::wait(WaitOptions::NOHANG) {
+                    Ok(Some((p, status))) => {
+                        let p = p.as_raw_nonzero().get() as u32;
+                        if p == pid {
+                            // What it wrote last is in the pipes still.
+                            output.copy()?;
+                            return Ok(code_of(status));
+                        }
+                        if checker.as_ref().is_some_and(|c| c.id() == p) {
+                            tracing::warn!(container = %name, ?status, "the health checker ended");
+                            *checker = None;
+                        }
+                    }
+                    Ok(None) | Err(rustix::io::Errno::CHILD) => break,
+                    Err(rustix::io::Errno::INTR) => {}
+                    Err(e) => return Err(Error::WaitChild(e.into())),
+                }
             }
         }
     }
@@ -258,19 +298,25 @@ impl Sandbox {
         }
     }
 
-    fn start_process(&self, c: &ContainerRecord) -> Result<std::process::Child> {
+    fn start_process(&self, c: &ContainerRecord) -> Result<(Child, Output)> {
         let pod = self.pod(&c.pod)?;
         let log_path = self.log_path(c);
+        let open_log = |source| Error::OpenLog {
+            path: log_path.clone(),
+            source,
+        };
         let log = OpenOptions::new()
             .create(true)
             .append(true)
             .open(&log_path)
-            .and_then(|log| Ok((log.try_clone()?, log)))
-            .map_err(|source| Error::OpenLog {
-                path: log_path.clone(),
-                source,
-            })?;
-        let (log, log2) = log;
+            .map_err(open_log)?;
+        // Two pipes, so that the streams stay apart in the log.
+        let pipe = || {
+            rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
+                .map_err(|e| open_log(e.into()))
+        };
+        let (out_read, out_write) = pipe()?;
+        let (err_read, err_write) = pipe()?;
         let spec = MemberSpawn {
             proc: self.host.proc.clone(),
             argv: c.command.clone(),
@@ -284,9 +330,13 @@ impl Sandbox {
             new_session: true,
             user: c.user,
         };
-        spawn_member(spec, move |cmd| {
-            cmd.stdin(Stdio::null()).stdout(log).stderr(log2);
-        })
+        let child = spawn_member(spec, move |cmd| {
+            cmd.stdin(Stdio::null())
+                .stdout(Stdio::from(out_write))
+                .stderr(Stdio::from(err_write));
+        })?;
+        let output = Output::new(log, log_path.clone(), out_read, err_read)?;
+        Ok((child, output))
     }
 
     /// Updates a container's record under its lock.
@@ -295,6 +345,81 @@ impl Sandbox {
         let mut c = self.container(id)?;
         change(&mut c);
         self.store.write(Kind::Container, id, &c)
+    }
+}
+
+/// The read ends of a container's stdout and stderr, and its log, where
+/// what they carry goes as frames (see `logs`).
+struct Output {
+    log: std::fs::File,
+    path: std::path::PathBuf,
+    /// Each stream's pipe, until its end of file.
+    pipes: Vec<(Stream, Option<OwnedFd>)>,
+}
+
+impl Output {
+    fn new(
+        log: std::fs::File,
+        path: std::path::PathBuf,
+        out: OwnedFd,
+        err: OwnedFd,
+    ) -> Result<Self> {
+        for fd in [&out, &err] {
+            // Drained without blocking: a pipe is read only as far as it has
+            // data, so one stream cannot hold the other up.
+            rustix::fs::fcntl_setfl(fd, rustix::fs::OFlags::NONBLOCK).map_err(|e| {
+                Error::OpenLog {
+                    path: path.clone(),
+                    source: e.into(),
+                }
+            })?;
+        }
+        Ok(Output {
+            log,
+            path,
+            pipes: vec![(Stream::Stdout, Some(out)), (Stream::Stderr, Some(err))],
+        })
+    }
+
+    /// The pipes still open.
+    fn open(&self) -> impl Iterator<Item = (Stream, &OwnedFd)> {
+        self.pipes
+            .iter()
+            .filter_map(|(s, fd)| fd.as_ref().map(|fd| (*s, fd)))
+    }
+
+    /// Copies whatever the pipes hold now to the log.
+    fn copy(&mut self) -> Result<()> {
+        let mut buf = vec![0u8; 64 * 1024];
+        for (stream, slot) in &mut self.pipes {
+            let Some(fd) = slot.as_ref() else { continue };
+            loop {
+                match rustix::io::read(fd, &mut buf) {
+                    Ok(0) => {
+                        *slot = None;
+                        break;
+                    }
+                    Ok(n) => {
+                        let framed = crate::logs::frames(*stream, SystemTime::now(), &buf[..n]);
+                        self.log
+                            .write_all(&framed)
+                            .map_err(|source| Error::CopyLog {
+                                path: self.path.clone(),
+                                source,
+                            })?;
+                    }
+                    Err(rustix::io::Errno::AGAIN) => break,
+                    Err(rustix::io::Errno::INTR) => {}
+                    Err(e) => {
+                        return Err(Error::ReadLog {
+                            path: self.path.clone(),
+                            source: e.into(),
+                        })
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 }
 

@@ -185,7 +185,7 @@ pub struct TimeRange {
     pub until: Option<SystemTime>,
 }
 
-fn parse_time(s: &str) -> Result<SystemTime, String> {
+pub(crate) fn parse_time(s: &str) -> Result<SystemTime, String> {
     sandbox::time::parse_time(s, SystemTime::now())
 }
 

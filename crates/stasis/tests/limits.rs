@@ -123,7 +123,7 @@ fn pids_limit_stops_a_fork_bomb_at_the_limit() {
     let pids = leaf_dir("pids", &pod, Some(&id));
     assert_eq!(read(&pids.join("pids.max")).trim(), "16");
     wait_until(Duration::from_secs(20), "the shell to give up", || {
-        s.run(&["logs", "bomb"]).stdout.contains("fork")
+        s.run(&["logs", "bomb"]).stderr.contains("fork")
     });
     // The shell and 15 children: 16 tasks.
     assert_eq!(read(&count).trim(), "15", "forks that succeeded");

@@ -3,6 +3,7 @@
 //! layers, its config), or a command on the host's filesystem or a
 //! `--rootfs` directory (`run -- CMD...`).
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -128,7 +129,19 @@ pub fn run(global: &Global, args: Args) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let mut out = std::io::stdout().lock();
-    let code = sandbox.copy_logs(&container, &mut out, true)?;
+    let mut err = std::io::stderr().lock();
+    // Each stream to its own, as docker's attached run does.
+    let code = sandbox.copy_log_streams(
+        &container,
+        &mut |stream, bytes| match stream {
+            sandbox::logs::Stream::Stdout => out.write_all(bytes).and_then(|()| out.flush()),
+            sandbox::logs::Stream::Stderr => err.write_all(bytes).and_then(|()| err.flush()),
+        },
+        sandbox::logs::LogOptions {
+            follow: true,
+            ..Default::default()
+        },
+    )?;
     if args.remove {
         remove(&sandbox, &container.id);
     }
