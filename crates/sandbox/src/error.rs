@@ -355,6 +355,8 @@ pub enum Error {
 
     #[error(transparent)]
     Freezer(#[from] freezer::Error),
+    #[error(transparent)]
+    Audit(#[from] crate::audit::Error),
 }
 
 /// The sandbox's result type.

@@ -60,6 +60,7 @@
 
 #![deny(unsafe_code)]
 
+pub mod audit;
 mod cgroups;
 mod container;
 mod error;

@@ -165,12 +165,20 @@ impl Sandbox {
         loop {
             // Read the record first: once it says exited, one more drain of
             // the log gets everything the process wrote.
-            let fresh = self.container(&c.id)?;
-            let done = fresh.exit.is_some() && !fresh.restarting
-                || fresh
-                    .monitor
-                    .as_ref()
-                    .is_some_and(|m| !m.is_alive(&self.host.proc));
+            // A container removed once it exited (`--rm`, the API's
+            // AutoRemove) is done: the open log still holds what it wrote.
+            let fresh = match self.container(&c.id) {
+                Ok(f) => Some(f),
+                Err(e) if e.is_not_found() && log.is_some() => None,
+                Err(e) => return Err(e),
+            };
+            let done = fresh.as_ref().is_none_or(|f| {
+                f.exit.is_some() && !f.restarting
+                    || f.monitor
+                        .as_ref()
+                        .is_some_and(|m| !m.is_alive(&self.host.proc))
+            });
+            let code = fresh.and_then(|f| f.exit.map(|e| e.code));
             if log.is_none() {
                 log = File::open(&path).ok();
             }
@@ -236,10 +244,10 @@ impl Sandbox {
                 })?;
             }
             let Some(w) = watch.as_mut() else {
-                return Ok(fresh.exit.map(|e| e.code));
+                return Ok(code);
             };
             if done {
-                return Ok(fresh.exit.map(|e| e.code));
+                return Ok(code);
             }
             w.wait(Duration::from_millis(250))?;
         }

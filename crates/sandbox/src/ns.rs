@@ -147,10 +147,13 @@ pub fn unpin(pod_dir: &Path) -> Result<()> {
                 })
             }
         }
-        std::fs::remove_file(&path).map_err(|source| Error::Unpin {
-            path: path.clone(),
-            source,
-        })?;
+        // A monitor ending the container's implicit pod and an `rm -f` of
+        // it tear down at the same time: a pin already gone is unpinned.
+        match std::fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(source) => return Err(Error::Unpin { path, source }),
+        }
     }
     Ok(())
 }

@@ -72,8 +72,12 @@ impl std::error::Error for Refusal {}
 
 /// The exit code for an error, from the sandbox or freezer error in its chain.
 pub fn code_for(err: &anyhow::Error) -> ExitCode {
-    let code = err
-        .chain()
+    ExitCode::from(code_number(err))
+}
+
+/// [`code_for`] as a number (for the audit trail and the API's statuses).
+pub fn code_number(err: &anyhow::Error) -> u8 {
+    err.chain()
         .find_map(|e| {
             e.downcast_ref::<sandbox::Error>()
                 .map(sandbox_code)
@@ -82,8 +86,7 @@ pub fn code_for(err: &anyhow::Error) -> ExitCode {
                 .or_else(|| e.downcast_ref::<images::Error>().map(images_code))
                 .or_else(|| e.downcast_ref::<Refusal>().map(|r| r.code))
         })
-        .unwrap_or(FAILURE);
-    ExitCode::from(code)
+        .unwrap_or(FAILURE)
 }
 
 fn sandbox_code(e: &sandbox::Error) -> u8 {

@@ -835,6 +835,49 @@ network_config_dir = "{d}/net"
     assert_eq!(status(), "running");
     assert_eq!(state_of(&target)["phase"], "thawed");
     wait_moves(&counter);
+
+    // The API pauses it too: `docker -H unix://stasis pause <podman ID>`.
+    let sock = d.join("api.sock");
+    /// Kills (by its handle) and reaps the service, even on panic.
+    struct Served(std::process::Child);
+    impl Drop for Served {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let serve = Served(
+        Command::new(STASIS)
+            .arg("--root")
+            .arg(d.join("stasis"))
+            .arg("serve")
+            .arg("--socket")
+            .arg(&sock)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("stasis serve"),
+    );
+    wait_until(Duration::from_secs(10), "the API socket", || {
+        std::os::unix::net::UnixStream::connect(&sock).is_ok()
+    });
+    let api = |verb: &str| {
+        ok(Command::new("curl")
+            .args(["-sS", "-X", "POST", "-w", "%{http_code}", "--unix-socket"])
+            .arg(&sock)
+            .arg(format!(
+                "http://stasis/v1.44/containers/{}/{verb}",
+                &id[..12]
+            )))
+    };
+    assert_eq!(api("pause"), "204");
+    assert_eq!(state_of(&target)["phase"], "frozen");
+    assert_stopped(&counter);
+    assert!(api("pause").ends_with("409"), "already paused");
+    assert_eq!(api("unpause"), "204");
+    assert_eq!(state_of(&target)["phase"], "thawed");
+    wait_moves(&counter);
+    drop(serve);
     drop(teardown);
 }
 

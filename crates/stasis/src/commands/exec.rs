@@ -1,8 +1,6 @@
 //! `stasis exec`: run a command in a running container's namespaces and
 //! cgroup; exits with its status.
 
-use std::process::ExitCode;
-
 use anyhow::Result;
 
 use crate::commands::{open, permission_hint, Global};
@@ -18,12 +16,13 @@ pub struct Args {
     pub command: flags::Command,
 }
 
-pub fn run(global: &Global, args: Args) -> Result<ExitCode> {
+/// Runs the command; the exit status `stasis exec` exits with.
+pub fn run(global: &Global, args: Args) -> Result<u8> {
     let sandbox = open(global)?;
     let c = sandbox.find_container(&args.container.container)?;
     let env = args.process.env();
     let code = sandbox
         .exec(&c, args.command.command, env, args.process.workdir)
         .map_err(|e| permission_hint(e.into()))?;
-    Ok(ExitCode::from((code & 0xff) as u8))
+    Ok((code & 0xff) as u8)
 }

@@ -26,68 +26,120 @@ pub struct Args {
     pub pause: flags::PauseOptions,
 }
 
+/// What a pause asks for beyond its target: the CLI's flags, or the API's
+/// query parameters.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Options {
+    pub timeout: std::time::Duration,
+    pub reset: bool,
+    pub terms: lease::Terms,
+    /// `--renew --lease D`: extend the lease instead of pausing.
+    pub renew: Option<std::time::Duration>,
+    pub format: Format,
+}
+
+impl Options {
+    fn of(args: &Args) -> Self {
+        Options {
+            timeout: args.pause.timeout.timeout,
+            reset: args.pause.reset.reset_connections,
+            terms: args.pause.lease.terms(),
+            renew: args
+                .pause
+                .lease
+                .renew
+                .then_some(args.pause.lease.lease)
+                .flatten(),
+            format: args.pause.output.format,
+        }
+    }
+}
+
 pub fn run(global: &Global, args: &Args) -> Result<()> {
-    let format = args.pause.output.format;
-    let reset = args.pause.reset.reset_connections;
-    let terms = args.pause.lease.terms();
+    let options = Options::of(args);
     if args.named.is_given() {
         // clap refuses --hierarchy, --strategy and --runtime-root here: the
         // sandbox freezes its pods and containers at their own node.
-        let timeout = args.pause.timeout.timeout;
-        let print_names = format == Format::Table;
+        let print_names = options.format == Format::Table;
         return for_each_named(global, &args.named, print_names, |sandbox, name, item| {
-            let cgroup = cgroup_of(sandbox, &item)?;
-            let hierarchies = sandbox.hierarchies();
-            if args.pause.lease.renew {
-                let d = args
-                    .pause
-                    .lease
-                    .lease
-                    .expect("clap requires --lease with --renew");
-                return lease::renew(&global.root, hierarchies, &cgroup, name, d);
-            }
-            let freeze = || {
-                match &item {
-                    Named::Container(c) => sandbox.pause_container(c, timeout)?,
-                    Named::Pod(p) => sandbox.pause_pod(p, timeout)?,
-                }
-                Ok(())
-            };
-            let after = || {
-                reset::after_pause(&global.root, &cgroup, name, reset, format, || {
-                    match &item {
-                        Named::Container(c) => sandbox.unpause_container(c, timeout)?,
-                        Named::Pod(p) => sandbox.unpause_pod(p, timeout)?,
-                    }
-                    Ok(())
-                })
-            };
-            lease::around_pause(
-                &global.root,
-                hierarchies,
-                &cgroup,
-                name,
-                terms,
-                freeze,
-                after,
-            )
+            pause_named(global, sandbox, name, &item, &options)
         });
     }
-    let resolved = target::resolve(&args.target, &args.hierarchy).map_err(permission_hint)?;
+    pause_target(
+        global,
+        &args.target,
+        &args.hierarchy,
+        &args.strategy,
+        &options,
+    )
+}
+
+/// Pauses one stasis container or pod (`name` as the caller gave it).
+pub(crate) fn pause_named(
+    global: &Global,
+    sandbox: &sandbox::Sandbox,
+    name: &str,
+    item: &Named,
+    options: &Options,
+) -> Result<()> {
+    let timeout = options.timeout;
+    let cgroup = cgroup_of(sandbox, item)?;
+    let hierarchies = sandbox.hierarchies();
+    if let Some(d) = options.renew {
+        return lease::renew(&global.root, hierarchies, &cgroup, name, d);
+    }
+    let freeze = || {
+        match item {
+            Named::Container(c) => sandbox.pause_container(c, timeout)?,
+            Named::Pod(p) => sandbox.pause_pod(p, timeout)?,
+        }
+        Ok(())
+    };
+    let after = || {
+        reset::after_pause(
+            &global.root,
+            &cgroup,
+            name,
+            options.reset,
+            options.format,
+            || {
+                match item {
+                    Named::Container(c) => sandbox.unpause_container(c, timeout)?,
+                    Named::Pod(p) => sandbox.unpause_pod(p, timeout)?,
+                }
+                Ok(())
+            },
+        )
+    };
+    lease::around_pause(
+        &global.root,
+        hierarchies,
+        &cgroup,
+        name,
+        options.terms,
+        freeze,
+        after,
+    )
+}
+
+/// Pauses a `--pid`, `--cgroup`, `--container-id` or `--k8s-pod` target.
+pub(crate) fn pause_target(
+    global: &Global,
+    target: &TargetArgs,
+    hierarchy: &HierarchyArgs,
+    strategy: &StrategyArgs,
+    options: &Options,
+) -> Result<()> {
+    let resolved = target::resolve(target, hierarchy).map_err(permission_hint)?;
     // The freezer freezes the chosen cgroup.
     let frozen = &resolved.placement.chosen;
     let what = resolved.target.to_string();
-    if args.pause.lease.renew {
-        let d = args
-            .pause
-            .lease
-            .lease
-            .expect("clap requires --lease with --renew");
+    if let Some(d) = options.renew {
         return lease::renew(&global.root, &resolved.hierarchies, frozen, &what, d);
     }
     let freezer = Freezer::new()
-        .timeout(args.pause.timeout.timeout)
-        .strategy(args.strategy.strategy());
+        .timeout(options.timeout)
+        .strategy(strategy.strategy());
     let freeze = || {
         let result = freezer.pause(&resolved.hierarchies, &resolved.placement);
         let result = resolved
@@ -96,19 +148,26 @@ pub fn run(global: &Global, args: &Args) -> Result<()> {
         result.map(drop).map_err(permission_hint)
     };
     let after = || {
-        reset::after_pause(&global.root, frozen, &what, reset, format, || {
-            freezer
-                .unpause(&Placement::single(frozen.clone()))
-                .map(drop)
-                .map_err(Into::into)
-        })
+        reset::after_pause(
+            &global.root,
+            frozen,
+            &what,
+            options.reset,
+            options.format,
+            || {
+                freezer
+                    .unpause(&Placement::single(frozen.clone()))
+                    .map(drop)
+                    .map_err(Into::into)
+            },
+        )
     };
     lease::around_pause(
         &global.root,
         &resolved.hierarchies,
         frozen,
         &what,
-        terms,
+        options.terms,
         freeze,
         after,
     )

@@ -43,7 +43,7 @@ pub(crate) struct ContainerView<'a> {
     pub lease: Option<crate::lease::View>,
     /// Docker's `State`, for tools that read `docker inspect`.
     #[serde(rename = "State")]
-    pub state: DockerState<'a>,
+    pub state: api::shape::State<'a>,
     /// docker's `HostConfig`: the limits and restart policy.
     #[serde(rename = "HostConfig")]
     pub host_config: HostConfig,
@@ -103,7 +103,7 @@ impl<'a> ContainerView<'a> {
         ContainerView {
             record,
             status,
-            state: DockerState::new(record, status),
+            state: api::shape::State::new(record, status),
             host_config: HostConfig::new(record),
             restart_count: record.restart_count,
             docker_id: record.id.as_str(),
@@ -124,29 +124,6 @@ impl<'a> ContainerView<'a> {
             lease_record,
         }
     }
-}
-
-/// A container's state in the shape of docker's `State` (moby's
-/// `container.State` as the API gives it): docker's status words, times in
-/// RFC 3339 (docker's zero time when there is none), and `Health` when the
-/// container has a health check.
-#[derive(Serialize)]
-#[serde(rename_all = "PascalCase")]
-pub(crate) struct DockerState<'a> {
-    status: &'static str,
-    running: bool,
-    paused: bool,
-    restarting: bool,
-    #[serde(rename = "OOMKilled")]
-    oom_killed: bool,
-    dead: bool,
-    pid: u32,
-    exit_code: i32,
-    error: &'a str,
-    started_at: String,
-    finished_at: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    health: Option<&'a sandbox::HealthState>,
 }
 
 /// The part of docker's `Config` stasis has.
@@ -195,39 +172,6 @@ impl HostConfig {
                 maximum_retry_count: c.restart.max_retries(),
             },
             auto_remove: c.auto_remove,
-        }
-    }
-}
-
-/// Docker's time for "never".
-const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
-
-impl<'a> DockerState<'a> {
-    fn new(c: &'a sandbox::ContainerRecord, status: sandbox::ContainerStatus) -> Self {
-        let time =
-            |t: Option<u64>| t.map_or_else(|| ZERO_TIME.to_owned(), sandbox::time::rfc3339_secs);
-        let restarting = matches!(status, sandbox::ContainerStatus::Restarting(_));
-        DockerState {
-            status: status.word(),
-            // docker's restarting container is Running and Restarting.
-            running: status.is_running() || restarting,
-            paused: status == sandbox::ContainerStatus::Paused,
-            restarting,
-            oom_killed: c.exit.as_ref().is_some_and(|e| e.oom_killed),
-            dead: false,
-            pid: match (status.is_running(), c.process) {
-                (true, Some(p)) => p.pid,
-                _ => 0,
-            },
-            exit_code: c.exit.as_ref().map_or(0, |e| e.code),
-            error: c
-                .exit
-                .as_ref()
-                .and_then(|e| e.error.as_deref())
-                .unwrap_or(""),
-            started_at: time(c.started),
-            finished_at: time(c.exit.as_ref().map(|e| e.finished)),
-            health: c.health.as_ref(),
         }
     }
 }

@@ -5,7 +5,6 @@
 
 use std::io::Write;
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use sandbox::ContainerOptions;
@@ -45,7 +44,8 @@ pub struct Args {
     pub command: flags::RunCommand,
 }
 
-pub fn run(global: &Global, args: Args) -> Result<ExitCode> {
+/// Runs the container; the exit status `stasis run` exits with.
+pub fn run(global: &Global, args: Args) -> Result<u8> {
     let source = args.command.source().map_err(Refusal::usage)?;
     if args.remove && args.restart.restart.is_some_and(|r| !r.is_none()) {
         return Err(Refusal::usage("conflicting options: --restart and --rm".into()).into());
@@ -121,12 +121,12 @@ pub fn run(global: &Global, args: Args) -> Result<ExitCode> {
                 remove(&sandbox, &container.id);
             }
             eprintln!("stasis: {:#}", anyhow::Error::from(e));
-            return Ok(ExitCode::from(code));
+            return Ok(code);
         }
     };
     if args.detach {
         println!("{}", container.id);
-        return Ok(ExitCode::SUCCESS);
+        return Ok(0);
     }
     let mut out = std::io::stdout().lock();
     let mut err = std::io::stderr().lock();
@@ -145,7 +145,7 @@ pub fn run(global: &Global, args: Args) -> Result<ExitCode> {
     if args.remove {
         remove(&sandbox, &container.id);
     }
-    Ok(ExitCode::from(code.map_or(1, |c| (c & 0xff) as u8)))
+    Ok(code.map_or(1, |c| (c & 0xff) as u8))
 }
 
 /// `--rm`: removes the exited container and the pod made for it.

@@ -42,12 +42,7 @@ pub fn run(global: &Global, args: &Args) -> Result<()> {
         let timeout = args.timeout.timeout;
         return for_each_named(global, &args.named, true, |sandbox, name, item| {
             health::gated(sandbox, &item, wait.as_ref(), name, || {
-                let site = FenceSite::of(sandbox, &item)?;
-                let unpaused = match &item {
-                    Named::Container(c) => sandbox.unpause_container(c, timeout),
-                    Named::Pod(p) => sandbox.unpause_pod(p, timeout),
-                };
-                site.lift_after(global, unpaused.map_err(Into::into))
+                unpause_named(global, sandbox, &item, timeout)
             })
         });
     }
@@ -69,14 +64,46 @@ pub fn run(global: &Global, args: &Args) -> Result<()> {
         }
         None => None,
     };
+    unpause_target(global, &resolved, &args.strategy, args.timeout.timeout)?;
+    match gate {
+        Some((gate, limit)) => gate.wait(None, &resolved.target.to_string(), limit),
+        None => Ok(()),
+    }
+}
+
+/// Thaws one stasis container or pod, then lifts its fences and ends its
+/// lease, whatever the thaw's result.
+pub(crate) fn unpause_named(
+    global: &Global,
+    sandbox: &sandbox::Sandbox,
+    item: &Named,
+    timeout: std::time::Duration,
+) -> Result<()> {
+    let site = FenceSite::of(sandbox, item)?;
+    let unpaused = match item {
+        Named::Container(c) => sandbox.unpause_container(c, timeout),
+        Named::Pod(p) => sandbox.unpause_pod(p, timeout),
+    };
+    site.lift_after(global, unpaused.map_err(Into::into))
+}
+
+/// Thaws a resolved `--pid`, `--cgroup`, `--container-id` or `--k8s-pod`
+/// target, lifts its fences and ends its leases; warns when an ancestor
+/// still holds it frozen.
+pub(crate) fn unpause_target(
+    global: &Global,
+    resolved: &target::Resolved,
+    strategy: &StrategyArgs,
+    timeout: std::time::Duration,
+) -> Result<()> {
     // auto thaws whichever hierarchy holds the target; a named one only that.
     let placement = match resolved.choice {
         Choice::Auto => resolved.placement.clone(),
         _ => Placement::single(resolved.placement.chosen.clone()),
     };
     let result = Freezer::new()
-        .timeout(args.timeout.timeout)
-        .strategy(args.strategy.strategy())
+        .timeout(timeout)
+        .strategy(strategy.strategy())
         .unpause(&placement);
     // A pause in either tree is fenced, and leased, under its own path.
     let cgroups: Vec<_> = resolved.placement.all().cloned().collect();
@@ -104,8 +131,5 @@ pub fn run(global: &Global, args: &Args) -> Result<()> {
             );
         }
     }
-    match gate {
-        Some((gate, limit)) => gate.wait(None, &resolved.target.to_string(), limit),
-        None => Ok(()),
-    }
+    Ok(())
 }

@@ -2,6 +2,8 @@
 //! up after themselves, and bounded runs of the `stasis` binary.
 #![allow(dead_code)]
 
+pub mod archives;
+
 use std::collections::hash_map::RandomState;
 use std::fs;
 use std::hash::{BuildHasher, Hasher};
@@ -613,7 +615,8 @@ impl Stasis {
         }
     }
 
-    fn command(&self, args: &[&str]) -> Command {
+    /// `stasis --root ROOT args...`, not yet started.
+    pub fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(STASIS);
         cmd.arg("--root")
             .arg(&self.root.0)

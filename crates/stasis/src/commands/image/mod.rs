@@ -79,10 +79,55 @@ pub(crate) fn from_image(
     env: Vec<String>,
     workdir: Option<PathBuf>,
 ) -> Result<FromImage> {
+    from_image_with(
+        global,
+        name,
+        Overrides {
+            command,
+            entrypoint: None,
+            env,
+            workdir,
+            user: None,
+        },
+    )
+}
+
+/// What a caller may set over an image's config: `run`'s arguments and
+/// flags, or the API's create body.
+#[derive(Debug)]
+pub(crate) struct Overrides<'a> {
+    /// Replaces the image's Cmd.
+    pub command: &'a [String],
+    /// Replaces the image's Entrypoint, and then its Cmd too (docker's
+    /// rule: a new entrypoint does not take the old one's arguments).
+    pub entrypoint: Option<&'a [String]>,
+    /// Over the image's environment, key by key.
+    pub env: Vec<String>,
+    pub workdir: Option<PathBuf>,
+    /// Replaces the image's user.
+    pub user: Option<&'a str>,
+}
+
+/// [`from_image`] with every override.
+pub(crate) fn from_image_with(
+    global: &Global,
+    name: &str,
+    over: Overrides<'_>,
+) -> Result<FromImage> {
+    let Overrides {
+        command,
+        entrypoint,
+        env,
+        workdir,
+        user: user_override,
+    } = over;
     let images = open(global)?;
     let image = images.resolve(name)?;
     let config = &image.config.config;
-    let argv = config.command(command);
+    let argv = match entrypoint {
+        Some(ep) => ep.iter().chain(command).cloned().collect(),
+        None => config.command(command),
+    };
     if argv.is_empty() {
         return Err(Refusal::usage(format!(
             "image {name} has no command (Entrypoint or Cmd): give one after it"
@@ -90,7 +135,10 @@ pub(crate) fn from_image(
         .into());
     }
     let lower_dirs = images.lower_dirs(&image);
-    let user = match config.user.as_deref().filter(|u| !u.is_empty()) {
+    let user = match user_override
+        .or(config.user.as_deref())
+        .filter(|u| !u.is_empty())
+    {
         Some(u) => Some(
             user_of(&lower_dirs, u).with_context(|| format!("the user {u:?} of image {name}"))?,
         ),

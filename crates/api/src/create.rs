@@ -1,0 +1,197 @@
+//! `POST /containers/create`: the body (moby's `ContainerCreateConfig`)
+//! read into what stasis honours, and refused where it asks for what
+//! stasis cannot give rather than silently ignored.
+//!
+//! Honoured: `Image`, `Cmd`, `Entrypoint`, `Env`, `WorkingDir`, `User`,
+//! `Labels`, `HostConfig.AutoRemove`, and `HostConfig.NetworkMode`,
+//! `PidMode`, `IpcMode` of `container:X` (joining X's pod; all that name
+//! one must name the same). Refused: `Tty` (stasis containers have none),
+//! host namespaces. Accepted as what stasis does anyway: the default,
+//! `bridge` and `none` networks (a pod has its own loopback only), private
+//! IPC and PID namespaces, and the attach flags (output is attached by
+//! `POST /containers/{id}/attach`; stdin is not).
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use crate::error::ApiError;
+
+/// A container to create.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CreateOptions {
+    /// `?name=`.
+    pub name: Option<String>,
+    pub image: String,
+    /// `Cmd`: replaces the image's.
+    pub cmd: Vec<String>,
+    /// `Entrypoint`: replaces the image's (and then its `Cmd` too, as in
+    /// docker).
+    pub entrypoint: Option<Vec<String>>,
+    pub env: Vec<String>,
+    pub working_dir: Option<String>,
+    pub user: Option<String>,
+    pub labels: BTreeMap<String, String>,
+    /// The pod to join, from `container:X` modes.
+    pub pod: Option<String>,
+    pub auto_remove: bool,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+struct Body {
+    image: Option<String>,
+    cmd: Option<StrOrList>,
+    entrypoint: Option<StrOrList>,
+    env: Option<Vec<String>>,
+    working_dir: Option<String>,
+    user: Option<String>,
+    labels: Option<BTreeMap<String, String>>,
+    tty: Option<bool>,
+    host_config: Option<HostConfig>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+struct HostConfig {
+    network_mode: Option<String>,
+    pid_mode: Option<String>,
+    ipc_mode: Option<String>,
+    auto_remove: Option<bool>,
+    privileged: Option<bool>,
+}
+
+/// docker's strslice: a string or a list of strings.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum StrOrList {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl StrOrList {
+    fn into_vec(self) -> Vec<String> {
+        match self {
+            StrOrList::One(s) => vec![s],
+            StrOrList::Many(v) => v,
+        }
+    }
+}
+
+impl CreateOptions {
+    /// Reads a create request's body and `name`.
+    pub fn parse(body: &[u8], name: Option<&str>) -> Result<Self, ApiError> {
+        if body.iter().all(u8::is_ascii_whitespace) {
+            return Err(ApiError::bad_request(
+                "config cannot be empty in order to create a container",
+            ));
+        }
+        let b: Body = serde_json::from_slice(body)
+            .map_err(|e| ApiError::bad_request(format!("invalid JSON body: {e}")))?;
+        let image = b.image.filter(|i| !i.is_empty()).ok_or_else(|| {
+            ApiError::bad_request("no image: stasis creates containers from an image in its store")
+        })?;
+        if b.tty == Some(true) {
+            return Err(ApiError::bad_request(
+                "stasis containers have no TTY: run without -t",
+            ));
+        }
+        let hc = b.host_config.unwrap_or_default();
+        if hc.privileged == Some(true) {
+            return Err(ApiError::bad_request(
+                "stasis does not run privileged containers",
+            ));
+        }
+        let mut pod: Option<String> = None;
+        for (what, mode, fine) in [
+            (
+                "NetworkMode",
+                &hc.network_mode,
+                &["", "default", "bridge", "none"][..],
+            ),
+            ("PidMode", &hc.pid_mode, &["", "private"][..]),
+            (
+                "IpcMode",
+                &hc.ipc_mode,
+                &["", "private", "shareable", "none"][..],
+            ),
+        ] {
+            let Some(mode) = mode.as_deref() else {
+                continue;
+            };
+            if let Some(x) = mode.strip_prefix("container:") {
+                if x.is_empty() {
+                    return Err(ApiError::bad_request(format!(
+                        "{what} container: names no container"
+                    )));
+                }
+                match &pod {
+                    Some(p) if p != x => {
+                        return Err(ApiError::bad_request(format!(
+                            "{what} {mode} names another container than {p}: a stasis container joins one pod, sharing its namespaces"
+                        )))
+                    }
+                    _ => pod = Some(x.to_owned()),
+                }
+            } else if !fine.contains(&mode) {
+                return Err(ApiError::bad_request(format!(
+                    "{what} {mode:?} is not supported: a stasis container has its pod's namespaces (container:X joins X's)"
+                )));
+            }
+        }
+        Ok(CreateOptions {
+            name: name
+                .filter(|n| !n.is_empty())
+                .map(|n| n.trim_start_matches('/').to_owned()),
+            image,
+            cmd: b.cmd.map(StrOrList::into_vec).unwrap_or_default(),
+            entrypoint: b.entrypoint.map(StrOrList::into_vec),
+            env: b.env.unwrap_or_default(),
+            working_dir: b.working_dir.filter(|w| !w.is_empty()),
+            user: b.user.filter(|u| !u.is_empty()),
+            labels: b.labels.unwrap_or_default(),
+            pod,
+            auto_remove: hc.auto_remove.unwrap_or(false),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn what_the_docker_cli_sends_is_read() {
+        let body = br#"{"Hostname":"","Env":["A=1"],"Cmd":["sh","-c","echo hi"],"Image":"busybox","Labels":{"tier":"db"},
+            "Tty":false,"AttachStdout":true,"HostConfig":{"NetworkMode":"container:web","PidMode":"container:web","AutoRemove":true}}"#;
+        let o = CreateOptions::parse(body, Some("job")).expect("parse");
+        assert_eq!(o.image, "busybox");
+        assert_eq!(o.cmd, ["sh", "-c", "echo hi"]);
+        assert_eq!(o.entrypoint, None);
+        assert_eq!(o.env, ["A=1"]);
+        assert_eq!(o.pod.as_deref(), Some("web"));
+        assert!(o.auto_remove);
+        assert_eq!(o.name.as_deref(), Some("job"));
+        assert_eq!(o.labels["tier"], "db");
+        let one = CreateOptions::parse(br#"{"Image":"x","Entrypoint":"/bin/sh","Cmd":null}"#, None)
+            .expect("strslice");
+        assert_eq!(one.entrypoint, Some(vec!["/bin/sh".to_owned()]));
+        assert!(one.cmd.is_empty());
+        for bad in [
+            &br#"{"Image":"#[..],
+            br#"{"Cmd":["true"]}"#,
+            br#"{"Image":"x","Tty":true}"#,
+            br#"{"Image":"x","HostConfig":{"NetworkMode":"host"}}"#,
+            br#"{"Image":"x","HostConfig":{"NetworkMode":"container:a","IpcMode":"container:b"}}"#,
+            b"",
+        ] {
+            let e = CreateOptions::parse(bad, None).expect_err("refused");
+            assert_eq!(
+                e.status,
+                hyper::StatusCode::BAD_REQUEST,
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+    }
+}

@@ -1,0 +1,94 @@
+//! Who is on the other end of a connection: `SO_PEERCRED` (uid, gid and
+//! PID, as the kernel recorded them when the peer connected), its
+//! supplementary groups from `/proc/PID/status` (`Groups:`), and its
+//! executable from `/proc/PID/exe` for the audit trail.
+//!
+//! The PID is the connecting process's at `connect(2)` time: the groups are
+//! read right after `accept`, while it is still connected (a process that
+//! has exited closes its end, and its connection is then of no interest).
+
+use std::path::Path;
+
+/// A connection's peer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Peer {
+    pub uid: u32,
+    pub gid: u32,
+    pub pid: u32,
+    /// Supplementary groups (empty when `/proc` could not tell).
+    pub groups: Vec<u32>,
+}
+
+impl Peer {
+    /// The peer of a connected Unix stream.
+    pub fn of(stream: &tokio::net::UnixStream, proc_root: &Path) -> std::io::Result<Self> {
+        let cred = stream.peer_cred()?;
+        let pid = cred.pid().and_then(|p| u32::try_from(p).ok()).unwrap_or(0);
+        Ok(Peer {
+            uid: cred.uid(),
+            gid: cred.gid(),
+            pid,
+            groups: if pid == 0 {
+                Vec::new()
+            } else {
+                groups_of(proc_root, pid)
+            },
+        })
+    }
+
+    /// Whether the peer is root.
+    pub fn is_root(&self) -> bool {
+        self.uid == 0
+    }
+
+    /// Whether the peer is in group `gid` (primary or supplementary).
+    pub fn in_group(&self, gid: u32) -> bool {
+        self.gid == gid || self.groups.contains(&gid)
+    }
+}
+
+impl std::fmt::Display for Peer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "uid {} (gid {}, pid {})", self.uid, self.gid, self.pid)
+    }
+}
+
+/// The supplementary groups on the `Groups:` line of `<proc>/PID/status`.
+pub fn groups_of(proc_root: &Path, pid: u32) -> Vec<u32> {
+    let status =
+        std::fs::read_to_string(proc_root.join(pid.to_string()).join("status")).unwrap_or_default();
+    parse_groups(&status)
+}
+
+fn parse_groups(status: &str) -> Vec<u32> {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Groups:"))
+        .map(|g| {
+            g.split_whitespace()
+                .filter_map(|n| n.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn groups_come_from_the_status_file() {
+        let status = "Name:\tdocker\nUid:\t1000\t1000\t1000\t1000\nGroups:\t4 27 998 \nNgid:\t0\n";
+        assert_eq!(parse_groups(status), [4, 27, 998]);
+        assert!(parse_groups("Groups:\t\n").is_empty());
+        assert!(parse_groups("").is_empty());
+        let me = groups_of(Path::new("/proc"), std::process::id());
+        let p = Peer {
+            uid: 1,
+            gid: 7,
+            pid: 1,
+            groups: me,
+        };
+        assert!(p.in_group(7));
+    }
+}

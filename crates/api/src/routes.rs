@@ -1,0 +1,1607 @@
+//! From a request to a response: the version prefix, the route and its
+//! verb, the caller's permission, the body's limits, the handler, the audit
+//! record, and docker's headers on every answer.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper::header::{HeaderValue, CONTENT_LENGTH, CONTENT_TYPE};
+use hyper::{Method, Request, Response, StatusCode};
+use sandbox::{ContainerRecord, ContainerStatus, Sandbox};
+use serde_json::json;
+use tokio::sync::Semaphore;
+
+use crate::backend::{Backend, PauseOptions};
+use crate::body::{self, Body};
+use crate::error::{format_chain, ApiError};
+use crate::peer::Peer;
+use crate::policy::{Policy, Verb};
+use crate::query::{Filters, Query};
+use crate::server::{Limits, Spawner};
+use crate::version;
+
+/// The content type of docker's multiplexed log stream.
+pub const MULTIPLEXED: &str = "application/vnd.docker.multiplexed-stream";
+
+/// Everything a request may need; one per service.
+pub(crate) struct Service {
+    pub sandbox: Sandbox,
+    pub backend: Arc<dyn Backend>,
+    pub policy: Policy,
+    pub audit_log: PathBuf,
+    pub proc_root: PathBuf,
+    pub limits: Limits,
+    pub spawner: Spawner,
+    /// Long-lived responses (log follows, waits) in flight.
+    pub streams: Arc<Semaphore>,
+    /// Set once SIGTERM or SIGINT arrives: streams end.
+    pub stopping: Arc<AtomicBool>,
+    pub hostname: String,
+}
+
+/// What a route does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Op {
+    Ping,
+    Version,
+    Info,
+    List,
+    Inspect,
+    Create,
+    Start,
+    Stop,
+    Kill,
+    Restart,
+    Wait,
+    Pause,
+    Unpause,
+    Remove,
+    Logs,
+    Events,
+    Attach,
+    ImageList,
+    ImageInspect,
+    ImageRemove,
+    ImageCreate,
+    ImageLoad,
+    /// Answered 404, as docker answers for a missing object of a kind
+    /// stasis has none of (`docker inspect NAME` probes every kind).
+    Missing(String),
+    /// What stasis does not serve (it changes nothing, so anyone may hear
+    /// so).
+    NotServed(&'static str),
+    /// An empty list of a kind stasis has none of.
+    EmptyList(serde_json::Value),
+}
+
+/// A matched route.
+#[derive(Debug)]
+struct Route {
+    op: Op,
+    verb: Verb,
+    /// The container (or image) as the path names it.
+    target: String,
+}
+
+fn route(method: &Method, path: &str) -> Result<Route, ApiError> {
+    let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let r = |op, verb, target: &str| {
+        Ok(Route {
+            op,
+            verb,
+            target: target.to_owned(),
+        })
+    };
+    let get = method == Method::GET || method == Method::HEAD;
+    let post = method == Method::POST;
+    // Image names may hold slashes (`localhost/app:1`): docker's
+    // `/images/{name:.*}/json` and `DELETE /images/{name:.*}`.
+    if let Some(rest) = path.strip_prefix("/images/") {
+        match rest {
+            "json" if get => return r(Op::ImageList, Verb::Images, ""),
+            "create" if post => return r(Op::ImageCreate, Verb::Import, ""),
+            "load" if post => return r(Op::ImageLoad, Verb::Load, ""),
+            _ => {}
+        }
+        if let Some(name) = rest.strip_suffix("/json").filter(|n| !n.is_empty()) {
+            if get {
+                return r(Op::ImageInspect, Verb::Images, name);
+            }
+        }
+        if method == Method::DELETE && !rest.is_empty() {
+            return r(Op::ImageRemove, Verb::Import, rest);
+        }
+        return Err(page_not_found());
+    }
+    match segs.as_slice() {
+        ["_ping"] if get => r(Op::Ping, Verb::Ping, ""),
+        ["version"] if get => r(Op::Version, Verb::Ping, ""),
+        ["info"] if get => r(Op::Info, Verb::Ping, ""),
+        ["containers", "json"] if get => r(Op::List, Verb::Ps, ""),
+        ["containers", "create"] if post => r(Op::Create, Verb::Create, ""),
+        ["containers", id, "json"] if get => r(Op::Inspect, Verb::Inspect, id),
+        ["containers", id, "logs"] if get => r(Op::Logs, Verb::Logs, id),
+        ["containers", id] if method == Method::DELETE => r(Op::Remove, Verb::Rm, id),
+        ["containers", id, action] if post => match *action {
+            "start" => r(Op::Start, Verb::Start, id),
+            "stop" => r(Op::Stop, Verb::Stop, id),
+            "kill" => r(Op::Kill, Verb::Kill, id),
+            "restart" => r(Op::Restart, Verb::Restart, id),
+            "wait" => r(Op::Wait, Verb::Wait, id),
+            "pause" => r(Op::Pause, Verb::Pause, id),
+            "unpause" => r(Op::Unpause, Verb::Unpause, id),
+            "attach" => r(Op::Attach, Verb::Logs, id),
+            "exec" => r(
+                Op::NotServed("exec is not served by the API: run stasis exec on the host"),
+                Verb::Ping,
+                id,
+            ),
+            _ => Err(page_not_found()),
+        },
+        ["events"] if get => r(Op::Events, Verb::Events, ""),
+        ["networks"] if get => r(Op::EmptyList(json!([])), Verb::Inspect, ""),
+        ["networks", name] if get => r(
+            Op::Missing(format!("network {name} not found")),
+            Verb::Inspect,
+            name,
+        ),
+        ["volumes"] if get => r(
+            Op::EmptyList(json!({"Volumes": [], "Warnings": []})),
+            Verb::Inspect,
+            "",
+        ),
+        ["volumes", name] if get => r(
+            Op::Missing(format!("get {name}: no such volume")),
+            Verb::Inspect,
+            name,
+        ),
+        _ => Err(page_not_found()),
+    }
+}
+
+fn page_not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "page not found")
+}
+
+/// Answers one request; never fails (an error is a response).
+pub(crate) async fn handle(
+    svc: Arc<Service>,
+    peer: Arc<Peer>,
+    req: Request<Incoming>,
+) -> Response<Body> {
+    let method = req.method().clone();
+    let path_and_query = req
+        .uri()
+        .path_and_query()
+        .map_or_else(|| req.uri().path().to_owned(), |p| p.as_str().to_owned());
+    let mut resp = match dispatch(&svc, &peer, req).await {
+        Ok(r) => r,
+        Err(e) => error_response(&e),
+    };
+    tracing::debug!(%method, path = %path_and_query, status = resp.status().as_u16(), %peer, "request");
+    let h = resp.headers_mut();
+    h.insert("Api-Version", HeaderValue::from_static(API_VERSION));
+    h.insert("Ostype", HeaderValue::from_static("linux"));
+    h.insert("Server", HeaderValue::from_static(SERVER));
+    h.insert("Docker-Experimental", HeaderValue::from_static("false"));
+    if method == Method::HEAD {
+        *resp.body_mut() = body::empty();
+    }
+    resp
+}
+
+const API_VERSION: &str = "1.44";
+const SERVER: &str = concat!("stasis/", env!("CARGO_PKG_VERSION"), " (linux)");
+
+fn error_response(e: &ApiError) -> Response<Body> {
+    json_response(e.status, &json!({"message": e.message}))
+}
+
+fn json_response(status: StatusCode, value: &serde_json::Value) -> Response<Body> {
+    let mut data = serde_json::to_vec(value).unwrap_or_default();
+    data.push(b'\n');
+    let mut resp = Response::new(body::full(data));
+    *resp.status_mut() = status;
+    resp.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    resp
+}
+
+fn no_content(status: StatusCode) -> Response<Body> {
+    let mut resp = Response::new(body::empty());
+    *resp.status_mut() = status;
+    resp
+}
+
+async fn dispatch(
+    svc: &Arc<Service>,
+    peer: &Arc<Peer>,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, ApiError> {
+    let (version, path) = version::split(req.uri().path())?;
+    let route = route(req.method(), path)?;
+    let method = req.method().to_string();
+    let full_path = req
+        .uri()
+        .path_and_query()
+        .map_or_else(|| req.uri().path().to_owned(), |p| p.as_str().to_owned());
+    let query = Query::parse(req.uri().query());
+    let target = match route.op {
+        Op::Create => query.get("name").unwrap_or("").to_owned(),
+        Op::ImageCreate => {
+            let repo = query
+                .get("repo")
+                .or_else(|| query.get("fromImage"))
+                .unwrap_or("");
+            match query.get("tag").filter(|t| !t.is_empty()) {
+                Some(tag) => format!("{repo}:{tag}"),
+                None => repo.to_owned(),
+            }
+        }
+        _ => route.target.clone(),
+    };
+    let audit = |status: StatusCode, outcome: &str, message: Option<String>| {
+        let record = sandbox::audit::Record {
+            time: sandbox::audit::now(),
+            uid: peer.uid,
+            gid: peer.gid,
+            pid: peer.pid,
+            exe: sandbox::audit::exe_of(&svc.proc_root, peer.pid),
+            via: "api".into(),
+            method: Some(method.clone()),
+            path: Some(full_path.clone()),
+            verb: route.verb.word().into(),
+            target: target.clone(),
+            outcome: outcome.into(),
+            status: u32::from(status.as_u16()),
+            message,
+        };
+        let log = svc.audit_log.clone();
+        // One write and an fdatasync: off the async workers.
+        tokio::task::spawn_blocking(move || {
+            if let Err(e) = sandbox::audit::append(&log, &record) {
+                tracing::error!(error = %format_chain(&e), "writing the audit record");
+            }
+        })
+    };
+    if !svc.policy.allows(peer, route.verb) {
+        let message = format!(
+            "permission denied: {peer} may not {} (ask for --allow on the service)",
+            route.verb
+        );
+        let _ = audit(StatusCode::FORBIDDEN, "refused", Some(message.clone())).await;
+        return Err(ApiError::new(StatusCode::FORBIDDEN, message));
+    }
+    let _ = version;
+    let input = match route.op {
+        // Image archives stream through, under their own limit.
+        Op::ImageCreate | Op::ImageLoad => Input::Stream(req.into_body()),
+        Op::Attach => {
+            let mut req = req;
+            Input::Upgrade(hyper::upgrade::on(&mut req))
+        }
+        _ => Input::Bytes(read_body(svc, req).await?),
+    };
+    let result = run(svc, &route, &query, input).await;
+    if route.verb.changes_state() {
+        let (status, outcome, message) = match &result {
+            Ok(r) => (r.status(), "ok", None),
+            Err(e) => (e.status, "error", Some(e.message.clone())),
+        };
+        let _ = audit(status, outcome, message).await;
+    }
+    result
+}
+
+/// The whole body, within the size limit and the read timeout.
+async fn read_body(svc: &Service, req: Request<Incoming>) -> Result<Bytes, ApiError> {
+    let limit = svc.limits.max_body;
+    let too_large = || {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("request body is larger than the limit of {limit} bytes"),
+        )
+    };
+    let declared = req
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(too_large());
+    }
+    let limited = http_body_util::Limited::new(req.into_body(), limit);
+    match tokio::time::timeout(svc.limits.body_timeout, limited.collect()).await {
+        Err(_) => Err(ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "timed out reading the request body",
+        )),
+        Ok(Err(e))
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some() =>
+        {
+            Err(too_large())
+        }
+        Ok(Err(e)) => Err(ApiError::bad_request(format!(
+            "reading the request body: {e}"
+        ))),
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+    }
+}
+
+/// A request's body, as its route takes it.
+enum Input {
+    Bytes(Bytes),
+    Stream(Incoming),
+    Upgrade(hyper::upgrade::OnUpgrade),
+}
+
+impl Input {
+    fn bytes(self) -> Bytes {
+        match self {
+            Input::Bytes(b) => b,
+            Input::Stream(_) | Input::Upgrade(_) => Bytes::new(),
+        }
+    }
+}
+
+/// Runs blocking store work off the async workers.
+async fn blocking<T: Send + 'static>(
+    what: &'static str,
+    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(r) => r,
+        Err(e) => Err(ApiError::internal(what, &e)),
+    }
+}
+
+fn find(sandbox: &Sandbox, query: &str) -> Result<ContainerRecord, ApiError> {
+    sandbox
+        .find_container(query)
+        .map_err(|e| ApiError::from_sandbox(&e, query, "looking up the container"))
+}
+
+async fn run(
+    svc: &Arc<Service>,
+    route: &Route,
+    query: &Query,
+    input: Input,
+) -> Result<Response<Body>, ApiError> {
+    let target = route.target.clone();
+    let input = match &route.op {
+        Op::ImageCreate => return import_image(svc, query, input).await,
+        Op::ImageLoad => return load_images(svc, input).await,
+        Op::Attach => return attach(svc, target, query, input).await,
+        _ => input,
+    };
+    let body = input.bytes();
+    match &route.op {
+        Op::Ping => {
+            let mut resp = Response::new(body::full("OK"));
+            let h = resp.headers_mut();
+            h.insert(
+                CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; charset=utf-8"),
+            );
+            h.insert(
+                "Cache-Control",
+                HeaderValue::from_static("no-cache, no-store, must-revalidate"),
+            );
+            h.insert("Pragma", HeaderValue::from_static("no-cache"));
+            Ok(resp)
+        }
+        Op::Version => Ok(json_response(StatusCode::OK, &version_json())),
+        Op::Info => {
+            let svc = svc.clone();
+            let info = blocking("reading the info", move || Ok(info_json(&svc))).await?;
+            Ok(json_response(StatusCode::OK, &info))
+        }
+        Op::List => {
+            let all = query.flag("all", false)?;
+            let size = query.flag("size", false)?;
+            let limit = query.number::<i64>("limit")?.filter(|&n| n > 0);
+            let filters = query.filters()?;
+            filters.only(&["label", "status", "name", "id"])?;
+            for s in filters.get("status") {
+                if !STATUS_WORDS.contains(&s.as_str()) {
+                    return Err(ApiError::bad_request(format!(
+                        "Unrecognised filter value for status: {s}"
+                    )));
+                }
+            }
+            let svc = svc.clone();
+            let list = blocking("listing containers", move || {
+                svc.backend.refresh();
+                list(&svc, all, size, limit, &filters)
+            })
+            .await?;
+            Ok(json_response(StatusCode::OK, &list))
+        }
+        Op::Inspect => {
+            let svc = svc.clone();
+            let v = blocking("inspecting the container", move || {
+                svc.backend.refresh();
+                let c = find(&svc.sandbox, &target)?;
+                let view = container_view(&svc.sandbox, &c);
+                Ok(crate::shape::inspect(&view, &svc.hostname))
+            })
+            .await?;
+            Ok(json_response(StatusCode::OK, &v))
+        }
+        Op::Create => {
+            let options = crate::create::CreateOptions::parse(&body, query.get("name"))?;
+            let backend = svc.backend.clone();
+            let id = svc
+                .spawner
+                .run(move || {
+                    backend.refresh();
+                    backend.create(&options)
+                })
+                .await
+                .unwrap_or_else(|| {
+                    Err(ApiError::internal(
+                        "creating the container",
+                        &"the spawner thread is gone",
+                    ))
+                })?;
+            Ok(json_response(
+                StatusCode::CREATED,
+                &json!({"Id": id, "Warnings": []}),
+            ))
+        }
+        Op::ImageList => {
+            let svc = svc.clone();
+            let v = blocking("listing images", move || svc.backend.images()).await?;
+            Ok(json_response(StatusCode::OK, &v))
+        }
+        Op::ImageInspect => {
+            let svc = svc.clone();
+            let v = blocking("inspecting the image", move || svc.backend.image(&target)).await?;
+            Ok(json_response(StatusCode::OK, &v))
+        }
+        Op::ImageRemove => {
+            let force = query.flag("force", false)?;
+            let svc = svc.clone();
+            let v = blocking("removing the image", move || {
+                svc.backend.remove_image(&target, force)
+            })
+            .await?;
+            Ok(json_response(StatusCode::OK, &v))
+        }
+        Op::ImageCreate | Op::ImageLoad | Op::Attach => Err(ApiError::internal(
+            "routing",
+            &"streamed routes return above",
+        )),
+        Op::Start => {
+            if !body_is_empty(&body) {
+                return Err(ApiError::bad_request(
+                    "starting container with non-empty request body was deprecated since API v1.22 and removed in v1.24",
+                ));
+            }
+            let svc2 = svc.clone();
+            let t = target.clone();
+            let status = blocking("starting the container", move || {
+                svc2.backend.refresh();
+                let c = find(&svc2.sandbox, &t)?;
+                Ok(svc2.sandbox.container_status(&c))
+            })
+            .await?;
+            match status {
+                ContainerStatus::Created => {}
+                ContainerStatus::Running
+                | ContainerStatus::Paused
+                | ContainerStatus::Restarting(_) => {
+                    return Ok(no_content(StatusCode::NOT_MODIFIED))
+                }
+                ContainerStatus::Exited(_) => {
+                    return Err(ApiError::conflict(format!(
+                        "Container {target} has exited; stasis does not start a container twice (run a new one)"
+                    )))
+                }
+            }
+            let backend = svc.backend.clone();
+            svc.spawner
+                .run(move || backend.start(&target))
+                .await
+                .unwrap_or_else(|| {
+                    Err(ApiError::internal(
+                        "starting the container",
+                        &"the spawner thread is gone",
+                    ))
+                })?;
+            Ok(no_content(StatusCode::NO_CONTENT))
+        }
+        Op::Stop => {
+            let grace = Duration::from_secs(query.number::<u64>("t")?.unwrap_or(10));
+            let svc = svc.clone();
+            blocking("stopping the container", move || {
+                svc.backend.refresh();
+                let c = find(&svc.sandbox, &target)?;
+                if !svc.sandbox.container_status(&c).is_running() {
+                    return Ok(no_content(StatusCode::NOT_MODIFIED));
+                }
+                svc.backend.stop(&target, grace)?;
+                Ok(no_content(StatusCode::NO_CONTENT))
+            })
+            .await
+        }
+        Op::Kill => {
+            let signal = query
+                .get("signal")
+                .filter(|s| !s.is_empty())
+                .unwrap_or("KILL")
+                .to_owned();
+            let svc = svc.clone();
+            blocking("killing the container", move || {
+                svc.backend.refresh();
+                svc.backend.kill(&target, &signal)?;
+                Ok(no_content(StatusCode::NO_CONTENT))
+            })
+            .await
+        }
+        Op::Restart => {
+            let svc = svc.clone();
+            blocking("restarting the container", move || {
+                find(&svc.sandbox, &target)?;
+                Err(ApiError::not_implemented(
+                    "restarting a container is not implemented: a stasis container runs once (stop it and run a new one)",
+                ))
+            })
+            .await
+        }
+        Op::Pause => {
+            let options = PauseOptions {
+                lease: match query.get("lease") {
+                    None | Some("") => None,
+                    Some(s) => Some(parse_lease(s)?),
+                },
+                reset_connections: query.flag("reset_connections", false)?,
+            };
+            let svc = svc.clone();
+            blocking("pausing the container", move || {
+                svc.backend.refresh();
+                svc.backend.pause(&target, &options)?;
+                Ok(no_content(StatusCode::NO_CONTENT))
+            })
+            .await
+        }
+        Op::Unpause => {
+            let svc = svc.clone();
+            blocking("unpausing the container", move || {
+                svc.backend.refresh();
+                svc.backend.unpause(&target)?;
+                Ok(no_content(StatusCode::NO_CONTENT))
+            })
+            .await
+        }
+        Op::Remove => {
+            let force = query.flag("force", false)?;
+            let svc = svc.clone();
+            blocking("removing the container", move || {
+                svc.backend.refresh();
+                svc.backend.remove(&target, force)?;
+                Ok(no_content(StatusCode::NO_CONTENT))
+            })
+            .await
+        }
+        Op::Wait => wait(svc, target, query).await,
+        Op::Logs => logs(svc, target, query).await,
+        Op::Events => events(svc, query).await,
+        Op::Missing(message) => Err(ApiError::new(StatusCode::NOT_FOUND, message.clone())),
+        Op::EmptyList(v) => Ok(json_response(StatusCode::OK, v)),
+        Op::NotServed(what) => Err(ApiError::not_implemented(*what)),
+    }
+}
+
+/// A start body docker's clients send when they send none.
+fn body_is_empty(body: &[u8]) -> bool {
+    let trimmed = String::from_utf8_lossy(body);
+    matches!(trimmed.trim(), "" | "{}" | "null")
+}
+
+/// Docker's `State.Status` words, which the `status` filter takes.
+const STATUS_WORDS: [&str; 7] = [
+    "created",
+    "restarting",
+    "running",
+    "removing",
+    "paused",
+    "exited",
+    "dead",
+];
+
+/// `lease=30s`: a duration more than 0 and at most a day (the CLI's bound).
+fn parse_lease(s: &str) -> Result<Duration, ApiError> {
+    let bad = || {
+        ApiError::bad_request(format!(
+            "invalid value for lease: {s:?} (use a duration such as 30s, 5m or 1h, more than 0 and at most 24h)"
+        ))
+    };
+    let (number, scale) = if let Some(n) = s.strip_suffix("ms") {
+        (n, 1e-3)
+    } else if let Some(n) = s.strip_suffix('s') {
+        (n, 1.0)
+    } else if let Some(n) = s.strip_suffix('m') {
+        (n, 60.0)
+    } else if let Some(n) = s.strip_suffix('h') {
+        (n, 3600.0)
+    } else {
+        (s, 1.0)
+    };
+    let n: f64 = number.parse().map_err(|_| bad())?;
+    let secs = n * scale;
+    if !secs.is_finite() || secs <= 0.0 || secs > 86_400.0 {
+        return Err(bad());
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+fn container_view<'a>(sandbox: &Sandbox, c: &'a ContainerRecord) -> crate::shape::Container<'a> {
+    crate::shape::Container {
+        record: c,
+        status: sandbox.container_status(c),
+        pod_name: sandbox.pod(&c.pod).ok().map(|p| p.name),
+        log_path: sandbox.log_path(c).display().to_string(),
+    }
+}
+
+fn list(
+    svc: &Service,
+    all: bool,
+    size: bool,
+    limit: Option<i64>,
+    filters: &Filters,
+) -> Result<serde_json::Value, ApiError> {
+    let sandbox = &svc.sandbox;
+    let mut containers = sandbox
+        .containers()
+        .map_err(|e| ApiError::internal("listing containers", &format_chain(&e)))?;
+    let pods = sandbox.pods().unwrap_or_default();
+    // Newest first, as docker lists them.
+    containers.sort_by(|a, b| b.created.cmp(&a.created).then_with(|| a.id.cmp(&b.id)));
+    let now = crate::human::now();
+    let show_all = all || limit.is_some() || !filters.get("status").is_empty();
+    let mut out = Vec::new();
+    for c in &containers {
+        let status = sandbox.container_status(c);
+        if !show_all && !status.is_running() {
+            continue;
+        }
+        if !matches(c, status, filters) {
+            continue;
+        }
+        let view = crate::shape::Container {
+            record: c,
+            status,
+            pod_name: pods.iter().find(|p| p.id == c.pod).map(|p| p.name.clone()),
+            log_path: sandbox.log_path(c).display().to_string(),
+        };
+        out.push(crate::shape::summary(&view, now, size));
+        if limit.is_some_and(|l| out.len() as i64 >= l) {
+            break;
+        }
+    }
+    Ok(serde_json::Value::Array(out))
+}
+
+/// Docker's list filters: every `label` must match (`k` or `k=v`); any
+/// one `status`, `name` (a substring of the name) or `id` (a prefix) must.
+fn matches(c: &ContainerRecord, status: ContainerStatus, filters: &Filters) -> bool {
+    let labels = filters
+        .get("label")
+        .iter()
+        .all(|l| match l.split_once('=') {
+            Some((k, v)) => c.labels.get(k).is_some_and(|have| have == v),
+            None => c.labels.contains_key(l.as_str()),
+        });
+    let any = |key: &str, f: &dyn Fn(&str) -> bool| {
+        let vals = filters.get(key);
+        vals.is_empty() || vals.iter().any(|v| f(v))
+    };
+    labels
+        && any("status", &|s| s == status.word())
+        && any("name", &|n| c.name.contains(n.trim_start_matches('/')))
+        && any("id", &|id| c.id.as_str().starts_with(id))
+}
+
+fn version_json() -> serde_json::Value {
+    let uname = rustix::system::uname();
+    let kernel = uname.release().to_string_lossy().into_owned();
+    json!({
+        "Platform": {"Name": "stasis"},
+        "Components": [{
+            "Name": "Engine",
+            "Version": env!("CARGO_PKG_VERSION"),
+            "Details": {"ApiVersion": API_VERSION, "MinAPIVersion": version::MINIMUM.to_string(), "Os": "linux", "Arch": go_arch(), "KernelVersion": kernel},
+        }],
+        "Version": env!("CARGO_PKG_VERSION"),
+        "ApiVersion": API_VERSION,
+        "MinAPIVersion": version::MINIMUM.to_string(),
+        "GitCommit": "",
+        "GoVersion": "",
+        "Os": "linux",
+        "Arch": go_arch(),
+        "KernelVersion": kernel,
+        "Experimental": false,
+        "BuildTime": "",
+    })
+}
+
+/// The architecture in Go's words, as docker's clients expect it.
+fn go_arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        "x86" => "386",
+        other => other,
+    }
+}
+
+fn info_json(svc: &Service) -> serde_json::Value {
+    let sandbox = &svc.sandbox;
+    svc.backend.refresh();
+    let containers = sandbox.containers().unwrap_or_default();
+    let statuses: Vec<ContainerStatus> = containers
+        .iter()
+        .map(|c| sandbox.container_status(c))
+        .collect();
+    let count = |f: fn(&ContainerStatus) -> bool| statuses.iter().filter(|s| f(s)).count();
+    let uname = rustix::system::uname();
+    let mem_total = std::fs::read_to_string(svc.proc_root.join("meminfo"))
+        .ok()
+        .and_then(|m| {
+            m.lines()
+                .find_map(|l| l.strip_prefix("MemTotal:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        })
+        .map_or(0, |kb| kb * 1024);
+    let cgroup_version = if sandbox
+        .hierarchies()
+        .get(sandbox::freezer::Version::V1)
+        .is_some()
+    {
+        "1"
+    } else {
+        "2"
+    };
+    json!({
+        "ID": "",
+        "Containers": statuses.len(),
+        "ContainersRunning": count(|s| *s == ContainerStatus::Running),
+        "ContainersPaused": count(|s| *s == ContainerStatus::Paused),
+        "ContainersStopped": count(|s| !s.is_running()),
+        "Images": 0,
+        "Driver": "",
+        "DriverStatus": [],
+        "Plugins": {"Volume": [], "Network": [], "Authorization": null, "Log": ["json-file"]},
+        "MemoryLimit": true,
+        "SwapLimit": false,
+        "CpuCfsPeriod": false,
+        "CpuCfsQuota": false,
+        "CPUShares": false,
+        "CPUSet": false,
+        "PidsLimit": false,
+        "IPv4Forwarding": false,
+        "Debug": false,
+        "NFd": 0,
+        "NGoroutines": 0,
+        "SystemTime": sandbox::time::rfc3339_nanos(std::time::SystemTime::now()),
+        "LoggingDriver": "json-file",
+        "CgroupDriver": "cgroupfs",
+        "CgroupVersion": cgroup_version,
+        "KernelVersion": uname.release().to_string_lossy(),
+        "OperatingSystem": "linux",
+        "OSType": "linux",
+        "Architecture": std::env::consts::ARCH,
+        "NCPU": std::thread::available_parallelism().map_or(1, |n| n.get()),
+        "MemTotal": mem_total,
+        "DockerRootDir": sandbox.store().root().display().to_string(),
+        "Name": svc.hostname,
+        "Labels": [],
+        "ExperimentalBuild": false,
+        "ServerVersion": env!("CARGO_PKG_VERSION"),
+        "SecurityOptions": [],
+        "Warnings": [],
+    })
+}
+
+/// `wait?condition=`: docker's three conditions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Condition {
+    NotRunning,
+    NextExit,
+    Removed,
+}
+
+/// The exit code a wait reports for a container whose monitor died
+/// before recording how it ended.
+const UNKNOWN_EXIT: i32 = 255;
+
+/// `POST /containers/{id}/wait`: 200 and its headers at once (the docker
+/// CLI calls this before `start` and waits for the headers), the body
+/// when the condition is met; a client that hangs up ends the wait.
+async fn wait(
+    svc: &Arc<Service>,
+    target: String,
+    query: &Query,
+) -> Result<Response<Body>, ApiError> {
+    let condition = match query.get("condition") {
+        None | Some("" | "not-running") => Condition::NotRunning,
+        Some("next-exit") => Condition::NextExit,
+        Some("removed") => Condition::Removed,
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "invalid condition: {other:?} (not-running, next-exit or removed)"
+            )))
+        }
+    };
+    let permit = stream_permit(svc)?;
+    let s = svc.clone();
+    let first = blocking("waiting for the container", move || {
+        s.backend.refresh();
+        let c = find(&s.sandbox, &target)?;
+        let status = s.sandbox.container_status(&c);
+        Ok((c, status))
+    })
+    .await?;
+    let (tx, body) = body::channel(1);
+    let svc = svc.clone();
+    tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        let (c, initial) = first;
+        let code = wait_blocking(&svc, &c, initial, condition, &tx);
+        if let Some(code) = code {
+            let mut data = serde_json::to_vec(&json!({"StatusCode": code})).unwrap_or_default();
+            data.push(b'\n');
+            let _ = tx.blocking_send(Bytes::from(data));
+        }
+    });
+    let mut resp = Response::new(body);
+    resp.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    Ok(resp)
+}
+
+/// Waits for the condition; the exit code, or `None` if the client went
+/// away or the service is stopping.
+fn wait_blocking(
+    svc: &Service,
+    c: &ContainerRecord,
+    initial: ContainerStatus,
+    condition: Condition,
+    tx: &tokio::sync::mpsc::Sender<Bytes>,
+) -> Option<i32> {
+    let code_of = |s: ContainerStatus| match s {
+        ContainerStatus::Exited(code) => code.unwrap_or(UNKNOWN_EXIT),
+        _ => 0,
+    };
+    let mut last = initial;
+    loop {
+        if tx.is_closed() || svc.stopping.load(Ordering::Relaxed) {
+            return None;
+        }
+        let status = match svc.sandbox.container(&c.id) {
+            Ok(fresh) => svc.sandbox.container_status(&fresh),
+            Err(e) if e.is_not_found() => return Some(code_of(last)),
+            Err(e) => {
+                tracing::error!(error = %format_chain(&e), container = %c.name, "waiting for a container");
+                return None;
+            }
+        };
+        last = status;
+        let done = match condition {
+            Condition::NotRunning => !status.is_running(),
+            Condition::NextExit => {
+                matches!(status, ContainerStatus::Exited(_))
+                    && !matches!(initial, ContainerStatus::Exited(_))
+            }
+            Condition::Removed => false,
+        };
+        if done {
+            return Some(code_of(status));
+        }
+        if matches!(status, ContainerStatus::Exited(_)) {
+            // Only its removal can come now: look again in a while.
+            std::thread::sleep(Duration::from_millis(200));
+        } else if let Err(e) = svc.sandbox.wait_exit(c, Some(Duration::from_millis(500))) {
+            tracing::error!(error = %format_chain(&e), container = %c.name, "waiting for a container");
+            return None;
+        }
+    }
+}
+
+fn stream_permit(svc: &Service) -> Result<tokio::sync::OwnedSemaphorePermit, ApiError> {
+    svc.streams.clone().try_acquire_owned().map_err(|_| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "too many streaming requests (logs --follow, wait) in flight; the limit is {}",
+                svc.limits.max_streams
+            ),
+        )
+    })
+}
+
+/// `GET /containers/{id}/logs`. The container's log holds its stdout and
+/// stderr together, without times: both streams are that one log, framed
+/// as stdout; `since`, `until` and `timestamps` are refused.
+async fn logs(
+    svc: &Arc<Service>,
+    target: String,
+    query: &Query,
+) -> Result<Response<Body>, ApiError> {
+    let stdout = query.flag("stdout", false)?;
+    let stderr = query.flag("stderr", false)?;
+    if !stdout && !stderr {
+        return Err(ApiError::bad_request(
+            "Bad parameters: you must choose at least one stream",
+        ));
+    }
+    let follow = query.flag("follow", false)?;
+    if query.flag("timestamps", false)? {
+        return Err(ApiError::bad_request(
+            "timestamps: a stasis container's log records no times",
+        ));
+    }
+    for key in ["since", "until"] {
+        if !matches!(query.get(key), None | Some("" | "0")) {
+            return Err(ApiError::bad_request(format!(
+                "{key}: a stasis container's log records no times"
+            )));
+        }
+    }
+    let tail = match query.get("tail") {
+        None | Some("" | "all") => None,
+        Some(n) => Some(n.parse::<u64>().map_err(|_| {
+            ApiError::bad_request(format!("invalid value for tail: {n:?} (a number or all)"))
+        })?),
+    };
+    let permit = if follow {
+        Some(stream_permit(svc)?)
+    } else {
+        None
+    };
+    let s = svc.clone();
+    let (c, skip) = blocking("reading the log", move || {
+        s.backend.refresh();
+        let c = find(&s.sandbox, &target)?;
+        let skip = match tail {
+            Some(n) => tail_offset(&s.sandbox.log_path(&c), n)
+                .map_err(|e| ApiError::internal("reading the log", &e))?,
+            None => 0,
+        };
+        Ok((c, skip))
+    })
+    .await?;
+    let (tx, body) = body::channel(8);
+    let svc = svc.clone();
+    tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        let mut out = FrameWriter {
+            tx,
+            skip,
+            stopping: svc.stopping.clone(),
+        };
+        if let Err(e) = svc.sandbox.copy_logs(&c, &mut out, follow) {
+            // Most often the client hung up.
+            tracing::debug!(error = %format_chain(&e), container = %c.name, "log stream ended");
+        }
+    });
+    let mut resp = Response::new(body);
+    resp.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(MULTIPLEXED));
+    Ok(resp)
+}
+
+/// How long one wait for the journal lasts: how soon a client that hung up,
+/// an `until` that passed or a stopping service is noticed.
+const EVENTS_SLICE: Duration = Duration::from_millis(250);
+
+/// `GET /events`: the event journal ([`sandbox::journal`]) as docker's
+/// event objects, one JSON object per line, each sent as it is read.
+/// Without `since` and `until`, only new events, as docker does; with
+/// them, from the oldest kept; without `until`, it follows until the
+/// client hangs up.
+async fn events(svc: &Arc<Service>, query: &Query) -> Result<Response<Body>, ApiError> {
+    let now = std::time::SystemTime::now();
+    let time = |key: &str| match query.get(key) {
+        None | Some("") => Ok(None),
+        Some(v) => sandbox::time::parse_time(v, now)
+            .map(Some)
+            .map_err(|e| ApiError::bad_request(format!("invalid value for {key}: {e}"))),
+    };
+    let (since, until) = (time("since")?, time("until")?);
+    let mut filters = sandbox::journal::Filters::default();
+    for (key, values) in &query.filters()?.0 {
+        for v in values {
+            filters
+                .add(key, v)
+                .map_err(|e| ApiError::bad_request(capitalized_msg(&e)))?;
+        }
+    }
+    let permit = stream_permit(svc)?;
+    let journal = svc.sandbox.journal();
+    let replay = since.is_some() || until.is_some();
+    let start = blocking("reading the event journal", move || {
+        if replay {
+            Ok(0)
+        } else {
+            journal
+                .end()
+                .map_err(|e| ApiError::internal("reading the event journal", &format_chain(&e)))
+        }
+    })
+    .await?;
+    let (tx, body) = body::channel(64);
+    let svc = svc.clone();
+    tokio::task::spawn_blocking(move || {
+        let _permit = permit;
+        let journal = svc.sandbox.journal();
+        let mut offset = start;
+        loop {
+            let (events, next) = match journal.read_from(offset) {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::error!(error = %format_chain(&e), "reading the event journal");
+                    return;
+                }
+            };
+            offset = next;
+            for e in events {
+                let t = e.time();
+                if since.is_some_and(|s| t < s)
+                    || until.is_some_and(|u| t > u)
+                    || !filters.matches(&e)
+                {
+                    continue;
+                }
+                let mut line = serde_json::to_vec(&e.docker_json()).unwrap_or_default();
+                line.push(b'\n');
+                if tx.blocking_send(Bytes::from(line)).is_err() {
+                    return;
+                }
+            }
+            let now = std::time::SystemTime::now();
+            if until.is_some_and(|u| now >= u)
+                || tx.is_closed()
+                || svc.stopping.load(Ordering::Relaxed)
+            {
+                return;
+            }
+            let slice = until
+                .and_then(|u| u.duration_since(now).ok())
+                .map_or(EVENTS_SLICE, |left| left.min(EVENTS_SLICE));
+            if let Err(e) = journal.wait(offset, slice) {
+                tracing::error!(error = %format_chain(&e), "waiting for the event journal");
+                return;
+            }
+        }
+    });
+    let mut resp = Response::new(body);
+    resp.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    Ok(resp)
+}
+
+/// A sandbox error's own message, capitalized as docker's are.
+fn capitalized_msg(e: &sandbox::Error) -> String {
+    crate::error::capitalized(&e.to_string())
+}
+
+/// Why a streamed request body stopped early.
+const BODY_OK: u8 = 0;
+const BODY_TOO_LARGE: u8 = 1;
+const BODY_TIMED_OUT: u8 = 2;
+
+/// A request body read as a [`std::io::Read`] on a blocking thread, fed
+/// by an async task that enforces the size limit and the time each chunk
+/// may take; `state` says which stopped it.
+struct StreamReader {
+    rx: tokio::sync::mpsc::Receiver<std::io::Result<Bytes>>,
+    current: Bytes,
+}
+
+impl std::io::Read for StreamReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.current.is_empty() {
+            match self.rx.blocking_recv() {
+                Some(Ok(chunk)) => self.current = chunk,
+                Some(Err(e)) => return Err(e),
+                None => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.current.len());
+        buf[..n].copy_from_slice(&self.current.split_to(n));
+        Ok(n)
+    }
+}
+
+fn stream_body(svc: &Service, body: Incoming) -> (StreamReader, Arc<std::sync::atomic::AtomicU8>) {
+    let (tx, rx) = tokio::sync::mpsc::channel(8);
+    let state = Arc::new(std::sync::atomic::AtomicU8::new(BODY_OK));
+    let limit = svc.limits.max_image_body;
+    let per_chunk = svc.limits.body_timeout;
+    let flag = state.clone();
+    tokio::spawn(async move {
+        let mut body = body;
+        let mut total: u64 = 0;
+        loop {
+            let stop = |why: u8, e: std::io::Error| {
+                flag.store(why, Ordering::Relaxed);
+                e
+            };
+            let frame = match tokio::time::timeout(per_chunk, body.frame()).await {
+                Err(_) => Err(stop(
+                    BODY_TIMED_OUT,
+                    std::io::Error::new(std::io::ErrorKind::TimedOut, "the request body stalled"),
+                )),
+                Ok(None) => return,
+                Ok(Some(Err(e))) => Err(std::io::Error::other(e)),
+                Ok(Some(Ok(frame))) => match frame.into_data() {
+                    Ok(data) => {
+                        total += data.len() as u64;
+                        if total > limit {
+                            Err(stop(
+                                BODY_TOO_LARGE,
+                                std::io::Error::other("the request body is over the limit"),
+                            ))
+                        } else {
+                            Ok(data)
+                        }
+                    }
+                    // Trailers: nothing to read.
+                    Err(_) => continue,
+                },
+            };
+            let failed = frame.is_err();
+            if tx.send(frame).await.is_err() || failed {
+                return;
+            }
+        }
+    });
+    (
+        StreamReader {
+            rx,
+            current: Bytes::new(),
+        },
+        state,
+    )
+}
+
+/// A streamed body's failure as the client sees it, if the stream's own
+/// limits stopped it.
+fn stream_error(svc: &Service, state: &std::sync::atomic::AtomicU8) -> Option<ApiError> {
+    match state.load(Ordering::Relaxed) {
+        BODY_TOO_LARGE => Some(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!(
+                "the image archive is larger than the limit of {} bytes",
+                svc.limits.max_image_body
+            ),
+        )),
+        BODY_TIMED_OUT => Some(ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "timed out reading the request body",
+        )),
+        _ => None,
+    }
+}
+
+/// docker's progress messages: one JSON object per line.
+fn progress_response(lines: &[serde_json::Value]) -> Response<Body> {
+    let mut data = Vec::new();
+    for l in lines {
+        data.extend(serde_json::to_vec(l).unwrap_or_default());
+        data.push(b'\n');
+    }
+    let mut resp = Response::new(body::full(data));
+    resp.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    resp
+}
+
+/// `POST /images/create`: `fromSrc=-` imports the body (what `docker
+/// import` sends); `fromImage` (a pull) is refused, clearly.
+async fn import_image(
+    svc: &Arc<Service>,
+    query: &Query,
+    input: Input,
+) -> Result<Response<Body>, ApiError> {
+    if let Some(image) = query.get("fromImage").filter(|i| !i.is_empty()) {
+        let tag = query.get("tag").filter(|t| !t.is_empty());
+        let name = tag.map_or_else(|| image.to_owned(), |t| format!("{image}:{t}"));
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!(
+                "stasis does not pull images from registries: {name} is not in its store \
+                 (docker import, docker load, stasis image import or stasis image load put it there)"
+            ),
+        ));
+    }
+    match query.get("fromSrc") {
+        Some("-") => {}
+        Some(src) => {
+            return Err(ApiError::bad_request(format!(
+                "fromSrc {src:?}: stasis imports from the request body only (fromSrc=-)"
+            )))
+        }
+        None => {
+            return Err(ApiError::bad_request(
+                "give fromSrc=- (an import) or fromImage",
+            ))
+        }
+    }
+    let reference = match (
+        query.get("repo").filter(|r| !r.is_empty()),
+        query.get("tag").filter(|t| !t.is_empty()),
+    ) {
+        (Some(repo), Some(tag)) => Some(format!("{repo}:{tag}")),
+        (Some(repo), None) => Some(repo.to_owned()),
+        (None, Some(_)) => return Err(ApiError::bad_request("a tag without a repo")),
+        (None, None) => None,
+    };
+    let changes = query.all("changes");
+    let Input::Stream(incoming) = input else {
+        return Err(ApiError::internal("importing the image", &"no body stream"));
+    };
+    let (mut reader, state) = stream_body(svc, incoming);
+    let s = svc.clone();
+    let imported = blocking("importing the image", move || {
+        let r = s
+            .backend
+            .import_image(&mut reader, reference.as_deref(), &changes);
+        // Drain what is left, so the connection can be reused.
+        let _ = std::io::copy(&mut reader, &mut std::io::sink());
+        r
+    })
+    .await;
+    if let Some(e) = stream_error(svc, &state) {
+        return Err(e);
+    }
+    let id = imported?;
+    Ok(progress_response(&[json!({"status": id})]))
+}
+
+/// `POST /images/load`: a `docker save` or OCI archive in the body.
+async fn load_images(svc: &Arc<Service>, input: Input) -> Result<Response<Body>, ApiError> {
+    let Input::Stream(incoming) = input else {
+        return Err(ApiError::internal("loading images", &"no body stream"));
+    };
+    let (mut reader, state) = stream_body(svc, incoming);
+    let s = svc.clone();
+    let loaded = blocking("loading images", move || {
+        let r = s.backend.load_images(&mut reader);
+        let _ = std::io::copy(&mut reader, &mut std::io::sink());
+        r
+    })
+    .await;
+    if let Some(e) = stream_error(svc, &state) {
+        return Err(e);
+    }
+    let lines: Vec<serde_json::Value> = loaded?
+        .into_iter()
+        .map(|l| json!({"stream": format!("{l}\n")}))
+        .collect();
+    Ok(progress_response(&lines))
+}
+
+/// `POST /containers/{id}/attach`: an HTTP upgrade (`101`), then the
+/// container's output as docker's multiplexed frames until it exits (stdin
+/// is not attached). With `logs=1` the output so far comes first; without,
+/// only what comes next. `docker run` without `-d` attaches before it
+/// starts the container, so it gets every byte.
+async fn attach(
+    svc: &Arc<Service>,
+    target: String,
+    query: &Query,
+    input: Input,
+) -> Result<Response<Body>, ApiError> {
+    let stream = query.flag("stream", false)?;
+    let logs = query.flag("logs", false)?;
+    if !stream && !logs {
+        return Err(ApiError::bad_request(
+            "Bad parameters: give stream=1 or logs=1",
+        ));
+    }
+    let Input::Upgrade(on_upgrade) = input else {
+        return Err(ApiError::internal("attaching", &"no upgrade"));
+    };
+    let permit = stream_permit(svc)?;
+    let s = svc.clone();
+    let (c, skip) = blocking("attaching to the container", move || {
+        s.backend.refresh();
+        let c = find(&s.sandbox, &target)?;
+        let skip = if logs {
+            0
+        } else {
+            std::fs::metadata(s.sandbox.log_path(&c)).map_or(0, |m| m.len())
+        };
+        Ok((c, skip))
+    })
+    .await?;
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(8);
+    let svc = svc.clone();
+    tokio::spawn(async move {
+        let upgraded = match on_upgrade.await {
+            Ok(u) => u,
+            Err(e) => {
+                tracing::debug!(error = %e, "the attach upgrade did not happen");
+                return;
+            }
+        };
+        let mut io = hyper_util::rt::TokioIo::new(upgraded);
+        let follow = stream;
+        let stopping = svc.stopping.clone();
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            let mut out = FrameWriter { tx, skip, stopping };
+            if let Err(e) = svc.sandbox.copy_logs(&c, &mut out, follow) {
+                tracing::debug!(error = %format_chain(&e), container = %c.name, "attach ended");
+            }
+        });
+        use tokio::io::AsyncWriteExt;
+        while let Some(chunk) = rx.recv().await {
+            if io.write_all(&chunk).await.is_err() || io.flush().await.is_err() {
+                return;
+            }
+        }
+        let _ = io.shutdown().await;
+    });
+    let mut resp = Response::new(body::empty());
+    *resp.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    let h = resp.headers_mut();
+    h.insert(
+        hyper::header::CONNECTION,
+        HeaderValue::from_static("Upgrade"),
+    );
+    h.insert(hyper::header::UPGRADE, HeaderValue::from_static("tcp"));
+    h.insert(CONTENT_TYPE, HeaderValue::from_static(MULTIPLEXED));
+    Ok(resp)
+}
+
+/// The byte offset at which the last `n` lines of the file begin.
+fn tail_offset(path: &std::path::Path, n: u64) -> std::io::Result<u64> {
+    use std::os::unix::fs::FileExt;
+    let file = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(e),
+    };
+    let len = file.metadata()?.len();
+    if n == 0 {
+        return Ok(len);
+    }
+    let mut end = len;
+    let mut newlines = 0u64;
+    let mut buf = vec![0u8; 64 * 1024];
+    // A final newline ends the last line; it does not start another.
+    let mut skip_last = true;
+    while end > 0 {
+        let start = end.saturating_sub(buf.len() as u64);
+        let chunk = &mut buf[..(end - start) as usize];
+        file.read_exact_at(chunk, start)?;
+        for (i, b) in chunk.iter().enumerate().rev() {
+            if *b != b'\n' {
+                skip_last = false;
+                continue;
+            }
+            if skip_last {
+                skip_last = false;
+                continue;
+            }
+            newlines += 1;
+            if newlines == n {
+                return Ok(start + i as u64 + 1);
+            }
+        }
+        end = start;
+    }
+    Ok(0)
+}
+
+/// Writes each chunk as one frame of docker's multiplexed stream: the
+/// 8-byte header `[1, 0, 0, 0, len u32 BE]` (stream 1, stdout), then the
+/// bytes. Fails once the client has gone, which ends the copy.
+struct FrameWriter {
+    tx: tokio::sync::mpsc::Sender<Bytes>,
+    /// Bytes still to drop (before the tail).
+    skip: u64,
+    stopping: Arc<AtomicBool>,
+}
+
+fn gone() -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the client has gone")
+}
+
+impl std::io::Write for FrameWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let dropped = usize::try_from(self.skip)
+            .unwrap_or(usize::MAX)
+            .min(buf.len());
+        self.skip -= dropped as u64;
+        let data = &buf[dropped..];
+        // At most 64 KiB per write from copy_logs; a frame holds up to 4 GiB.
+        for part in data.chunks(1 << 20) {
+            let mut frame = Vec::with_capacity(8 + part.len());
+            frame.extend_from_slice(&[1, 0, 0, 0]);
+            frame.extend_from_slice(&(part.len() as u32).to_be_bytes());
+            frame.extend_from_slice(part);
+            self.tx
+                .blocking_send(Bytes::from(frame))
+                .map_err(|_| gone())?;
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        if self.tx.is_closed() || self.stopping.load(Ordering::Relaxed) {
+            return Err(gone());
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_and_their_verbs() {
+        let r = |m: Method, p: &str| route(&m, p).map(|r| (r.op, r.verb, r.target));
+        assert_eq!(
+            r(Method::GET, "/_ping"),
+            Ok((Op::Ping, Verb::Ping, String::new()))
+        );
+        assert_eq!(
+            r(Method::HEAD, "/_ping"),
+            Ok((Op::Ping, Verb::Ping, String::new()))
+        );
+        assert_eq!(
+            r(Method::POST, "/containers/web/pause"),
+            Ok((Op::Pause, Verb::Pause, "web".into()))
+        );
+        assert_eq!(
+            r(Method::DELETE, "/containers/web"),
+            Ok((Op::Remove, Verb::Rm, "web".into()))
+        );
+        assert_eq!(
+            r(Method::GET, "/containers/web/json"),
+            Ok((Op::Inspect, Verb::Inspect, "web".into()))
+        );
+        assert_eq!(
+            r(Method::GET, "/images/localhost/app:1/json"),
+            Ok((Op::ImageInspect, Verb::Images, "localhost/app:1".into()))
+        );
+        assert_eq!(
+            r(Method::DELETE, "/images/localhost/app:1"),
+            Ok((Op::ImageRemove, Verb::Import, "localhost/app:1".into()))
+        );
+        assert_eq!(
+            r(Method::GET, "/images/json"),
+            Ok((Op::ImageList, Verb::Images, String::new()))
+        );
+        assert!(route(&Method::GET, "/images/").is_err());
+        assert_eq!(
+            r(Method::GET, "/events"),
+            Ok((Op::Events, Verb::Events, String::new()))
+        );
+        let e = route(&Method::POST, "/containers/web/fly").expect_err("no such action");
+        assert_eq!(e.status, StatusCode::NOT_FOUND);
+        assert!(
+            route(&Method::GET, "/containers/web/pause").is_err(),
+            "POST only"
+        );
+    }
+
+    #[test]
+    fn leases_and_start_bodies() {
+        assert_eq!(parse_lease("30s").expect("30s"), Duration::from_secs(30));
+        assert_eq!(parse_lease("5m").expect("5m"), Duration::from_secs(300));
+        assert_eq!(parse_lease("2").expect("2"), Duration::from_secs(2));
+        for bad in ["0", "-1s", "25h", "soon", ""] {
+            assert!(parse_lease(bad).is_err(), "{bad}");
+        }
+        assert!(body_is_empty(b""));
+        assert!(body_is_empty(b" {} "));
+        assert!(!body_is_empty(br#"{"Binds":[]}"#));
+    }
+
+    #[test]
+    fn the_tail_starts_n_lines_from_the_end() {
+        let path = std::env::temp_dir().join(format!("stasis-unit-tail-{}", std::process::id()));
+        std::fs::write(&path, "a\nbb\nccc\n").expect("write");
+        assert_eq!(tail_offset(&path, 1).expect("1"), 5);
+        assert_eq!(tail_offset(&path, 2).expect("2"), 2);
+        assert_eq!(tail_offset(&path, 3).expect("3"), 0);
+        assert_eq!(tail_offset(&path, 9).expect("9"), 0);
+        assert_eq!(tail_offset(&path, 0).expect("0"), 9);
+        std::fs::write(&path, "a\nbb").expect("write");
+        assert_eq!(tail_offset(&path, 1).expect("no final newline"), 2);
+        let _ = std::fs::remove_file(&path);
+        assert_eq!(tail_offset(&path, 1).expect("missing"), 0);
+    }
+
+    #[test]
+    fn frames_carry_docker_s_header() {
+        let (tx, mut rx) = tokio::sync::mpsc::channel(4);
+        let mut w = FrameWriter {
+            tx,
+            skip: 2,
+            stopping: Arc::new(AtomicBool::new(false)),
+        };
+        std::io::Write::write_all(&mut w, b"a\nhello\n").expect("write");
+        let frame = rx.try_recv().expect("frame");
+        assert_eq!(&frame[..8], &[1, 0, 0, 0, 0, 0, 0, 6]);
+        assert_eq!(&frame[8..], b"hello\n");
+        drop(rx);
+        assert!(
+            std::io::Write::flush(&mut w).is_err(),
+            "the client has gone"
+        );
+    }
+
+    #[test]
+    fn filters_select_as_docker_s_do() {
+        let id = sandbox::Id::try_from("cd".repeat(32)).expect("id");
+        let c = ContainerRecord {
+            id: id.clone(),
+            name: "web-1".into(),
+            pod: id,
+            created: 0,
+            command: vec!["true".into()],
+            env: vec![],
+            workdir: None,
+            rootfs: None,
+            image: None,
+            user: None,
+            labels: [
+                ("tier".to_owned(), "db".to_owned()),
+                ("x".to_owned(), String::new()),
+            ]
+            .into(),
+            process: None,
+            monitor: None,
+            started: None,
+            exit: None,
+            auto_remove: false,
+            healthcheck: None,
+            health: None,
+            created_ns: 0,
+            limits: Default::default(),
+            restart: Default::default(),
+            restart_count: 0,
+            restarting: false,
+            stopped: false,
+        };
+        let f = |s: &str| Filters::parse(s).expect("filters");
+        let running = ContainerStatus::Running;
+        assert!(matches(&c, running, &Filters::default()));
+        assert!(matches(
+            &c,
+            running,
+            &f(r#"{"label":{"tier=db":true,"x":true}}"#)
+        ));
+        assert!(
+            !matches(&c, running, &f(r#"{"label":["tier=db","y"]}"#)),
+            "labels all match"
+        );
+        assert!(
+            matches(&c, running, &f(r#"{"status":["paused","running"]}"#)),
+            "any status"
+        );
+        assert!(!matches(
+            &c,
+            ContainerStatus::Paused,
+            &f(r#"{"status":["running"]}"#)
+        ));
+        assert!(matches(&c, running, &f(r#"{"name":["/web"]}"#)));
+        assert!(matches(&c, running, &f(r#"{"id":["cdcd"]}"#)));
+        assert!(!matches(&c, running, &f(r#"{"id":["ab"]}"#)));
+    }
+}

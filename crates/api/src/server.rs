@@ -1,0 +1,306 @@
+//! The service: its socket, its threads, its limits and its shutdown.
+//!
+//! - The socket is bound before any thread starts, under a umask that
+//!   leaves it `0600`, then given to root and the service's group and made
+//!   `0660` (`0600` without a group): nobody else can connect at any moment.
+//! - Threads: a tokio runtime with two workers for the connections; its
+//!   blocking pool for store reads and the verbs that do not fork; and one
+//!   dedicated thread, the spawner, fed by a channel, for every sandbox call
+//!   that forks into a pod's namespaces (starting a container), which the
+//!   sandbox requires to run on a thread of its own, never on a worker.
+//! - Limits ([`Limits`]): the connections at once (more wait in the
+//!   listen backlog), the request body, the time to send the headers and
+//!   the body, the long-lived streams at once; each connection's buffers
+//!   are capped, so memory stays bounded with every connection idle.
+//! - SIGTERM and SIGINT stop the accepting, end the streams, let requests
+//!   in flight finish (up to [`Limits::drain`]), remove the socket and
+//!   return; nothing else is kept, so a restart loses nothing.
+
+use std::convert::Infallible;
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::sync::{oneshot, Semaphore};
+
+use crate::backend::Backend;
+use crate::error::Error;
+use crate::peer::Peer;
+use crate::policy::Policy;
+use crate::routes::{handle, Service};
+
+/// The service's bounds.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// The largest request body, in bytes (413 beyond).
+    pub max_body: usize,
+    /// The largest image archive `POST /images/create` and `/images/load`
+    /// take, streamed (413 beyond).
+    pub max_image_body: u64,
+    /// The time a client has to send a request's headers.
+    pub header_timeout: Duration,
+    /// The time it has to send the body.
+    pub body_timeout: Duration,
+    /// Connections served at once; more wait to be accepted.
+    pub max_connections: usize,
+    /// Long-lived responses (followed logs, waits) at once (503 beyond).
+    pub max_streams: usize,
+    /// How long a stop waits for requests in flight.
+    pub drain: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_body: 1 << 20,
+            max_image_body: 8 << 30,
+            header_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(30),
+            max_connections: 2048,
+            max_streams: 256,
+            drain: Duration::from_secs(10),
+        }
+    }
+}
+
+/// How to serve.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub socket: PathBuf,
+    /// The socket's group; `None`: root alone can connect.
+    pub group: Option<u32>,
+    pub policy: Policy,
+    pub audit_log: PathBuf,
+    pub limits: Limits,
+    /// `/proc`, for peers' groups and executables.
+    pub proc_root: PathBuf,
+}
+
+type Job = Box<dyn FnOnce() + Send>;
+
+/// The one thread that runs the sandbox calls that fork.
+#[derive(Debug, Clone)]
+pub(crate) struct Spawner {
+    tx: std::sync::mpsc::Sender<Job>,
+}
+
+impl Spawner {
+    fn start() -> Result<(Self, std::thread::JoinHandle<()>), Error> {
+        let (tx, rx) = std::sync::mpsc::channel::<Job>();
+        let thread = std::thread::Builder::new()
+            .name("stasis-spawner".into())
+            .spawn(move || {
+                // Ends when every sender (the service) is gone.
+                for job in rx {
+                    job();
+                }
+            })
+            .map_err(Error::SpawnerThread)?;
+        Ok((Spawner { tx }, thread))
+    }
+
+    /// Runs `f` on the spawner thread; `None` if the thread is gone.
+    pub(crate) async fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> Option<T> {
+        let (tx, rx) = oneshot::channel();
+        self.tx
+            .send(Box::new(move || {
+                let _ = tx.send(f());
+            }))
+            .ok()?;
+        rx.await.ok()
+    }
+}
+
+/// Binds `path` for root and `group`: 0660, or 0600 without a group. A
+/// stale socket (nobody answers) is replaced; a live one or another kind of
+/// file is refused. Call before any thread starts: it sets the umask.
+pub fn bind(path: &Path, group: Option<u32>) -> Result<std::os::unix::net::UnixListener, Error> {
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if !m.file_type().is_socket() => {
+            return Err(Error::NotASocket {
+                path: path.to_owned(),
+            })
+        }
+        Ok(_) => {
+            if std::os::unix::net::UnixStream::connect(path).is_ok() {
+                return Err(Error::InUse {
+                    path: path.to_owned(),
+                });
+            }
+            std::fs::remove_file(path).map_err(|source| Error::Bind {
+                path: path.to_owned(),
+                source,
+            })?;
+        }
+        Err(_) => {}
+    }
+    let old = rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o177));
+    let bound = std::os::unix::net::UnixListener::bind(path);
+    rustix::process::umask(old);
+    let listener = bound.map_err(|source| Error::Bind {
+        path: path.to_owned(),
+        source,
+    })?;
+    let perm_err = |source: std::io::Error| Error::Permissions {
+        path: path.to_owned(),
+        source,
+    };
+    let owner = rustix::process::geteuid()
+        .is_root()
+        .then_some(rustix::process::Uid::ROOT);
+    let gid = group.map(rustix::process::Gid::from_raw);
+    if owner.is_some() || gid.is_some() {
+        rustix::fs::chown(path, owner, gid).map_err(|e| perm_err(e.into()))?;
+    }
+    let mode = if group.is_some() { 0o660 } else { 0o600 };
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(perm_err)?;
+    Ok(listener)
+}
+
+/// Serves until SIGTERM or SIGINT: binds the socket, starts the spawner
+/// and the runtime, and returns once drained (the socket removed).
+pub fn serve(
+    config: Config,
+    sandbox: sandbox::Sandbox,
+    backend: Arc<dyn Backend>,
+    ready: impl FnOnce(&Path),
+) -> Result<(), Error> {
+    let listener = bind(&config.socket, config.group)?;
+    listener
+        .set_nonblocking(true)
+        .map_err(|source| Error::Bind {
+            path: config.socket.clone(),
+            source,
+        })?;
+    // Not joined at the end: a blocking call still running past the drain
+    // keeps its sender, and the process is about to exit anyway.
+    let (spawner, _spawner_thread) = Spawner::start()?;
+    let limits = config.limits.clone();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        // The streams, and room beside them for short store work.
+        .max_blocking_threads(limits.max_streams + 64)
+        .thread_name("stasis-serve")
+        .enable_all()
+        .build()
+        .map_err(Error::Runtime)?;
+    let hostname = rustix::system::uname()
+        .nodename()
+        .to_string_lossy()
+        .into_owned();
+    let service = Arc::new(Service {
+        sandbox,
+        backend,
+        policy: config.policy.clone(),
+        audit_log: config.audit_log.clone(),
+        proc_root: config.proc_root.clone(),
+        limits: limits.clone(),
+        spawner,
+        streams: Arc::new(Semaphore::new(limits.max_streams)),
+        stopping: Arc::new(AtomicBool::new(false)),
+        hostname,
+    });
+    let result = runtime.block_on(accept_loop(listener, service, &config, ready));
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    let _ = std::fs::remove_file(&config.socket);
+    result
+}
+
+async fn accept_loop(
+    listener: std::os::unix::net::UnixListener,
+    service: Arc<Service>,
+    config: &Config,
+    ready: impl FnOnce(&Path),
+) -> Result<(), Error> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let listener = tokio::net::UnixListener::from_std(listener).map_err(|source| Error::Bind {
+        path: config.socket.clone(),
+        source,
+    })?;
+    let mut term = signal(SignalKind::terminate()).map_err(Error::Signals)?;
+    let mut int = signal(SignalKind::interrupt()).map_err(Error::Signals)?;
+    let limits = &config.limits;
+    let connections = Arc::new(Semaphore::new(limits.max_connections));
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    tracing::info!(socket = %config.socket.display(), "serving");
+    ready(&config.socket);
+    loop {
+        let permit = tokio::select! {
+            p = connections.clone().acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_) => break,
+            },
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+        };
+        let stream = tokio::select! {
+            r = listener.accept() => match r {
+                Ok((s, _)) => s,
+                Err(e) => {
+                    // EMFILE and the like: back off rather than spin.
+                    tracing::warn!(error = %e, "accepting a connection");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+        };
+        let peer = match Peer::of(&stream, &config.proc_root) {
+            Ok(p) => Arc::new(p),
+            Err(e) => {
+                tracing::warn!(error = %e, "reading a peer's credentials");
+                continue;
+            }
+        };
+        let service = service.clone();
+        let mut stop = stop_rx.clone();
+        let header_timeout = limits.header_timeout;
+        tokio::spawn(async move {
+            let _permit = permit;
+            let svc = service_fn(move |req| {
+                let service = service.clone();
+                let peer = peer.clone();
+                async move { Ok::<_, Infallible>(handle(service, peer, req).await) }
+            });
+            let conn = http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(header_timeout)
+                .max_buf_size(16 * 1024)
+                .serve_connection(TokioIo::new(stream), svc)
+                .with_upgrades();
+            tokio::pin!(conn);
+            tokio::select! {
+                r = conn.as_mut() => {
+                    if let Err(e) = r {
+                        tracing::debug!(error = %e, "connection ended");
+                    }
+                }
+                _ = stop.changed() => {
+                    conn.as_mut().graceful_shutdown();
+                    let _ = conn.await;
+                }
+            }
+        });
+    }
+    tracing::info!("stopping: draining requests in flight");
+    drop(listener);
+    service.stopping.store(true, Ordering::Relaxed);
+    let _ = stop_tx.send(true);
+    let all = u32::try_from(limits.max_connections).unwrap_or(u32::MAX);
+    if tokio::time::timeout(limits.drain, connections.acquire_many(all))
+        .await
+        .is_err()
+    {
+        tracing::warn!(drain = ?limits.drain, "requests still in flight at the end of the drain");
+    }
+    Ok(())
+}

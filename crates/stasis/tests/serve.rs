@@ -1,0 +1,1208 @@
+//! `stasis serve` over its real socket (root only, real kernel): bollard
+//! as the client where it can be, raw HTTP where the bytes matter (the
+//! docker CLI's filter form, log framing, the `wait` headers, versions),
+//! and `setpriv` + `curl` for callers other than root. Containers are made
+//! with the CLI, so each test also shows that what one does, the other
+//! sees at once.
+
+mod common;
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use bollard::container::{Config, CreateContainerOptions, StartContainerOptions};
+use bollard::container::{
+    InspectContainerOptions, ListContainersOptions, LogOutput, LogsOptions, RemoveContainerOptions,
+    StopContainerOptions, WaitContainerOptions,
+};
+use bollard::image::{ListImagesOptions, RemoveImageOptions};
+use bollard::models::HostConfig;
+use bollard::system::EventsOptions;
+use bollard::Docker;
+use common::archives::{busybox_tar, docker_save, top_layer};
+use common::*;
+use futures_util::StreamExt;
+
+/// A running `stasis serve` on a socket in a scratch directory of its
+/// own; killed (by PID) and reaped on drop.
+struct Serve {
+    child: Option<Child>,
+    dir: Scratch,
+    socket: PathBuf,
+}
+
+impl Serve {
+    fn start(s: &Stasis, extra: &[&str]) -> Self {
+        let dir = Scratch::new();
+        // Others may reach the socket; the socket's own mode decides.
+        std::fs::set_permissions(&dir.0, std::fs::Permissions::from_mode(0o711)).expect("chmod");
+        let socket = dir.0.join("api.sock");
+        let sock = socket.to_str().expect("utf-8 path").to_owned();
+        let mut args = vec!["serve", "--socket", sock.as_str()];
+        args.extend_from_slice(extra);
+        let child = s
+            .command(&args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn stasis serve");
+        let serve = Serve {
+            child: Some(child),
+            dir,
+            socket,
+        };
+        wait_until(Duration::from_secs(10), "the socket to answer", || {
+            UnixStream::connect(&serve.socket).is_ok()
+        });
+        serve
+    }
+
+    fn docker(&self) -> Docker {
+        Docker::connect_with_unix(
+            self.socket.to_str().expect("utf-8"),
+            30,
+            bollard::API_DEFAULT_VERSION,
+        )
+        .expect("bollard client")
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
+    /// `curl` as another user: its HTTP status and body, or `None` if it
+    /// could not connect.
+    fn curl_as(&self, uid: u32, gid: u32, method: &str, path: &str) -> Option<(u16, String)> {
+        let run = run_bounded(
+            Command::new("setpriv")
+                .arg(format!("--reuid={uid}"))
+                .arg(format!("--regid={gid}"))
+                .arg("--clear-groups")
+                .args([
+                    "curl",
+                    "-sS",
+                    "-X",
+                    method,
+                    "-w",
+                    "\n%{http_code}",
+                    "--unix-socket",
+                ])
+                .arg(&self.socket)
+                .arg(format!("http://stasis{path}")),
+        );
+        if !run.status.success() {
+            assert!(
+                run.stderr.contains("Permission denied") || run.stderr.contains("Couldn't connect"),
+                "{run:?}"
+            );
+            return None;
+        }
+        let (body, code) = run.stdout.rsplit_once('\n').expect("status line");
+        Some((code.trim().parse().expect("status"), body.to_owned()))
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let _ = &self.dir;
+    }
+}
+
+/// One request on a fresh connection (HTTP/1.0, so the body ends with
+/// the connection): status, headers (lowercased names) and body.
+fn raw(socket: &Path, method: &str, path: &str, body: &[u8]) -> (u16, String, Vec<u8>) {
+    let mut stream = UnixStream::connect(socket).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
+    let head = format!(
+        "{method} {path} HTTP/1.0\r\nHost: stasis\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).expect("write head");
+    // A peer that refuses early may close before taking it all.
+    let _ = stream.write_all(body);
+    let mut out = Vec::new();
+    let _ = stream.read_to_end(&mut out);
+    split_response(&out)
+}
+
+fn split_response(out: &[u8]) -> (u16, String, Vec<u8>) {
+    let end = out
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or_else(|| panic!("no header end in {:?}", String::from_utf8_lossy(out)));
+    let head = String::from_utf8_lossy(&out[..end]).to_lowercase();
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .expect("status");
+    (status, head, out[end + 4..].to_vec())
+}
+
+fn message(body: &[u8]) -> String {
+    let v: serde_json::Value = serde_json::from_slice(body)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(body)));
+    v["message"].as_str().expect("message").to_owned()
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+/// The docker status of a bollard error.
+fn status_of(e: &bollard::errors::Error) -> u16 {
+    match e {
+        bollard::errors::Error::DockerResponseServerError { status_code, .. } => *status_code,
+        other => panic!("not a server error: {other:?}"),
+    }
+}
+
+fn names(list: &[bollard::models::ContainerSummary]) -> Vec<String> {
+    let mut n: Vec<String> = list
+        .iter()
+        .flat_map(|c| c.names.clone().unwrap_or_default())
+        .collect();
+    n.sort();
+    n
+}
+
+#[test]
+fn ping_version_and_version_prefixes() {
+    if !root_or_skip("ping_version_and_version_prefixes") {
+        return;
+    }
+    let s = Stasis::new();
+    let serve = Serve::start(&s, &[]);
+    let mode = std::fs::metadata(&serve.socket)
+        .expect("socket")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600, "no group: root alone");
+    runtime().block_on(async {
+        let docker = serve.docker();
+        assert_eq!(docker.ping().await.expect("ping"), "OK");
+        let v = docker.version().await.expect("version");
+        assert_eq!(v.api_version.as_deref(), Some("1.44"));
+        assert_eq!(v.min_api_version.as_deref(), Some("1.24"));
+        assert_eq!(v.os.as_deref(), Some("linux"));
+        let docker = docker.negotiate_version().await.expect("negotiate");
+        assert_eq!(docker.client_version().to_string(), "1.44");
+        let info = docker.info().await.expect("info");
+        assert_eq!(info.os_type.as_deref(), Some("linux"));
+    });
+    let (status, head, body) = raw(&serve.socket, "HEAD", "/_ping", b"");
+    assert_eq!(status, 200);
+    assert!(head.contains("api-version: 1.44"), "{head}");
+    assert!(head.contains("ostype: linux"), "{head}");
+    assert!(head.contains("cache-control: no-cache"), "{head}");
+    assert!(body.is_empty());
+    let (status, _, body) = raw(&serve.socket, "GET", "/v1.44/_ping", b"");
+    assert_eq!((status, body.as_slice()), (200, &b"OK"[..]));
+    let (status, _, body) = raw(&serve.socket, "GET", "/v1.53/containers/json", b"");
+    assert_eq!(status, 400);
+    assert_eq!(
+        message(&body),
+        "client version 1.53 is too new. Maximum supported API version is 1.44"
+    );
+    let (status, _, body) = raw(&serve.socket, "GET", "/v1.12/version", b"");
+    assert_eq!(status, 400);
+    assert!(message(&body).contains("too old"));
+    let (status, _, _) = raw(&serve.socket, "GET", "/v1.24/containers/json", b"");
+    assert_eq!(status, 200, "the minimum is served");
+}
+
+#[test]
+fn list_with_label_filters_as_a_map_and_as_a_list() {
+    if !root_or_skip("list_with_label_filters_as_a_map_and_as_a_list") {
+        return;
+    }
+    let s = Stasis::new();
+    s.run(&[
+        "run", "-d", "--name", "db", "--label", "tier=db", "--", "sleep", "1000",
+    ])
+    .ok();
+    s.run(&[
+        "run", "-d", "--name", "web", "--label", "tier=web", "--", "sleep", "1000",
+    ])
+    .ok();
+    s.run(&[
+        "run", "-d", "--name", "done", "--label", "tier=db", "--", "true",
+    ])
+    .ok();
+    wait_until(Duration::from_secs(10), "done to exit", || {
+        s.inspect("done")["status"] == "exited"
+    });
+    let serve = Serve::start(&s, &[]);
+    runtime().block_on(async {
+        let docker = serve.docker();
+        let list = |all: bool, filters: HashMap<String, Vec<String>>| {
+            docker.list_containers(Some(ListContainersOptions::<String> {
+                all,
+                filters,
+                ..Default::default()
+            }))
+        };
+        let running = list(false, HashMap::new()).await.expect("list");
+        assert_eq!(names(&running), ["/db", "/web"]);
+        let every = list(true, HashMap::new()).await.expect("list all");
+        assert_eq!(names(&every), ["/db", "/done", "/web"]);
+        let done = every
+            .iter()
+            .find(|c| c.names.as_deref() == Some(&["/done".to_owned()][..]))
+            .expect("done");
+        assert_eq!(done.state.as_deref(), Some("exited"));
+        let status = done.status.as_deref().expect("status");
+        assert!(status.starts_with("Exited (0) "), "{status}");
+        assert!(done
+            .image_id
+            .as_deref()
+            .expect("ImageID")
+            .starts_with("sha256:"));
+        assert!(done.created.expect("Created") > 0);
+        let db = HashMap::from([("label".to_owned(), vec!["tier=db".to_owned()])]);
+        assert_eq!(
+            names(&list(true, db.clone()).await.expect("db")),
+            ["/db", "/done"]
+        );
+        let paused = HashMap::from([("status".to_owned(), vec!["paused".to_owned()])]);
+        assert!(list(false, paused).await.expect("paused").is_empty());
+    });
+    // The docker CLI's map form, and docker-py's list form, byte for byte.
+    for filters in [r#"{"label":{"tier=db":true}}"#, r#"{"label":["tier=db"]}"#] {
+        let path = format!(
+            "/v1.44/containers/json?all=1&filters={}",
+            form_encode(filters)
+        );
+        let (status, _, body) = raw(&serve.socket, "GET", &path, b"");
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+        let list: Vec<serde_json::Value> = serde_json::from_slice(&body).expect("json");
+        let mut got: Vec<&str> = list
+            .iter()
+            .map(|c| c["Names"][0].as_str().expect("name"))
+            .collect();
+        got.sort();
+        assert_eq!(got, ["/db", "/done"], "{filters}");
+        for c in &list {
+            assert_eq!(c["Ports"], serde_json::json!([]));
+            assert_eq!(c["NetworkSettings"]["Networks"], serde_json::json!({}));
+            assert!(c["HostConfig"]["NetworkMode"].is_string());
+        }
+    }
+    let (status, _, body) = raw(
+        &serve.socket,
+        "GET",
+        &format!("/containers/json?filters={}", form_encode("{not json")),
+        b"",
+    );
+    assert_eq!(status, 400, "{}", String::from_utf8_lossy(&body));
+    let (status, _, body) = raw(
+        &serve.socket,
+        "GET",
+        &format!(
+            "/containers/json?filters={}",
+            form_encode(r#"{"colour":["red"]}"#)
+        ),
+        b"",
+    );
+    assert_eq!(
+        (status, message(&body).as_str()),
+        (400, "invalid filter 'colour'")
+    );
+}
+
+/// Percent-encodes a query value.
+fn form_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[test]
+fn pause_inspect_unpause_logs_wait_stop_rm_over_the_api_and_the_cli() {
+    if !root_or_skip("pause_inspect_unpause_logs_wait_stop_rm_over_the_api_and_the_cli") {
+        return;
+    }
+    let s = Stasis::new();
+    s.run(&[
+        "run",
+        "-d",
+        "--name",
+        "web",
+        "--",
+        "sh",
+        "-c",
+        "echo one; echo two >&2; echo three; exec sleep 1000",
+    ])
+    .ok();
+    s.wait_log("web", "three");
+    let serve = Serve::start(&s, &[]);
+    runtime().block_on(async {
+        let docker = serve.docker();
+        docker.pause_container("web").await.expect("pause");
+        assert_eq!(
+            s.inspect("web")["status"],
+            "paused",
+            "the CLI sees the API's pause"
+        );
+        let i = docker
+            .inspect_container("web", None::<InspectContainerOptions>)
+            .await
+            .expect("inspect");
+        let state = i.state.expect("State");
+        assert_eq!(state.paused, Some(true));
+        assert_eq!(state.running, Some(true));
+        assert_eq!(i.name.as_deref(), Some("/web"));
+        assert_eq!(i.config.expect("Config").tty, Some(false));
+        let hc = i.host_config.expect("HostConfig");
+        assert!(hc.network_mode.is_some());
+        assert_eq!(
+            hc.log_config.and_then(|l| l.typ).as_deref(),
+            Some("json-file")
+        );
+        let again = docker.pause_container("web").await.expect_err("already");
+        assert_eq!(status_of(&again), 409);
+        docker.unpause_container("web").await.expect("unpause");
+        assert_eq!(s.inspect("web")["status"], "running");
+        let not_paused = docker
+            .unpause_container("web")
+            .await
+            .expect_err("not paused");
+        assert_eq!(status_of(&not_paused), 409);
+
+        // A pause done by the CLI is seen by the API at once.
+        s.run(&["pause", "web"]).ok();
+        let i = docker
+            .inspect_container("web", None::<InspectContainerOptions>)
+            .await
+            .expect("inspect");
+        assert_eq!(
+            i.state
+                .and_then(|s| s.status)
+                .map(|s| s.to_string())
+                .as_deref(),
+            Some("paused")
+        );
+        let listed = docker
+            .list_containers(None::<ListContainersOptions<String>>)
+            .await
+            .expect("list");
+        let status = listed[0].status.clone().expect("status");
+        assert!(status.ends_with("(Paused)"), "{status}");
+        docker
+            .unpause_container("web")
+            .await
+            .expect("unpause the CLI's pause");
+
+        // Logs through bollard: the framing parses, both streams arrive.
+        let mut logs = docker.logs(
+            "web",
+            Some(LogsOptions::<String> {
+                stdout: true,
+                stderr: true,
+                ..Default::default()
+            }),
+        );
+        let mut text = String::new();
+        while let Some(chunk) = logs.next().await {
+            match chunk.expect("log chunk") {
+                LogOutput::StdOut { message } | LogOutput::StdErr { message } => {
+                    text.push_str(&String::from_utf8_lossy(&message))
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(text, "one\ntwo\nthree\n");
+    });
+
+    // The frames themselves, and tail.
+    let (status, head, body) = raw(
+        &serve.socket,
+        "GET",
+        "/v1.44/containers/web/logs?stdout=1&stderr=1&tail=2",
+        b"",
+    );
+    assert_eq!(status, 200);
+    assert!(
+        head.contains("application/vnd.docker.multiplexed-stream"),
+        "{head}"
+    );
+    assert_eq!(&body[..8], &[1, 0, 0, 0, 0, 0, 0, 10]);
+    assert_eq!(&body[8..], b"two\nthree\n");
+    let (status, _, body) = raw(&serve.socket, "GET", "/containers/web/logs", b"");
+    assert_eq!(
+        status,
+        400,
+        "no stream chosen: {}",
+        String::from_utf8_lossy(&body)
+    );
+
+    // The docker run trap: the headers come at once, the body at the exit.
+    let mut wait = UnixStream::connect(&serve.socket).expect("connect");
+    wait.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    wait.write_all(b"POST /v1.44/containers/web/wait?condition=next-exit HTTP/1.1\r\nHost: stasis\r\nContent-Length: 0\r\n\r\n")
+        .expect("wait request");
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = wait.read(&mut buf).expect("the headers before the exit");
+        assert!(n > 0, "closed early");
+        got.extend_from_slice(&buf[..n]);
+    }
+    assert!(
+        got.starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&got)
+    );
+    assert_eq!(
+        s.inspect("web")["status"],
+        "running",
+        "headers before the exit"
+    );
+
+    runtime().block_on(async {
+        let docker = serve.docker();
+        let mut waiting = docker.wait_container(
+            "web",
+            Some(WaitContainerOptions {
+                condition: "not-running",
+            }),
+        );
+        docker
+            .stop_container("web", Some(StopContainerOptions { t: 1 }))
+            .await
+            .expect("stop");
+        assert_eq!(
+            s.inspect("web")["status"],
+            "exited",
+            "the CLI sees the API's stop"
+        );
+        // bollard reports a non-zero exit as an error that carries the code.
+        match waiting.next().await.expect("a wait answer") {
+            Err(bollard::errors::Error::DockerContainerWaitError { code, .. }) => {
+                assert_eq!(code, 143, "SIGTERM")
+            }
+            other => panic!("{other:?}"),
+        }
+        let stopped_again = docker
+            .stop_container("web", None::<StopContainerOptions>)
+            .await;
+        assert!(stopped_again.is_ok(), "304 is no error: {stopped_again:?}");
+    });
+    while !String::from_utf8_lossy(&got).contains("StatusCode") {
+        let n = wait.read(&mut buf).expect("the wait's body");
+        assert!(
+            n > 0,
+            "closed before the body: {}",
+            String::from_utf8_lossy(&got)
+        );
+        got.extend_from_slice(&buf[..n]);
+    }
+    assert!(String::from_utf8_lossy(&got).contains(r#"{"StatusCode":143}"#));
+
+    runtime().block_on(async {
+        let docker = serve.docker();
+        docker
+            .remove_container("web", None::<RemoveContainerOptions>)
+            .await
+            .expect("rm");
+        let gone = docker
+            .inspect_container("web", None::<InspectContainerOptions>)
+            .await
+            .expect_err("removed");
+        assert_eq!(status_of(&gone), 404);
+    });
+    assert_eq!(
+        s.run(&["inspect", "web"]).code(),
+        3,
+        "the CLI sees the API's rm"
+    );
+}
+
+#[test]
+fn errors_have_docker_s_statuses_and_messages() {
+    if !root_or_skip("errors_have_docker_s_statuses_and_messages") {
+        return;
+    }
+    let s = Stasis::new();
+    s.run(&["run", "-d", "--name", "up", "--", "sleep", "1000"])
+        .ok();
+    let serve = Serve::start(&s, &[]);
+    let sock = &serve.socket;
+    let cases: [(&str, &str, u16, &str); 9] = [
+        (
+            "POST",
+            "/containers/nosuch/pause",
+            404,
+            "No such container: nosuch",
+        ),
+        (
+            "GET",
+            "/v1.44/containers/nosuch/json",
+            404,
+            "No such container: nosuch",
+        ),
+        ("GET", "/images/busybox/json", 404, "No such image: busybox"),
+        ("GET", "/networks/nosuch", 404, "network nosuch not found"),
+        ("GET", "/volumes/nosuch", 404, "get nosuch: no such volume"),
+        (
+            "DELETE",
+            "/containers/up",
+            409,
+            "Container up is running; stop it first or use --force",
+        ),
+        ("POST", "/containers/up/kill?signal=NOPE", 400, ""),
+        ("GET", "/containers/json?all=maybe", 400, ""),
+        (
+            "GET",
+            "/events?filters=%7B%22colour%22%3A%5B%22red%22%5D%7D",
+            400,
+            "",
+        ),
+    ];
+    for (method, path, want, text) in cases {
+        let (status, head, body) = raw(sock, method, path, b"");
+        assert_eq!(
+            status,
+            want,
+            "{method} {path}: {}",
+            String::from_utf8_lossy(&body)
+        );
+        assert!(head.contains("content-type: application/json"), "{head}");
+        let m = message(&body);
+        assert!(m.contains(text), "{method} {path}: {m}");
+    }
+    let (status, _, _) = raw(sock, "POST", "/containers/up/start", b"");
+    assert_eq!(status, 304, "started already");
+    let (status, _, body) = raw(
+        sock,
+        "POST",
+        "/containers/up/start",
+        br#"{"Binds":["/:/x"]}"#,
+    );
+    assert_eq!(
+        status,
+        400,
+        "a start body: {}",
+        String::from_utf8_lossy(&body)
+    );
+    let (status, _, body) = raw(sock, "POST", "/containers/create?name=x", b"{\"Image\": ");
+    assert_eq!(
+        status,
+        400,
+        "malformed JSON: {}",
+        String::from_utf8_lossy(&body)
+    );
+    let big = vec![b' '; (1 << 20) + 1];
+    let (status, _, body) = raw(sock, "POST", "/containers/create?name=x", &big);
+    assert_eq!(status, 413, "{}", String::from_utf8_lossy(&body));
+    let (status, _, _) = raw(sock, "GET", "/no/such/route", b"");
+    assert_eq!(status, 404);
+    // A client that sends half its headers is cut off, and the service
+    // goes on answering.
+    let mut slow = UnixStream::connect(sock).expect("connect");
+    slow.write_all(b"GET /_ping HTTP/1.1\r\nHost: x\r\n")
+        .expect("half");
+    let (status, _, _) = raw(sock, "GET", "/_ping", b"");
+    assert_eq!(status, 200);
+    drop(slow);
+    runtime().block_on(async {
+        let docker = serve.docker();
+        docker
+            .remove_container(
+                "up",
+                Some(RemoveContainerOptions {
+                    force: true,
+                    ..Default::default()
+                }),
+            )
+            .await
+            .expect("rm -f");
+    });
+}
+
+#[test]
+fn permissions_come_from_the_peer_and_every_change_and_refusal_is_audited() {
+    if !root_or_skip("permissions_come_from_the_peer_and_every_change_and_refusal_is_audited") {
+        return;
+    }
+    const NOBODY: u32 = 65534;
+    let s = Stasis::new();
+    s.run(&["run", "-d", "--name", "svc", "--", "sleep", "1000"])
+        .ok();
+    // Members of nogroup (65534) may connect, and list and pause; nobody
+    // is one.
+    let serve = Serve::start(
+        &s,
+        &["--group", "nogroup", "--allow", "nogroup=pause,unpause,ps"],
+    );
+    let meta = std::fs::metadata(&serve.socket).expect("socket");
+    assert_eq!(meta.permissions().mode() & 0o777, 0o660);
+    assert_eq!(std::os::unix::fs::MetadataExt::gid(&meta), 65534);
+    assert_eq!(std::os::unix::fs::MetadataExt::uid(&meta), 0);
+
+    // Outside the group: no connection at all.
+    assert_eq!(serve.curl_as(4321, 4321, "GET", "/_ping"), None);
+
+    let (status, body) = serve
+        .curl_as(NOBODY, NOBODY, "GET", "/containers/json")
+        .expect("nobody connects");
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("/svc"), "{body}");
+    let (status, body) = serve
+        .curl_as(NOBODY, NOBODY, "POST", "/v1.44/containers/svc/pause")
+        .expect("connect");
+    assert_eq!(status, 204, "{body}");
+    assert_eq!(s.inspect("svc")["status"], "paused");
+    let (status, body) = serve
+        .curl_as(NOBODY, NOBODY, "DELETE", "/v1.44/containers/svc?force=1")
+        .expect("connect");
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("uid 65534") && body.contains(" rm"), "{body}");
+    let (status, body) = serve
+        .curl_as(NOBODY, NOBODY, "GET", "/containers/svc/logs?stdout=1")
+        .expect("connect");
+    assert_eq!(status, 403, "logs not granted: {body}");
+    let (status, body) = serve
+        .curl_as(NOBODY, NOBODY, "POST", "/containers/svc/unpause")
+        .expect("connect");
+    assert_eq!(status, 204, "{body}");
+    assert_eq!(s.inspect("svc")["status"], "running");
+
+    let records = sandbox::audit::read(&s.root.0.join("audit.jsonl")).expect("audit");
+    let api: Vec<_> = records.iter().filter(|r| r.via == "api").collect();
+    let seen: Vec<(&str, &str, u32, u32)> = api
+        .iter()
+        .map(|r| (r.verb.as_str(), r.outcome.as_str(), r.status, r.uid))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("pause", "ok", 204, NOBODY),
+            ("rm", "refused", 403, NOBODY),
+            ("logs", "refused", 403, NOBODY),
+            ("unpause", "ok", 204, NOBODY),
+        ],
+        "one line per change and per refusal, reads unaudited"
+    );
+    for r in &api {
+        assert_eq!(r.gid, NOBODY);
+        assert!(r.pid > 0);
+        assert!(
+            r.exe.as_deref().is_some_and(|e| e.ends_with("curl")),
+            "{r:?}"
+        );
+        assert_eq!(r.target, "svc");
+    }
+    // The CLI's own change is in the same log, with its caller's uid.
+    let cli: Vec<_> = records.iter().filter(|r| r.via == "cli").collect();
+    assert_eq!(cli.len(), 1, "{cli:?}");
+    assert_eq!(
+        (cli[0].verb.as_str(), cli[0].target.as_str(), cli[0].uid),
+        ("run", "svc", 0)
+    );
+    s.run(&["stop", "-t", "0", "svc"]).ok();
+    let records = sandbox::audit::read(&s.root.0.join("audit.jsonl")).expect("audit");
+    let last = records.last().expect("a record");
+    assert_eq!(
+        (last.via.as_str(), last.verb.as_str(), last.outcome.as_str()),
+        ("cli", "stop", "ok")
+    );
+}
+
+#[test]
+fn sigterm_and_sigint_drain_and_exit_zero() {
+    if !root_or_skip("sigterm_and_sigint_drain_and_exit_zero") {
+        return;
+    }
+    let s = Stasis::new();
+    for signal in [rustix::process::Signal::TERM, rustix::process::Signal::INT] {
+        let mut serve = Serve::start(&s, &[]);
+        // An idle keep-alive connection does not hold the exit up.
+        let mut idle = UnixStream::connect(&serve.socket).expect("connect");
+        idle.write_all(b"GET /_ping HTTP/1.1\r\nHost: x\r\n\r\n")
+            .expect("ping");
+        let mut buf = [0u8; 1024];
+        let n = idle.read(&mut buf).expect("pong");
+        assert!(String::from_utf8_lossy(&buf[..n]).contains("200 OK"));
+        let pid = serve.pid();
+        rustix::process::kill_process(
+            rustix::process::Pid::from_raw(pid as i32).expect("pid"),
+            signal,
+        )
+        .expect("signal");
+        let mut child = serve.child.take().expect("child");
+        let status = wait_bounded(&mut child, Duration::from_secs(20));
+        assert!(status.success(), "{signal:?}: {status:?}");
+        assert!(!serve.socket.exists(), "the socket is removed");
+    }
+}
+
+#[test]
+fn events_stream_what_the_cli_and_the_api_do() {
+    if !root_or_skip("events_stream_what_the_cli_and_the_api_do") {
+        return;
+    }
+    let s = Stasis::new();
+    s.run(&["run", "-d", "--name", "ev", "--", "sleep", "1000"])
+        .ok();
+    s.run(&["run", "-d", "--name", "other", "--", "sleep", "1000"])
+        .ok();
+    let serve = Serve::start(&s, &[]);
+    // Following: once the headers are in, every later event arrives.
+    let mut follow = UnixStream::connect(&serve.socket).expect("connect");
+    follow
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let filters = form_encode(r#"{"container":{"ev":true}}"#);
+    follow
+        .write_all(
+            format!("GET /v1.44/events?filters={filters} HTTP/1.0\r\nHost: x\r\n\r\n").as_bytes(),
+        )
+        .expect("request");
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = follow.read(&mut buf).expect("headers");
+        assert!(n > 0, "closed early");
+        got.extend_from_slice(&buf[..n]);
+    }
+    assert!(
+        got.starts_with(b"HTTP/1.0 200") || got.starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&got)
+    );
+    s.run(&["pause", "other"]).ok();
+    s.run(&["pause", "ev"]).ok();
+    runtime().block_on(async {
+        serve
+            .docker()
+            .unpause_container("ev")
+            .await
+            .expect("unpause");
+    });
+    let actions = |got: &[u8]| -> Vec<String> {
+        let text = String::from_utf8_lossy(got);
+        let body = text
+            .split_once("\r\n\r\n")
+            .map_or("", |(_, b)| b)
+            .to_owned();
+        body.lines()
+            .filter(|l| !l.is_empty())
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).expect("an event per line");
+                assert_eq!(v["Actor"]["Attributes"]["name"], "ev", "filtered: {l}");
+                v["Action"].as_str().expect("Action").to_owned()
+            })
+            .collect()
+    };
+    while actions(&got).len() < 2 {
+        let n = follow.read(&mut buf).expect("the events as they happen");
+        assert!(n > 0, "closed: {}", String::from_utf8_lossy(&got));
+        got.extend_from_slice(&buf[..n]);
+    }
+    assert_eq!(actions(&got), ["pause", "unpause"]);
+
+    // Replaying a range: the past, then the stream ends.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs()
+        + 1;
+    runtime().block_on(async {
+        let docker = serve.docker();
+        let past: Vec<_> = docker
+            .events(Some(EventsOptions::<String> {
+                since: Some("0".into()),
+                until: Some(now.to_string()),
+                filters: HashMap::from([("container".to_owned(), vec!["ev".to_owned()])]),
+            }))
+            .collect()
+            .await;
+        let actions: Vec<String> = past
+            .into_iter()
+            .map(|e| e.expect("event").action.expect("action"))
+            .collect();
+        assert_eq!(actions, ["create", "start", "pause", "unpause"]);
+    });
+}
+
+#[test]
+fn start_runs_on_the_spawner_and_the_monitor_is_reaped() {
+    if !root_or_skip("start_runs_on_the_spawner_and_the_monitor_is_reaped") {
+        return;
+    }
+    let s = Stasis::new();
+    // A created container the service will start (the API's create is not
+    // served yet: the library makes it, as `run` would before starting).
+    let sandbox = sandbox::Sandbox::open(&s.root.0)
+        .expect("open")
+        .with_pause_binary(pause_binary().to_owned());
+    let created = sandbox
+        .create_container(sandbox::ContainerOptions {
+            name: Some("later".into()),
+            command: vec!["sh".into(), "-c".into(), "echo started; sleep 1".into()],
+            ..Default::default()
+        })
+        .expect("create");
+    let serve = Serve::start(&s, &[]);
+    let (status, _, body) = raw(&serve.socket, "POST", "/v1.44/containers/later/start", b"");
+    assert_eq!(status, 204, "{}", String::from_utf8_lossy(&body));
+    let record = sandbox.container(&created.id).expect("record");
+    let monitor = record.monitor.expect("a monitor").pid;
+    assert_eq!(
+        std::fs::read_to_string(format!("/proc/{monitor}/stat"))
+            .ok()
+            .and_then(|st| st
+                .split(") ")
+                .nth(1)
+                .and_then(|r| r.split(' ').nth(1))
+                .map(str::to_owned))
+            .as_deref(),
+        Some(serve.pid().to_string()).as_deref(),
+        "the monitor is the service's child"
+    );
+    s.wait_log("later", "started");
+    let (status, _, body) = raw(&serve.socket, "POST", "/containers/later/wait", b"");
+    assert_eq!(status, 200);
+    assert!(String::from_utf8_lossy(&body).contains(r#""StatusCode":0"#));
+    // Once it exits, its monitor is reaped: no zombie stays behind.
+    wait_until(Duration::from_secs(15), "the monitor to be reaped", || {
+        proc_state(monitor).is_none_or(|st| st != 'Z')
+            && !std::path::Path::new(&format!("/proc/{monitor}")).exists()
+    });
+    let (status, _, _) = raw(&serve.socket, "POST", "/containers/later/start", b"");
+    assert_eq!(status, 409, "a stasis container runs once");
+}
+
+#[test]
+fn images_import_load_create_attach_and_rm_over_the_api() {
+    if !root_or_skip("images_import_load_create_attach_and_rm_over_the_api") {
+        return;
+    }
+    let s = Stasis::new();
+    let scratch = Scratch::new();
+    let rootfs = busybox_tar(&scratch.0);
+    let serve = Serve::start(&s, &[]);
+    let sock = &serve.socket;
+    // What `docker import -c 'ENV GREETING=hello' rootfs.tar bbox:1` sends.
+    let (status, _, body) = raw(
+        sock,
+        "POST",
+        "/v1.44/images/create?fromSrc=-&repo=bbox&tag=1&changes=ENV%20GREETING%3Dhello",
+        &rootfs,
+    );
+    let text = String::from_utf8_lossy(&body).into_owned();
+    assert_eq!(status, 200, "{text}");
+    assert!(text.contains(r#"{"status":"sha256:"#), "{text}");
+    assert!(
+        s.run(&["image", "ls"]).ok().stdout.contains("bbox"),
+        "the CLI sees the import"
+    );
+    // What `docker load` sends: a `docker save` archive.
+    let (status, _, body) = raw(
+        sock,
+        "POST",
+        "/v1.44/images/load?quiet=0",
+        &docker_save(&rootfs, &top_layer()),
+    );
+    let text = String::from_utf8_lossy(&body).into_owned();
+    assert_eq!(status, 200, "{text}");
+    assert!(
+        text.contains(r#"{"stream":"Loaded image: saved:1\n"}"#),
+        "{text}"
+    );
+    let (status, _, body) = raw(
+        sock,
+        "POST",
+        "/images/create?fromImage=busybox&tag=latest",
+        b"",
+    );
+    assert_eq!(status, 404);
+    assert!(
+        message(&body).contains("does not pull images"),
+        "{}",
+        message(&body)
+    );
+    let (status, _, body) = raw(sock, "GET", "/images/nope/json", b"");
+    assert_eq!(
+        (status, message(&body).as_str()),
+        (404, "No such image: nope")
+    );
+
+    let steps = async {
+        let docker = serve.docker();
+        let images = docker
+            .list_images(None::<ListImagesOptions<String>>)
+            .await
+            .expect("images");
+        let mut tags: Vec<String> = images.iter().flat_map(|i| i.repo_tags.clone()).collect();
+        tags.sort();
+        assert_eq!(tags, ["bbox:1", "saved:1"]);
+        let inspected = docker.inspect_image("bbox:1").await.expect("inspect image");
+        assert!(inspected.id.expect("Id").starts_with("sha256:"));
+
+        // create, attach before start (as `docker run` does), start, wait.
+        let create = |name: &'static str, config: Config<String>| {
+            docker.create_container(
+                Some(CreateContainerOptions {
+                    name,
+                    platform: None,
+                }),
+                config,
+            )
+        };
+        let id = create(
+            "once",
+            Config {
+                image: Some("bbox:1".into()),
+                cmd: Some(vec![
+                    "sh".into(),
+                    "-c".into(),
+                    "echo $GREETING from $0; exit 4".into(),
+                ]),
+                labels: Some(HashMap::from([("tier".into(), "job".into())])),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("create")
+        .id;
+        assert_eq!(id.len(), 64);
+        let i = docker
+            .inspect_container("once", None::<InspectContainerOptions>)
+            .await
+            .expect("inspect");
+        assert_eq!(
+            i.state
+                .and_then(|s| s.status)
+                .map(|s| s.to_string())
+                .as_deref(),
+            Some("created")
+        );
+        assert!(i.image.expect("Image").starts_with("sha256:"));
+
+        let mut attach = UnixStream::connect(sock).expect("connect");
+        attach
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .expect("timeout");
+        attach
+            .write_all(b"POST /v1.44/containers/once/attach?stream=1&stdout=1&stderr=1 HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n")
+            .expect("attach");
+        let mut got = Vec::new();
+        let mut buf = [0u8; 4096];
+        while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+            let n = attach.read(&mut buf).expect("the upgrade");
+            assert!(n > 0, "closed early");
+            got.extend_from_slice(&buf[..n]);
+        }
+        let (status, head, mut stream) = split_response(&got);
+        assert_eq!(status, 101, "{head}");
+        assert!(head.contains("upgrade: tcp"), "{head}");
+        // The wait is in before the start (its headers say so), as the
+        // docker CLI's is.
+        let mut wait = UnixStream::connect(sock).expect("connect");
+        wait.set_read_timeout(Some(Duration::from_secs(20)))
+            .expect("timeout");
+        wait.write_all(
+            b"POST /v1.44/containers/once/wait?condition=next-exit HTTP/1.0\r\nHost: x\r\n\r\n",
+        )
+        .expect("wait");
+        let mut waited = Vec::new();
+        while !waited.windows(4).any(|w| w == b"\r\n\r\n") {
+            let n = wait.read(&mut buf).expect("the wait's headers");
+            assert!(n > 0, "closed early");
+            waited.extend_from_slice(&buf[..n]);
+        }
+        docker
+            .start_container("once", None::<StartContainerOptions<String>>)
+            .await
+            .expect("start");
+        // The output, framed, until the container ends and the stream closes.
+        loop {
+            let n = attach.read(&mut buf).expect("the output");
+            if n == 0 {
+                break;
+            }
+            stream.extend_from_slice(&buf[..n]);
+        }
+        assert_eq!(&stream[..8], &[1, 0, 0, 0, 0, 0, 0, 14], "{stream:?}");
+        assert_eq!(&stream[8..], b"hello from sh\n");
+        wait.read_to_end(&mut waited).expect("the wait's body");
+        assert!(
+            String::from_utf8_lossy(&waited).contains(r#"{"StatusCode":4}"#),
+            "{}",
+            String::from_utf8_lossy(&waited)
+        );
+
+        // A member of another container's pod, as --net/--pid/--ipc=container:X.
+        create(
+            "anchor",
+            Config {
+                image: Some("saved:1".into()),
+                entrypoint: Some(vec!["sleep".into()]),
+                cmd: Some(vec!["1000".into()]),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("create anchor");
+        docker
+            .start_container("anchor", None::<StartContainerOptions<String>>)
+            .await
+            .expect("start anchor");
+        create(
+            "member",
+            Config {
+                image: Some("bbox:1".into()),
+                cmd: Some(vec!["sleep".into(), "1000".into()]),
+                host_config: Some(HostConfig {
+                    network_mode: Some("container:anchor".into()),
+                    pid_mode: Some("container:anchor".into()),
+                    ipc_mode: Some("container:anchor".into()),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("create member");
+        docker
+            .start_container("member", None::<StartContainerOptions<String>>)
+            .await
+            .expect("start member");
+        assert_eq!(
+            s.inspect("member")["pod"],
+            s.inspect("anchor")["pod"],
+            "one pod"
+        );
+        assert_eq!(
+            s.inspect("anchor")["command"],
+            serde_json::json!(["sleep", "1000"])
+        );
+
+        let refused = create(
+            "tty",
+            Config {
+                image: Some("bbox:1".into()),
+                tty: Some(true),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect_err("no TTY");
+        assert_eq!(status_of(&refused), 400);
+        let missing = create(
+            "missing",
+            Config {
+                image: Some("nope:1".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect_err("no image");
+        assert_eq!(status_of(&missing), 404);
+        let taken = create(
+            "anchor",
+            Config {
+                image: Some("bbox:1".into()),
+                cmd: Some(vec!["true".into()]),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect_err("name in use");
+        assert_eq!(status_of(&taken), 409);
+
+        let in_use = docker
+            .remove_image("bbox:1", None::<RemoveImageOptions>, None)
+            .await
+            .expect_err("in use");
+        assert_eq!(status_of(&in_use), 409);
+        for name in ["member", "anchor", "once"] {
+            docker
+                .remove_container(
+                    name,
+                    Some(RemoveContainerOptions {
+                        force: true,
+                        ..Default::default()
+                    }),
+                )
+                .await
+                .expect("rm -f");
+        }
+        let removed = docker
+            .remove_image("bbox:1", None::<RemoveImageOptions>, None)
+            .await
+            .expect("rmi");
+        assert!(
+            removed
+                .iter()
+                .any(|r| r.untagged.as_deref() == Some("bbox:1")),
+            "{removed:?}"
+        );
+        assert!(removed.iter().any(|r| r.deleted.is_some()), "{removed:?}");
+    };
+    // Every step is bounded: a wait that never answers fails the test.
+    runtime().block_on(async {
+        tokio::time::timeout(Duration::from_secs(120), steps)
+            .await
+            .expect("the steps took over two minutes")
+    });
+}
+
+#[test]
+fn a_pause_with_a_lease_ends_by_itself() {
+    if !root_or_skip("a_pause_with_a_lease_ends_by_itself") {
+        return;
+    }
+    let s = Stasis::new();
+    s.run(&["run", "-d", "--name", "leased", "--", "sleep", "1000"])
+        .ok();
+    let serve = Serve::start(&s, &[]);
+    let (status, _, body) = raw(
+        &serve.socket,
+        "POST",
+        "/v1.44/containers/leased/pause?lease=1s",
+        b"",
+    );
+    assert_eq!(status, 204, "{}", String::from_utf8_lossy(&body));
+    assert_eq!(s.inspect("leased")["status"], "paused");
+    assert!(
+        s.inspect("leased")["lease"].is_object(),
+        "the CLI sees the lease"
+    );
+    wait_until(Duration::from_secs(15), "the lease to thaw it", || {
+        s.inspect("leased")["status"] == "running"
+    });
+    let (status, _, body) = raw(
+        &serve.socket,
+        "POST",
+        "/containers/leased/pause?lease=soon",
+        b"",
+    );
+    assert_eq!(status, 400, "{}", String::from_utf8_lossy(&body));
+    assert_eq!(
+        s.inspect("leased")["status"],
+        "running",
+        "a bad lease pauses nothing"
+    );
+}
