@@ -691,7 +691,13 @@ impl Sandbox {
             let monitor_gone = fresh.monitor.as_ref().is_some_and(|m| !m.is_alive(proc));
             let process_gone = fresh.process.as_ref().is_some_and(|p| !p.is_alive(proc));
             if monitor_gone && (process_gone || fresh.process.is_none()) {
-                return Ok(None);
+                // It may have recorded the exit between the read above and
+                // its end: read once more before calling it lost.
+                return Ok(self
+                    .container(&c.id)
+                    .ok()
+                    .and_then(|again| again.exit)
+                    .map(|exit| exit.code));
             }
             if end.is_some_and(|e| Instant::now() > e) {
                 return Ok(None);

@@ -247,6 +247,13 @@ impl Sandbox {
                 return Ok(code);
             };
             if done {
+                // A monitor that ended may have recorded the exit after the
+                // read above.
+                let code = code.or_else(|| {
+                    self.container(&c.id)
+                        .ok()
+                        .and_then(|f| f.exit.map(|e| e.code))
+                });
                 return Ok(code);
             }
             w.wait(Duration::from_millis(250))?;

@@ -277,9 +277,8 @@ impl api::Backend for CliBackend {
                 command: from.command,
                 auto_remove: o.auto_remove,
                 healthcheck: None,
-                // The API's HostConfig limits and RestartPolicy are not read yet.
-                limits: sandbox::Limits::default(),
-                restart: sandbox::RestartPolicy::No,
+                limits: o.limits,
+                restart: o.restart,
             })
             .map_err(|e| match &e {
                 sandbox::Error::NotFound { .. } => {
