@@ -404,6 +404,52 @@ mod tests {
     }
 
     #[test]
+    fn cgroup2_controllers_are_enabled_above_the_leaves_and_limits_land_there() {
+        let root = scratch("v2-controllers");
+        let h = fake::hybrid(&root, Path::new("/proc"));
+        let id = Id::generate().expect("id");
+        let unified = crate::limits::ControllerMount {
+            controllers: vec!["memory".into(), "pids".into()],
+            mount_point: root.join("unified"),
+            root: "/".into(),
+            unified: true,
+        };
+        let controllers = Controllers {
+            mounts: vec![unified],
+        };
+        let cg = PodCgroups::of(&h, &id)
+            .expect("cgroups")
+            .with_controllers(&controllers, &id);
+        let node = root.join("unified/stasis").join(id.as_str());
+        cg.create(&[PAUSE_LEAF]).expect("pause leaf");
+        let read = |p: &Path| std::fs::read_to_string(p).unwrap_or_default();
+        assert_eq!(
+            read(&root.join("unified/stasis/cgroup.subtree_control")),
+            "+memory +pids"
+        );
+        assert!(
+            !node.join("cgroup.subtree_control").exists(),
+            "not before the pause process has passed through the node"
+        );
+        cg.create(&["c"]).expect("a container's leaf");
+        assert_eq!(read(&node.join("cgroup.subtree_control")), "+memory +pids");
+        let limits = Limits {
+            memory: Some(64 << 20),
+            pids_limit: Some(8),
+            ..Limits::default()
+        };
+        cg.set_limits(Some("c"), &limits).expect("limits");
+        assert_eq!(read(&node.join("c/memory.max")), "67108864");
+        assert_eq!(read(&node.join("c/pids.max")), "8");
+        assert_eq!(
+            cg.leaf_procs("c").len(),
+            2,
+            "the freezer and cgroup2 leaves: cgroup2 carries the controllers"
+        );
+        let _ = std::fs::remove_dir_all(&root);
+    }
+
+    #[test]
     fn a_freeze_in_either_hierarchy_shows() {
         let root = scratch("frozen");
         let h = fake::hybrid(&root, Path::new("/proc"));

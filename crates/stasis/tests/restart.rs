@@ -166,9 +166,19 @@ fn always_survives_exit_0_until_stopped() {
         "false",
     ])
     .ok();
-    wait_until(Duration::from_secs(20), "a restart", || {
-        restart_count(&s, "loop") >= 1
+    // Its back-off grows (100, 200, 400, 800 ms...): between two runs, ps
+    // says so in docker's words, and inspect as docker's State does.
+    wait_until(Duration::from_secs(20), "ps to say Restarting", || {
+        s.run(&["ps", "-f", "name=loop"])
+            .ok()
+            .stdout
+            .contains("Restarting (1) ")
     });
+    let c = s.inspect("loop");
+    if c["State"]["Status"] == "restarting" {
+        assert_eq!(c["State"]["Restarting"], true);
+        assert_eq!(c["State"]["Running"], true, "as docker's");
+    }
     s.run(&["rm", "-f", "loop"]).ok();
     s.run(&["inspect", "loop"])
         .fails_with(3, "no such container: loop");
