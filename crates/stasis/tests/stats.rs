@@ -88,6 +88,28 @@ fn stats_no_stream_shows_what_the_cgroup_files_say() {
     assert_eq!(three["Name"], "three");
     assert_eq!(three["PIDs"], read(&pids).trim(), "pids.current");
     assert_eq!(three["NetIO"], "0B / 0B", "a pod has loopback only");
+    let templated = s
+        .run(&[
+            "stats",
+            "--no-stream",
+            "--format",
+            "table {{.Name}}\\t{{.PIDs}}",
+            "three",
+        ])
+        .ok()
+        .stdout;
+    assert_eq!(templated, "NAME    PIDS\nthree   3\n");
+    let plain = s
+        .run(&[
+            "stats",
+            "--no-stream",
+            "--format",
+            "{{.Name}}={{.PIDs}}",
+            "three",
+        ])
+        .ok()
+        .stdout;
+    assert_eq!(plain, "three=3\n");
 
     let spin = json("spin");
     let mem = leaf_dir("memory", &s, "spin");

@@ -11,7 +11,7 @@ use sandbox::stats::Sample;
 use serde::Serialize;
 
 use crate::commands::{open, Global};
-use crate::flags::{self, Format};
+use crate::flags::{self, TemplateFormat};
 use crate::table;
 
 /// The time between the two samples a CPU % is computed from.
@@ -26,7 +26,7 @@ pub struct Args {
     #[arg(short, long)]
     pub all: bool,
     #[command(flatten)]
-    pub output: flags::Output,
+    pub output: flags::TemplateOutput,
     /// Containers (default: every running one)
     #[arg(value_name = "CONTAINER")]
     pub containers: Vec<String>,
@@ -93,14 +93,44 @@ pub fn run(global: &Global, args: &Args) -> Result<()> {
             // docker clears the screen between refreshes.
             write!(out, "\x1b[2J\x1b[H")?;
         }
-        match args.output.format {
-            Format::Json => {
+        match args.output.format.clone().unwrap_or(TemplateFormat::Table) {
+            TemplateFormat::Json => {
                 for r in &rows {
                     serde_json::to_writer(&mut out, r)?;
                     writeln!(out)?;
                 }
             }
-            Format::Table => {
+            TemplateFormat::Template(t) => {
+                let mut lines = Vec::new();
+                for r in &rows {
+                    let value = serde_json::to_value(r)?;
+                    lines.push(
+                        t.render(&value, None)
+                            .map_err(crate::exit::Refusal::usage)?
+                            .split('\t')
+                            .map(str::to_owned)
+                            .collect::<Vec<_>>(),
+                    );
+                }
+                if t.table {
+                    let header: Vec<String> = t
+                        .header(&Row::column)
+                        .split('\t')
+                        .map(str::to_owned)
+                        .collect();
+                    lines.insert(0, header);
+                    let width = lines.iter().map(Vec::len).max().unwrap_or(0);
+                    for l in &mut lines {
+                        l.resize(width, String::new());
+                    }
+                    table::print(&mut out, &lines)?;
+                } else {
+                    for l in lines {
+                        writeln!(out, "{}", l.join("\t"))?;
+                    }
+                }
+            }
+            TemplateFormat::Table => {
                 let mut lines = vec![[
                     "CONTAINER ID",
                     "NAME",
@@ -151,6 +181,23 @@ fn sample_all(
             (c.id.clone(), s)
         })
         .collect()
+}
+
+impl Row {
+    /// docker's column names for `table` templates.
+    fn column(field: &str) -> Option<&'static str> {
+        Some(match field {
+            "ID" | "Container" => "CONTAINER ID",
+            "Name" => "NAME",
+            "CPUPerc" => "CPU %",
+            "MemUsage" => "MEM USAGE / LIMIT",
+            "MemPerc" => "MEM %",
+            "NetIO" => "NET I/O",
+            "BlockIO" => "BLOCK I/O",
+            "PIDs" => "PIDS",
+            _ => return None,
+        })
+    }
 }
 
 /// docker's CPU %: the container's share of the host's CPU time between
