@@ -20,9 +20,11 @@ cd "$(dirname "$0")/.."
 # interoperability tests (crates/stasis/tests/runtimes.rs); nftables: the
 # reject rules of --reset-connections (stasis runs nft); rabbitmq-server and
 # python3-pika: the broker and clients of crates/stasis/tests/rabbitmq.rs;
-# python3-grpcio: the gRPC servers and client of crates/stasis/tests/reset.rs.
+# python3-grpcio: the gRPC servers and client of crates/stasis/tests/reset.rs;
+# python3-docker: the Python docker SDK of crates/stasis/tests/docker_clients.rs
+# (docker.io gives that test its docker CLI).
 packages=(python3 util-linux binutils gcc runc crun podman containerd docker.io
-  busybox-static tar nftables rabbitmq-server python3-pika python3-grpcio)
+  busybox-static tar nftables rabbitmq-server python3-pika python3-grpcio python3-docker)
 
 if [ "$(id -u)" -eq 0 ]; then
   missing=()

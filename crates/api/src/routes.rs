@@ -1562,6 +1562,7 @@ mod tests {
             restart_count: 0,
             restarting: false,
             stopped: false,
+            isolation: Default::default(),
         };
         let f = |s: &str| Filters::parse(s).expect("filters");
         let running = ContainerStatus::Running;

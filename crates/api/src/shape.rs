@@ -243,6 +243,7 @@ mod tests {
             restart_count: 0,
             restarting: false,
             stopped: false,
+            isolation: Default::default(),
         }
     }
 

@@ -39,6 +39,9 @@ pub struct PodCgroups {
     /// The node in each resource controller's mount (the cgroup2 node of
     /// `nodes` again where cgroup2 carries controllers).
     resources: Vec<(ControllerMount, PathBuf)>,
+    /// The pod's node in the v1 `devices` hierarchy, when the host has one
+    /// (only confined containers get a leaf there).
+    devices: Option<PathBuf>,
 }
 
 impl PodCgroups {
@@ -57,7 +60,42 @@ impl PodCgroups {
             nodes,
             default,
             resources: Vec::new(),
+            devices: None,
         })
+    }
+
+    /// The same, with the pod's node in the v1 `devices` hierarchy mounted
+    /// at `mount`.
+    pub fn with_devices(mut self, mount: Option<&std::path::Path>, pod: &Id) -> Self {
+        self.devices = mount.map(|m| m.join(TOP).join(pod.as_str()));
+        self
+    }
+
+    /// Gives a leaf of the devices hierarchy docker's rules: everything
+    /// denied, then each `rules` line allowed (`c 1:3 rwm`). Written before
+    /// any process is moved in. `None` without a devices hierarchy.
+    pub fn confine_devices(&self, leaf: &str, rules: &[String]) -> Result<Option<()>> {
+        let Some(node) = &self.devices else {
+            return Ok(None);
+        };
+        let dir = node.join(leaf);
+        std::fs::create_dir_all(&dir).map_err(|source| Error::CreateCgroup {
+            path: dir.clone(),
+            source,
+        })?;
+        let write = |file: &str, value: &str| {
+            let path = dir.join(file);
+            std::fs::write(&path, value).map_err(|source| Error::DeviceRule {
+                path,
+                value: value.to_owned(),
+                source,
+            })
+        };
+        write("devices.deny", "a")?;
+        for rule in rules {
+            write("devices.allow", rule)?;
+        }
+        Ok(Some(()))
     }
 
     /// The same, with the pod's nodes in the resource controllers' mounts.
@@ -163,11 +201,19 @@ impl PodCgroups {
             .collect()
     }
 
-    /// The `cgroup.procs` files of a leaf.
+    /// The `cgroup.procs` files of a leaf (its devices leaf too, if it
+    /// has one).
     pub fn leaf_procs(&self, leaf: &str) -> Vec<PathBuf> {
+        let devices = self
+            .devices
+            .as_ref()
+            .map(|d| d.join(leaf))
+            .filter(|d| d.is_dir());
         self.all_dirs()
             .iter()
-            .map(|d| d.join(leaf).join("cgroup.procs"))
+            .map(|d| d.join(leaf))
+            .chain(devices)
+            .map(|d| d.join("cgroup.procs"))
             .collect()
     }
 
@@ -285,14 +331,20 @@ impl PodCgroups {
         for dir in self.extra_dirs() {
             freezer::tree::remove(&dir.join(leaf), REMOVE_WAIT)?;
         }
+        if let Some(d) = self.devices.as_ref().map(|d| d.join(leaf)) {
+            if d.is_dir() {
+                freezer::tree::remove(&d, REMOVE_WAIT)?;
+            }
+        }
         Ok(())
     }
 
     /// Removes the pod's nodes (and `stasis/` when no pod is left).
     pub fn remove(&self) -> Result<()> {
-        for node in self.all_dirs() {
-            freezer::tree::remove(&node, REMOVE_WAIT)?;
-            if let Some(top) = node.parent() {
+        let devices = self.devices.iter().filter(|d| d.is_dir()).cloned();
+        for dir in self.all_dirs().into_iter().chain(devices) {
+            freezer::tree::remove(&dir, REMOVE_WAIT)?;
+            if let Some(top) = dir.parent() {
                 // Busy while other pods exist: that is fine.
                 let _ = std::fs::remove_dir(top);
             }

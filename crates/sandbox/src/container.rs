@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Kind, Result};
 use crate::health::{HealthConfig, HealthState};
 use crate::id::{validate_name, Id};
+use crate::isolation::Isolation;
 use crate::limits::Limits;
 use crate::monitor::Ready;
 use crate::overlay::ImageRoot;
@@ -87,6 +88,9 @@ pub struct ContainerRecord {
     /// `HasBeenManuallyStopped`).
     #[serde(default)]
     pub stopped: bool,
+    /// How it is confined (capabilities, seccomp, devices, volumes).
+    #[serde(default)]
+    pub isolation: Isolation,
 }
 
 /// A numeric user and group (no supplementary groups), as the process
@@ -181,6 +185,15 @@ pub struct ContainerOptions {
     pub limits: Limits,
     /// When its monitor starts it again.
     pub restart: RestartPolicy,
+    /// How it is confined; the default is docker's default.
+    pub isolation: Isolation,
+    /// The hostname of the pod made for it (a member of a given pod has
+    /// that pod's: it shares its UTS namespace).
+    pub hostname: Option<String>,
+    /// docker's `--init`: `stasis-pause` as PID 1 of the container's PID
+    /// namespace, reaping what the command orphans (the pod made for it
+    /// shares `pid`; a given pod must share it already).
+    pub init: bool,
 }
 
 impl Sandbox {
@@ -236,6 +249,12 @@ impl Sandbox {
             }
             image.validate()?;
         }
+        opts.isolation
+            .validate(opts.rootfs.is_some() || opts.image.is_some())?;
+        let device_rules = opts.isolation.device_rules()?;
+        if device_rules.is_some() && self.host.devices.is_none() {
+            return Err(Error::NoDevicesController);
+        }
         let rootfs = match &opts.rootfs {
             Some(r) => {
                 let canon = std::fs::canonicalize(r).map_err(|source| Error::Rootfs {
@@ -265,6 +284,13 @@ impl Sandbox {
             });
         }
         let pod = match &opts.pod {
+            Some(_) if opts.hostname.is_some() => {
+                return Err(Error::InvalidArgument {
+                    what: "hostname",
+                    value: opts.hostname.clone().unwrap_or_default(),
+                    reason: "a pod's members share its hostname: set it when the pod is created",
+                })
+            }
             Some(q) => {
                 let pod = self.find_pod_or_containers_pod(q)?;
                 match self.pod_status(&pod) {
@@ -274,6 +300,13 @@ impl Sandbox {
                     PodStatus::Paused => return Err(Error::paused(Kind::Pod, &pod.name)),
                     _ => return Err(Error::not_running(Kind::Pod, &pod.name)),
                 }
+                if opts.init && !pod.share.contains(&crate::ns::Namespace::Pid) {
+                    return Err(Error::InvalidArgument {
+                        what: "--init",
+                        value: pod.name.clone(),
+                        reason: "a member's PID namespace is its pod's: create the pod with --share net,ipc,uts,pid",
+                    });
+                }
                 pod
             }
             None => {
@@ -282,8 +315,17 @@ impl Sandbox {
                 } else {
                     Some(name.clone())
                 };
+                let share = if opts.init {
+                    let mut share = crate::ns::DEFAULT_SHARE.to_vec();
+                    share.push(crate::ns::Namespace::Pid);
+                    share
+                } else {
+                    Vec::new()
+                };
                 self.create_pod(PodOptions {
                     name: pod_name,
+                    share,
+                    hostname: opts.hostname.clone(),
                     implicit: true,
                     ..PodOptions::default()
                 })?
@@ -316,6 +358,7 @@ impl Sandbox {
             restart_count: 0,
             restarting: false,
             stopped: false,
+            isolation: opts.isolation,
         };
         let created = (|| {
             let _lock = self.store.lock()?;
@@ -331,6 +374,9 @@ impl Sandbox {
             self.store.write(Kind::Container, &id, &record)?;
             let cgroups = self.pod_cgroups(&pod)?;
             cgroups.create(&[id.as_str()])?;
+            if let Some(rules) = &device_rules {
+                cgroups.confine_devices(id.as_str(), rules)?;
+            }
             cgroups.set_limits(Some(id.as_str()), &record.limits)
         })();
         if let Err(e) = created {
@@ -828,6 +874,32 @@ mod tests {
             "FROZEN\n",
             "nothing was thawed"
         );
+    }
+
+    #[test]
+    fn without_a_devices_controller_only_a_privileged_container_is_made() {
+        let host = FakeHost::new("container-no-devices");
+        let sb = &host.sandbox;
+        let opts = ContainerOptions {
+            command: vec!["true".into()],
+            ..ContainerOptions::default()
+        };
+        let err = sb.create_container(opts.clone()).expect_err("refused");
+        assert!(matches!(err, Error::NoDevicesController), "{err}");
+        assert!(err.to_string().contains("--privileged"), "{err}");
+        let privileged = ContainerOptions {
+            isolation: Isolation {
+                privileged: true,
+                ..Isolation::default()
+            },
+            ..opts
+        };
+        // Past the devices check: it fails later, making its pod (the fake
+        // host has no pause binary).
+        let err = sb
+            .create_container(privileged)
+            .expect_err("no pause binary");
+        assert!(!matches!(err, Error::NoDevicesController), "{err}");
     }
 
     #[test]

@@ -107,6 +107,12 @@ pub enum Error {
         value: String,
         reason: String,
     },
+    #[error("invalid {what} {value:?}: {reason}")]
+    InvalidIsolation {
+        what: &'static str,
+        value: String,
+        reason: String,
+    },
     #[error("root filesystem {}", path.display())]
     Rootfs {
         path: PathBuf,
@@ -221,9 +227,32 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
+    #[error("confining {program} (capabilities, seccomp)")]
+    Confine {
+        program: String,
+        #[source]
+        source: io::Error,
+    },
     #[error("starting {program}")]
     SpawnCommand {
         program: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("this host has no v1 devices controller, and confining a container's devices on cgroup v2 (an eBPF device program) is not implemented: run it with --privileged")]
+    NoDevicesController,
+    #[error("building the seccomp filter: {reason}")]
+    Seccomp { reason: String },
+    #[error("device {}", path.display())]
+    Device {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("writing {value:?} to {}", path.display())]
+    DeviceRule {
+        path: PathBuf,
+        value: String,
         #[source]
         source: io::Error,
     },
@@ -396,6 +425,7 @@ impl Error {
             Error::InvalidName { .. }
             | Error::InvalidArgument { .. }
             | Error::InvalidLimit { .. }
+            | Error::InvalidIsolation { .. }
             | Error::Ambiguous { .. } => true,
             Error::Freezer(e) => e.is_invalid(),
             _ => false,
@@ -453,7 +483,10 @@ impl Error {
             | Error::CommandNotExecutable { source, .. }
             | Error::Workdir { source, .. }
             | Error::SpawnCommand { source, .. }
+            | Error::Confine { source, .. }
             | Error::PrepareRootfs { source, .. }
+            | Error::Device { source, .. }
+            | Error::DeviceRule { source, .. }
             | Error::MountOverlay { source, .. }
             | Error::UnmountOverlay { source, .. }
             | Error::Pin { source, .. }

@@ -1,6 +1,7 @@
 //! `exec`: a command run in a running container's namespaces (its mount
-//! namespace too, when it has one: `/proc/PID/ns/mnt` of its main process)
-//! and its cgroup leaf, with the caller's stdio.
+//! and PID namespaces: `/proc/PID/ns/mnt` and `ns/pid` of its main process)
+//! and its cgroup leaves, confined as the container is, with the caller's
+//! stdio.
 
 use std::path::PathBuf;
 
@@ -48,17 +49,20 @@ impl Sandbox {
         let process = c
             .process
             .ok_or_else(|| Error::not_running(Kind::Container, &c.name))?;
-        let own_mount = c.rootfs.is_some() || pod.share.contains(&Namespace::Pid);
-        let mount_ns = if own_mount {
-            let fd = ns::open_of(&self.host.proc, process.pid, "mnt")?;
-            // Opened after the check: make sure the PID was not reused meanwhile.
-            if !process.is_alive(&self.host.proc) {
-                return Err(Error::not_running(Kind::Container, &c.name));
-            }
-            Some(fd)
-        } else {
-            None
-        };
+        // Its main process's mount and PID namespaces: its own, or (for
+        // the PID namespace) its pod's. A container from before stasis
+        // gave each its own has the host's, and joining those is harmless.
+        let mount_ns = ns::open_of(&self.host.proc, process.pid, "mnt")?;
+        let pid_ns = ns::open_of(&self.host.proc, process.pid, "pid")?;
+        // Opened after the check: make sure the PID was not reused meanwhile.
+        if !process.is_alive(&self.host.proc) {
+            return Err(Error::not_running(Kind::Container, &c.name));
+        }
+        let mut joins: Vec<_> = ns::open(&self.pod_dir(&pod), &pod.share)?
+            .into_iter()
+            .filter(|(ns, _)| *ns != Namespace::Pid)
+            .collect();
+        joins.push((Namespace::Pid, pid_ns));
         let mut all_env = self.base_env(&pod, c);
         all_env.extend(parse_env(&env)?);
         Ok(MemberSpawn {
@@ -66,13 +70,17 @@ impl Sandbox {
             argv,
             env: all_env,
             workdir: workdir.or_else(|| c.workdir.clone()),
-            joins: ns::open(&self.pod_dir(&pod), &pod.share)?,
+            joins,
             leaf_procs: self.pod_cgroups(&pod)?.leaf_procs(c.id.as_str()),
             rootfs: None,
-            mount_ns,
+            rootfs_options: Default::default(),
+            mount_ns: Some(mount_ns),
             mount_proc: false,
             new_session: false,
             user: c.user,
+            new_pid_ns: false,
+            // The container's own confinement, as docker's exec has it.
+            confine: Some(c.isolation.confine()?),
         })
     }
 }

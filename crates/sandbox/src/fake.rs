@@ -126,6 +126,7 @@ impl FakeHost {
             restart_count: 0,
             restarting: false,
             stopped: false,
+            isolation: Default::default(),
         };
         let store = self.sandbox.store();
         let _lock = store.lock().expect("lock");

@@ -35,8 +35,10 @@
 //! `exec`, `monitor`, `logs`, `teardown` (stopping and removing, implicit
 //! pods), `overlay` (a root filesystem of an image's layers: the caller
 //! gives the layer directories, the sandbox knows nothing of images),
-//! `cgroups` (the pod's nodes), `watch` (inotify), `spawn` (the only
-//! unsafe code). Containers depend on pods, logs on containers, teardown on
+//! `cgroups` (the pod's nodes, the devices leaf of a confined container),
+//! [`isolation`] (a container's capabilities, seccomp program, device rules
+//! and volumes, decided before the fork: docker's defaults and opt-outs),
+//! `watch` (inotify), `spawn` (the only unsafe code: it applies them). Containers depend on pods, logs on containers, teardown on
 //! both; never the reverse.
 //!
 //! ```no_run
@@ -70,6 +72,7 @@ mod fake;
 pub mod health;
 mod host;
 mod id;
+pub mod isolation;
 pub mod journal;
 pub mod limits;
 pub mod logs;
@@ -96,6 +99,7 @@ pub use freezer;
 pub use health::{HealthConfig, HealthLog, HealthState, HealthStatus, Probe};
 pub use host::Host;
 pub use id::{validate_name, Id};
+pub use isolation::{Isolation, Mount, Seccomp};
 pub use journal::{Event, EventType, Journal};
 pub use limits::{Controllers, Limits};
 pub use overlay::ImageRoot;

@@ -325,10 +325,15 @@ impl Sandbox {
             joins: ns::open(&self.pod_dir(&pod), &pod.share)?,
             leaf_procs: self.pod_cgroups(&pod)?.leaf_procs(c.id.as_str()),
             rootfs: c.rootfs.clone(),
+            rootfs_options: c.isolation.rootfs_options(),
             mount_ns: None,
-            mount_proc: pod.share.contains(&Namespace::Pid),
+            // Its own PID namespace (or the pod's) needs a /proc of its
+            // own, and so a mount namespace of its own.
+            mount_proc: true,
             new_session: true,
             user: c.user,
+            new_pid_ns: !pod.share.contains(&Namespace::Pid),
+            confine: Some(c.isolation.confine()?),
         };
         let child = spawn_member(spec, move |cmd| {
             cmd.stdin(Stdio::null())

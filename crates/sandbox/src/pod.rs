@@ -191,11 +191,12 @@ impl Sandbox {
         self.cgroups_of(&pod.id)
     }
 
-    /// The pod's cgroup directories, by its ID: freezer, cgroup2 and the
-    /// resource controllers.
+    /// The pod's cgroup directories, by its ID: freezer, cgroup2, the
+    /// resource controllers and devices.
     pub(crate) fn cgroups_of(&self, pod: &Id) -> Result<PodCgroups> {
         Ok(PodCgroups::of(&self.host.hierarchies, pod)?
-            .with_controllers(self.host.controllers(), pod))
+            .with_controllers(self.host.controllers(), pod)
+            .with_devices(self.host.devices.as_deref(), pod))
     }
 
     /// Freezes every member of the pod with one write at its node.

@@ -4,9 +4,14 @@
 //! `pre_exec`), where only the calling thread exists: there it joins or
 //! creates namespaces, moves itself into its cgroup leaves (writing `0` to
 //! `cgroup.procs` means "this process"), and for a container with its own
-//! root filesystem mounts /proc, /sys and a minimal /dev and pivots into it.
-//! Everything the closure needs (paths as C strings, descriptors) is made
-//! before the fork, so the child allocates nothing but what std itself does.
+//! root filesystem mounts /proc, /sys (docker's masked and read-only paths
+//! over them), a minimal /dev and its volumes, and pivots into it. Last it
+//! confines itself (see `isolation` for what): `no_new_privs`, the
+//! capability bounding set (`prctl(PR_CAPBSET_DROP)`), the ambient set, the
+//! user, `capset`, and the seccomp program (`prctl(PR_SET_SECCOMP)`).
+//! Everything the closure needs (paths as C strings, descriptors, the
+//! seccomp program's instructions) is made before the fork, so the child
+//! allocates nothing but what std itself does.
 //!
 //! A setup step that fails in the child is reported through a pipe of our
 //! own (one byte: which step), because std passes only the errno back: an
@@ -28,7 +33,7 @@ use rustix::fs::{Mode, OFlags};
 use rustix::pipe::PipeFlags;
 
 use rustix::mount::{MountFlags, MountPropagationFlags, UnmountFlags};
-use rustix::thread::{LinkNameSpaceType, UnshareFlags};
+use rustix::thread::{CapabilitySet, CapabilitySets, LinkNameSpaceType, UnshareFlags};
 
 use crate::error::{Error, Result};
 use crate::ns::Namespace;
@@ -112,6 +117,7 @@ pub(crate) struct MemberSpawn {
     pub leaf_procs: Vec<PathBuf>,
     /// A root filesystem to pivot into (with /proc, /sys, /dev).
     pub rootfs: Option<PathBuf>,
+    pub rootfs_options: RootfsOptions,
     /// A mount namespace to join instead (exec into a container that has one).
     pub mount_ns: Option<OwnedFd>,
     /// Mount a /proc of the pod's PID namespace over the host's.
@@ -121,6 +127,35 @@ pub(crate) struct MemberSpawn {
     /// Become this user and group (dropping supplementary groups) last,
     /// once every step that needs root is done.
     pub user: Option<crate::container::User>,
+    /// Without a PID namespace to join: start in a new one, as its PID 1.
+    pub new_pid_ns: bool,
+    /// Capabilities, seccomp and `no_new_privs`; `None` leaves the process
+    /// as privileged as its parent (pods' own helpers only).
+    pub confine: Option<Confine>,
+}
+
+/// What limits a member's process, prepared before the fork.
+#[derive(Debug, Clone)]
+pub(crate) struct Confine {
+    /// The bounding set, and the permitted and effective sets of a root
+    /// process (a non-root one has none, as the kernel leaves it).
+    pub keep: CapabilitySet,
+    /// seccomp programs' instructions, installed in this order.
+    pub seccomp: Vec<Vec<libc::sock_filter>>,
+    pub no_new_privs: bool,
+}
+
+/// What a root filesystem gets besides /proc, /sys and /dev.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct RootfsOptions {
+    /// docker's masked and read-only paths in /proc and /sys (off when
+    /// privileged, and /sys is then writable).
+    pub mask: bool,
+    /// The root mounted read-only (after the volumes are on it).
+    pub read_only: bool,
+    pub mounts: Vec<crate::isolation::Mount>,
+    /// Host device nodes bound into /dev, at these names.
+    pub devices: Vec<crate::isolation::Device>,
 }
 
 /// Starts a pod member; stdio as set on the returned command's caller.
@@ -133,7 +168,12 @@ pub(crate) fn spawn_member(spec: MemberSpawn, stdio: impl FnOnce(&mut Command)) 
     let leaf = c_paths(&spec.leaf_procs)?;
     // Without a working directory, `/` (as docker): never the caller's.
     let workdir = c_path(spec.workdir.as_deref().unwrap_or(Path::new("/")))?;
-    let rootfs = spec.rootfs.as_deref().map(RootfsPaths::new).transpose()?;
+    let rootfs = spec
+        .rootfs
+        .as_deref()
+        .map(|r| RootfsPaths::new(r, &spec.rootfs_options))
+        .transpose()?;
+    let confine = spec.confine;
     let (pid_ns, joins): (Vec<_>, Vec<_>) = spec
         .joins
         .into_iter()
@@ -178,6 +218,9 @@ pub(crate) fn spawn_member(spec: MemberSpawn, stdio: impl FnOnce(&mut Command)) 
             .map_err(|e| report(STEP_SETUP, e))?;
             rustix::process::chdir(workdir.as_c_str())
                 .map_err(|e| report(STEP_WORKDIR, e.into()))?;
+            if let Some(c) = &confine {
+                confine_before_user(c).map_err(|e| report(STEP_CONFINE, e))?;
+            }
             if let Some((uid, gid)) = user {
                 // Only this thread exists in the child: the thread calls
                 // change the whole process.
@@ -186,10 +229,18 @@ pub(crate) fn spawn_member(spec: MemberSpawn, stdio: impl FnOnce(&mut Command)) 
                     .and_then(|()| rustix::thread::set_thread_uid(uid))
                     .map_err(|e| report(STEP_SETUP, e.into()))?;
             }
+            if let Some(c) = &confine {
+                confine_after_user(c, user.is_none_or(|(uid, _)| uid.is_root()))
+                    .map_err(|e| report(STEP_CONFINE, e))?;
+            }
             Ok(())
         });
     }
-    let pid_ns = pid_ns.into_iter().next().map(|(_, fd)| PidNs::Join(fd));
+    let pid_ns = match pid_ns.into_iter().next() {
+        Some((_, fd)) => Some(PidNs::Join(fd)),
+        None if spec.new_pid_ns => Some(PidNs::New),
+        None => None,
+    };
     with_pid_namespace(&spec.proc, pid_ns, || cmd.spawn()).map_err(|source| {
         let mut step = [0u8; 1];
         let failed_step = match rustix::io::read(&report_read, &mut step) {
@@ -197,6 +248,7 @@ pub(crate) fn spawn_member(spec: MemberSpawn, stdio: impl FnOnce(&mut Command)) 
             _ => None,
         };
         match failed_step.as_ref().map(|s| &s[..]) {
+            Some(STEP_CONFINE) => Error::Confine { program, source },
             Some(STEP_WORKDIR) => Error::Workdir {
                 dir: spec.workdir.clone().unwrap_or_else(|| "/".into()),
                 source,
@@ -220,6 +272,88 @@ pub(crate) fn spawn_member(spec: MemberSpawn, stdio: impl FnOnce(&mut Command)) 
 /// The byte a failed setup step writes to the report pipe.
 const STEP_SETUP: &[u8] = b"s";
 const STEP_WORKDIR: &[u8] = b"w";
+const STEP_CONFINE: &[u8] = b"c";
+
+/// Before the user switch, while the process still has every capability:
+/// `no_new_privs`, the bounding set, the ambient set, and (without
+/// `no_new_privs`) the seccomp program, which then needs CAP_SYS_ADMIN to
+/// be installed — the program must allow the user switch and `capset`
+/// after it, as docker's does (runc orders it the same way).
+fn confine_before_user(c: &Confine) -> std::io::Result<()> {
+    if c.no_new_privs {
+        rustix::thread::set_no_new_privs(true)?;
+    }
+    for bit in 0..64u32 {
+        let cap = CapabilitySet::from_bits_retain(1 << bit);
+        if c.keep.contains(cap) {
+            continue;
+        }
+        match rustix::thread::remove_capability_from_bounding_set(cap) {
+            // Past the kernel's last capability.
+            Err(rustix::io::Errno::INVAL) => break,
+            other => other?,
+        }
+    }
+    rustix::thread::clear_ambient_capability_set()?;
+    if !c.no_new_privs {
+        for program in &c.seccomp {
+            install_seccomp(program)?;
+        }
+    }
+    Ok(())
+}
+
+/// After the user switch: the permitted and effective sets (root keeps
+/// `keep`; another user has none, as docker leaves it), inheritable
+/// cleared, then the seccomp program under `no_new_privs` (last, so that
+/// it need not allow the setup's own syscalls).
+fn confine_after_user(c: &Confine, root: bool) -> std::io::Result<()> {
+    // Never more than it has: a host that runs stasis with fewer
+    // capabilities (itself in a container) gives --privileged its own set.
+    let have = rustix::thread::capabilities(None)?.permitted;
+    let keep = if root {
+        c.keep & have
+    } else {
+        CapabilitySet::empty()
+    };
+    rustix::thread::set_capabilities(
+        None,
+        CapabilitySets {
+            effective: keep,
+            permitted: keep,
+            inheritable: CapabilitySet::empty(),
+        },
+    )?;
+    if c.no_new_privs {
+        for program in &c.seccomp {
+            install_seccomp(program)?;
+        }
+    }
+    Ok(())
+}
+
+/// Installs a seccomp filter on the calling (only) thread.
+fn install_seccomp(program: &[libc::sock_filter]) -> std::io::Result<()> {
+    let len =
+        u16::try_from(program.len()).map_err(|_| std::io::Error::from_raw_os_error(libc::E2BIG))?;
+    let prog = libc::sock_fprog {
+        len,
+        filter: program.as_ptr().cast_mut(),
+    };
+    // SAFETY: `prog` points at `len` instructions that live in the caller's
+    // slice for the whole call; the kernel copies them and keeps no pointer.
+    let r = unsafe {
+        libc::prctl(
+            libc::PR_SET_SECCOMP,
+            libc::SECCOMP_MODE_FILTER as libc::c_ulong,
+            &prog as *const libc::sock_fprog,
+        )
+    };
+    if r < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
 
 /// In the forked child: session, cgroup leaves, namespaces, mounts.
 fn setup_member(
@@ -269,14 +403,95 @@ struct RootfsPaths {
     sys: CString,
     dev: CString,
     shm: CString,
+    /// Host device → its node inside.
     devices: Vec<(CString, CString)>,
     links: Vec<(CString, CString)>,
+    /// `/dev/null` inside, bound over masked files.
+    null: CString,
+    /// docker's masked paths that exist, and whether each is a directory.
+    masked: Vec<(CString, bool)>,
+    /// docker's read-only paths that exist.
+    read_only_paths: Vec<CString>,
+    sys_read_only: bool,
+    volumes: Vec<VolumePaths>,
+    read_only: bool,
+}
+
+/// A volume's source and its target inside the root, made before the fork.
+#[derive(Debug)]
+enum VolumePaths {
+    Bind {
+        source: CString,
+        target: CString,
+        readonly: bool,
+    },
+    Tmpfs {
+        target: CString,
+        data: CString,
+        readonly: bool,
+    },
 }
 
 const DEVICES: [&str; 6] = ["null", "zero", "full", "random", "urandom", "tty"];
 
+/// docker's masked paths (moby's `oci/defaults.go`): files get /dev/null
+/// bound over them, directories an empty read-only tmpfs.
+const MASKED_PATHS: [&str; 11] = [
+    "proc/asound",
+    "proc/acpi",
+    "proc/kcore",
+    "proc/keys",
+    "proc/latency_stats",
+    "proc/timer_list",
+    "proc/timer_stats",
+    "proc/sched_debug",
+    "proc/scsi",
+    "sys/firmware",
+    "sys/devices/virtual/powercap",
+];
+
+/// docker's read-only paths: bound onto themselves read-only.
+const READ_ONLY_PATHS: [&str; 5] = [
+    "proc/bus",
+    "proc/fs",
+    "proc/irq",
+    "proc/sys",
+    "proc/sysrq-trigger",
+];
+
+/// Makes `target` (absolute, inside the container) below `root` as a
+/// directory (or an empty file, for a file's bind), refusing one whose
+/// existing part leads out of the root through a symlink.
+fn make_target(root: &Path, target: &Path, file: bool) -> Result<PathBuf> {
+    let rel = target.strip_prefix("/").unwrap_or(target);
+    let full = root.join(rel);
+    let prepare = |source: std::io::Error| Error::PrepareRootfs {
+        path: full.clone(),
+        source,
+    };
+    let parent = full.parent().unwrap_or(root);
+    std::fs::create_dir_all(parent).map_err(prepare)?;
+    if file {
+        if !full.exists() {
+            std::fs::File::create(&full).map_err(prepare)?;
+        }
+    } else {
+        std::fs::create_dir_all(&full).map_err(prepare)?;
+    }
+    let canon = std::fs::canonicalize(&full).map_err(prepare)?;
+    let canon_root = std::fs::canonicalize(root).map_err(prepare)?;
+    if !canon.starts_with(&canon_root) {
+        return Err(Error::InvalidArgument {
+            what: "volume target",
+            value: target.display().to_string(),
+            reason: "it leads out of the root filesystem through a symlink",
+        });
+    }
+    Ok(canon)
+}
+
 impl RootfsPaths {
-    fn new(root: &Path) -> Result<Self> {
+    fn new(root: &Path, opts: &RootfsOptions) -> Result<Self> {
         for dir in ["proc", "sys", "dev"] {
             let d = root.join(dir);
             std::fs::create_dir_all(&d).map_err(|source| Error::PrepareRootfs {
@@ -284,7 +499,7 @@ impl RootfsPaths {
                 source,
             })?;
         }
-        let devices = DEVICES
+        let mut devices = DEVICES
             .iter()
             .map(|d| {
                 Ok((
@@ -293,6 +508,17 @@ impl RootfsPaths {
                 ))
             })
             .collect::<Result<Vec<_>>>()?;
+        for d in &opts.devices {
+            let inside = d
+                .container
+                .strip_prefix("/dev")
+                .map_err(|_| Error::InvalidArgument {
+                    what: "device",
+                    value: d.container.display().to_string(),
+                    reason: "a device goes in the container's /dev",
+                })?;
+            devices.push((c_path(&d.host)?, c_path(&root.join("dev").join(inside))?));
+        }
         let links = [
             ("/proc/self/fd", "fd"),
             ("/proc/self/fd/0", "stdin"),
@@ -307,6 +533,68 @@ impl RootfsPaths {
             ))
         })
         .collect::<Result<Vec<_>>>()?;
+        // What exists in /proc and /sys is the host kernel's: the host's own
+        // /proc and /sys say which of docker's paths this kernel has.
+        let (masked, read_only_paths) = if opts.mask {
+            let masked = MASKED_PATHS
+                .iter()
+                .filter_map(|p| {
+                    let host = Path::new("/").join(p);
+                    let meta = std::fs::metadata(&host).ok()?;
+                    Some(c_path(&root.join(p)).map(|c| (c, meta.is_dir())))
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let ro = READ_ONLY_PATHS
+                .iter()
+                .filter(|p| Path::new("/").join(p).exists())
+                .map(|p| c_path(&root.join(p)))
+                .collect::<Result<Vec<_>>>()?;
+            (masked, ro)
+        } else {
+            (Vec::new(), Vec::new())
+        };
+        let mut volumes = Vec::new();
+        for m in &opts.mounts {
+            volumes.push(match m {
+                crate::isolation::Mount::Bind {
+                    source,
+                    target,
+                    readonly,
+                } => VolumePaths::Bind {
+                    source: c_path(source)?,
+                    target: c_path(&make_target(root, target, !source.is_dir())?)?,
+                    readonly: *readonly,
+                },
+                crate::isolation::Mount::Tmpfs { target, options } => {
+                    let readonly = options.split(',').any(|o| o == "ro");
+                    let data: Vec<&str> = options
+                        .split(',')
+                        .filter(|o| {
+                            !o.is_empty()
+                                && !matches!(
+                                    *o,
+                                    "ro" | "rw"
+                                        | "noexec"
+                                        | "exec"
+                                        | "nosuid"
+                                        | "suid"
+                                        | "nodev"
+                                        | "dev"
+                                )
+                        })
+                        .collect();
+                    VolumePaths::Tmpfs {
+                        target: c_path(&make_target(root, target, false)?)?,
+                        data: CString::new(data.join(",")).map_err(|_| Error::InvalidArgument {
+                            what: "tmpfs option",
+                            value: options.clone(),
+                            reason: "it contains a NUL byte",
+                        })?,
+                        readonly,
+                    }
+                }
+            });
+        }
         Ok(RootfsPaths {
             root: c_path(root)?,
             proc: c_path(&root.join("proc"))?,
@@ -315,22 +603,29 @@ impl RootfsPaths {
             shm: c_path(&root.join("dev/shm"))?,
             devices,
             links,
+            null: c_path(&root.join("dev/null"))?,
+            masked,
+            read_only_paths,
+            sys_read_only: opts.mask,
+            volumes,
+            read_only: opts.read_only,
         })
     }
 
-    /// Mounts /proc, /sys (read-only), a tmpfs /dev with the usual devices
-    /// bound from the host, then pivots into the root and drops the old one.
+    /// Mounts /proc, /sys (read-only unless privileged), a tmpfs /dev with
+    /// the usual devices bound from the host, docker's masks, the volumes,
+    /// then makes the root read-only if asked, pivots into it and drops the
+    /// old one.
     fn enter(&self) -> std::io::Result<()> {
         let hard = MountFlags::NOSUID | MountFlags::NOEXEC | MountFlags::NODEV;
         rustix::mount::mount_bind_recursive(self.root.as_c_str(), self.root.as_c_str())?;
         mount_fs(c"proc", &self.proc, c"proc", hard, None)?;
-        mount_fs(
-            c"sysfs",
-            &self.sys,
-            c"sysfs",
-            hard | MountFlags::RDONLY,
-            None,
-        )?;
+        let sys_flags = if self.sys_read_only {
+            hard | MountFlags::RDONLY
+        } else {
+            hard
+        };
+        mount_fs(c"sysfs", &self.sys, c"sysfs", sys_flags, None)?;
         mount_fs(
             c"tmpfs",
             &self.dev,
@@ -357,6 +652,47 @@ impl RootfsPaths {
             hard,
             Some(c"mode=1777,size=65536k"),
         )?;
+        for (path, is_dir) in &self.masked {
+            if *is_dir {
+                mount_fs(c"tmpfs", path, c"tmpfs", hard | MountFlags::RDONLY, None)?;
+            } else {
+                rustix::mount::mount_bind(self.null.as_c_str(), path.as_c_str())?;
+            }
+        }
+        for path in &self.read_only_paths {
+            rustix::mount::mount_bind_recursive(path.as_c_str(), path.as_c_str())?;
+            remount_read_only(path, hard)?;
+        }
+        for v in &self.volumes {
+            match v {
+                VolumePaths::Bind {
+                    source,
+                    target,
+                    readonly,
+                } => {
+                    rustix::mount::mount_bind_recursive(source.as_c_str(), target.as_c_str())?;
+                    if *readonly {
+                        remount_read_only(target, MountFlags::empty())?;
+                    }
+                }
+                VolumePaths::Tmpfs {
+                    target,
+                    data,
+                    readonly,
+                } => {
+                    let mut flags = MountFlags::NOSUID | MountFlags::NODEV;
+                    if *readonly {
+                        flags |= MountFlags::RDONLY;
+                    }
+                    mount_fs(c"tmpfs", target, c"tmpfs", flags, Some(data))?;
+                }
+            }
+        }
+        if self.read_only {
+            // Only the root's own mount: /proc, /dev and the volumes keep
+            // their own flags, as with docker's --read-only.
+            remount_read_only(&self.root, MountFlags::empty())?;
+        }
         // pivot_root(".", ".") stacks the old root on top of the new one;
         // detaching "." then leaves only the new root.
         rustix::process::chdir(self.root.as_c_str())?;
@@ -365,6 +701,13 @@ impl RootfsPaths {
         rustix::process::chdir(c"/")?;
         Ok(())
     }
+}
+
+/// Makes a bind mount read-only, keeping `flags` (a bind remount replaces
+/// the per-mount flags it does not name).
+fn remount_read_only(path: &std::ffi::CStr, flags: MountFlags) -> std::io::Result<()> {
+    rustix::mount::mount_remount(path, flags | MountFlags::BIND | MountFlags::RDONLY, c"")
+        .map_err(Into::into)
 }
 
 fn mount_fs(

@@ -131,6 +131,7 @@ impl Sandbox {
     /// overlay root filesystem (unmounted, then its upper directory with
     /// the rest), and its record, log and name.
     pub(crate) fn remove_container_state(&self, c: &ContainerRecord) -> Result<()> {
+        // The pod's record may be gone already: its cgroups are found by ID.
         let cgroups = self.cgroups_of(&c.pod)?;
         cgroups.kill_all(Some(c.id.as_str()), Duration::from_secs(10))?;
         cgroups.remove_leaf(c.id.as_str())?;

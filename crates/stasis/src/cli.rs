@@ -46,7 +46,7 @@ pub enum Command {
     #[command(after_help = crate::exit::HELP, override_usage = "\
 stasis run [OPTIONS] IMAGE [CMD]...   (the image's root filesystem and config)
        stasis run [OPTIONS] [--rootfs DIR] -- CMD...   (the host's filesystem, or DIR)")]
-    Run(run::Args),
+    Run(Box<run::Args>),
     /// List containers
     #[command(after_help = crate::exit::HELP)]
     Ps(ps::Args),

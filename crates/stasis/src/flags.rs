@@ -453,6 +453,224 @@ impl RunCommand {
     }
 }
 
+/// `run`'s isolation and volumes, each with docker's spelling. The
+/// defaults are docker's (see docs/isolation.md); these relax or add to them.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct Isolation {
+    /// Every capability, no seccomp filter, every device, /proc and /sys unmasked
+    #[arg(long)]
+    pub privileged: bool,
+    /// Add a capability to docker's default set: NET_ADMIN, CAP_SYS_TIME, ALL (repeatable)
+    #[arg(long = "cap-add", value_name = "CAP")]
+    pub cap_add: Vec<String>,
+    /// Drop a capability from it, or ALL (repeatable; applied before --cap-add)
+    #[arg(long = "cap-drop", value_name = "CAP")]
+    pub cap_drop: Vec<String>,
+    /// seccomp=unconfined, seccomp=PROFILE.json (docker's format), no-new-privileges[=true|false] (repeatable)
+    #[arg(long = "security-opt", value_name = "OPT", value_parser = parse_security_opt)]
+    pub security_opt: Vec<SecurityOpt>,
+    /// Mount the container's root filesystem read-only (with --rootfs or an image)
+    #[arg(long = "read-only")]
+    pub read_only: bool,
+    /// Give the container a host device, at the same path or CONTAINER (repeatable)
+    #[arg(long, value_name = "HOST[:CONTAINER]", value_parser = parse_device)]
+    pub device: Vec<sandbox::isolation::Device>,
+    /// Bind a host path: HOST:CONTAINER[:ro|rw] (repeatable; with --rootfs or an image)
+    #[arg(short = 'v', long = "volume", value_name = "HOST:CONTAINER[:ro|rw]", value_parser = parse_volume)]
+    pub volume: Vec<sandbox::Mount>,
+    /// type=bind,source=HOST,target=CONTAINER[,readonly] or type=tmpfs,target=CONTAINER[,tmpfs-size=BYTES][,tmpfs-mode=OCTAL] (repeatable)
+    #[arg(long, value_name = "SPEC", value_parser = parse_mount)]
+    pub mount: Vec<sandbox::Mount>,
+    /// A tmpfs at CONTAINER, with tmpfs options (size=64m,mode=1777,ro,noexec...) (repeatable)
+    #[arg(long, value_name = "CONTAINER[:OPTIONS]", value_parser = parse_tmpfs)]
+    pub tmpfs: Vec<sandbox::Mount>,
+}
+
+/// One `--security-opt`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecurityOpt {
+    Seccomp(sandbox::Seccomp),
+    NoNewPrivileges(bool),
+}
+
+impl Isolation {
+    /// The sandbox's isolation. Volumes go in the order -v, --mount,
+    /// --tmpfs, then by the depth of their target (a stable sort, as docker
+    /// sorts them), so that `/data` is mounted before `/data/cache`.
+    pub fn to_isolation(&self) -> sandbox::Isolation {
+        let mut iso = sandbox::Isolation {
+            privileged: self.privileged,
+            cap_add: self.cap_add.clone(),
+            cap_drop: self.cap_drop.clone(),
+            read_only: self.read_only,
+            devices: self.device.clone(),
+            mounts: self
+                .volume
+                .iter()
+                .chain(&self.mount)
+                .chain(&self.tmpfs)
+                .cloned()
+                .collect(),
+            ..sandbox::Isolation::default()
+        };
+        iso.mounts.sort_by_key(|m| m.target().components().count());
+        for opt in &self.security_opt {
+            match opt {
+                SecurityOpt::Seccomp(s) => iso.seccomp = s.clone(),
+                SecurityOpt::NoNewPrivileges(b) => iso.no_new_privileges = *b,
+            }
+        }
+        iso
+    }
+}
+
+fn parse_security_opt(s: &str) -> Result<SecurityOpt, String> {
+    // docker takes both `key=value` and the older `key:value`.
+    let (key, value) = s
+        .split_once('=')
+        .or_else(|| s.split_once(':'))
+        .map_or((s, None), |(k, v)| (k, Some(v)));
+    match (key, value) {
+        ("seccomp", Some("unconfined")) => Ok(SecurityOpt::Seccomp(sandbox::Seccomp::Unconfined)),
+        ("seccomp", Some(path)) if !path.is_empty() => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("reading the seccomp profile {path}: {e}"))?;
+            Ok(SecurityOpt::Seccomp(sandbox::Seccomp::Profile(text)))
+        }
+        ("no-new-privileges", None | Some("true")) => Ok(SecurityOpt::NoNewPrivileges(true)),
+        ("no-new-privileges", Some("false")) => Ok(SecurityOpt::NoNewPrivileges(false)),
+        _ => Err(format!(
+            "{s:?}: use seccomp=unconfined, seccomp=PROFILE.json or no-new-privileges"
+        )),
+    }
+}
+
+/// An absolute path with no NUL.
+fn absolute(what: &str, s: &str) -> Result<PathBuf, String> {
+    if s.contains('\0') {
+        return Err(format!("the {what} {s:?} contains a NUL byte"));
+    }
+    let p = PathBuf::from(s);
+    if !p.is_absolute() {
+        return Err(format!("the {what} {s:?} is not an absolute path"));
+    }
+    Ok(p)
+}
+
+fn parse_device(s: &str) -> Result<sandbox::isolation::Device, String> {
+    let mut parts = s.splitn(3, ':');
+    let host = absolute("device", parts.next().unwrap_or_default())?;
+    let container = match parts.next() {
+        Some(c) => absolute("device path in the container", c)?,
+        None => host.clone(),
+    };
+    if parts.next().is_some() {
+        return Err(format!(
+            "{s:?}: use HOST[:CONTAINER] (permissions other than rwm are not supported)"
+        ));
+    }
+    Ok(sandbox::isolation::Device { host, container })
+}
+
+fn parse_volume(s: &str) -> Result<sandbox::Mount, String> {
+    let parts: Vec<&str> = s.split(':').collect();
+    let (source, target, readonly) = match parts.as_slice() {
+        [src, dst] => (*src, *dst, false),
+        [src, dst, "ro"] => (*src, *dst, true),
+        [src, dst, "rw"] => (*src, *dst, false),
+        [_, _, opt] => {
+            return Err(format!(
+                "{s:?}: unknown volume option {opt:?} (use ro or rw)"
+            ))
+        }
+        _ => {
+            return Err(format!(
+            "{s:?}: use HOST:CONTAINER[:ro|rw] (named volumes are not supported: give a host path)"
+        ))
+        }
+    };
+    Ok(sandbox::Mount::Bind {
+        source: absolute("volume source", source)?,
+        target: absolute("volume target", target)?,
+        readonly,
+    })
+}
+
+fn parse_mount(s: &str) -> Result<sandbox::Mount, String> {
+    let (mut kind, mut source, mut target, mut readonly) = (None, None, None, false);
+    let (mut size, mut mode) = (None, None);
+    for field in s.split(',') {
+        let (k, v) = field
+            .split_once('=')
+            .map_or((field, None), |(k, v)| (k, Some(v)));
+        match (k, v) {
+            ("type", Some(t)) => kind = Some(t),
+            ("source" | "src", Some(v)) => source = Some(v),
+            ("target" | "destination" | "dst", Some(v)) => target = Some(v),
+            ("readonly" | "ro", None | Some("true" | "1")) => readonly = true,
+            ("readonly" | "ro", Some("false" | "0")) => readonly = false,
+            ("tmpfs-size", Some(v)) => size = Some(v),
+            ("tmpfs-mode", Some(v)) => mode = Some(v),
+            _ => return Err(format!("{s:?}: unknown --mount field {field:?}")),
+        }
+    }
+    let target = absolute(
+        "mount target",
+        target.ok_or_else(|| format!("{s:?}: give target=PATH"))?,
+    )?;
+    match kind {
+        Some("bind") => {
+            if size.is_some() || mode.is_some() {
+                return Err(format!(
+                    "{s:?}: tmpfs-size and tmpfs-mode are for type=tmpfs"
+                ));
+            }
+            let source = absolute(
+                "mount source",
+                source.ok_or_else(|| format!("{s:?}: give source=HOST-PATH"))?,
+            )?;
+            Ok(sandbox::Mount::Bind {
+                source,
+                target,
+                readonly,
+            })
+        }
+        Some("tmpfs") => {
+            if source.is_some() {
+                return Err(format!("{s:?}: a tmpfs has no source"));
+            }
+            let mut options = Vec::new();
+            if let Some(size) = size {
+                options.push(format!("size={size}"));
+            }
+            if let Some(mode) = mode {
+                options.push(format!("mode={mode}"));
+            }
+            if readonly {
+                options.push("ro".into());
+            }
+            Ok(sandbox::Mount::Tmpfs {
+                target,
+                options: options.join(","),
+            })
+        }
+        Some(other) => Err(format!(
+            "{s:?}: type={other} is not supported (use bind or tmpfs)"
+        )),
+        None => Err(format!("{s:?}: give type=bind or type=tmpfs")),
+    }
+}
+
+fn parse_tmpfs(s: &str) -> Result<sandbox::Mount, String> {
+    let (target, options) = s.split_once(':').unwrap_or((s, ""));
+    let mount = sandbox::Mount::Tmpfs {
+        target: absolute("tmpfs target", target)?,
+        options: options.to_owned(),
+    };
+    sandbox::isolation::tmpfs_options(options).map_err(|e| e.to_string())?;
+    Ok(mount)
+}
+
 /// `KEY=VALUE` with a non-empty key.
 fn parse_label(s: &str) -> Result<(String, String), String> {
     match s.split_once('=') {
@@ -723,5 +941,95 @@ mod tests {
         assert!(env[0].starts_with("PATH="), "{env:?}");
         assert_eq!(env[1], "A=b");
         assert_eq!(env.len(), 2);
+    }
+
+    #[derive(Debug, Parser)]
+    struct IsolationProbe {
+        #[command(flatten)]
+        isolation: Isolation,
+    }
+
+    #[test]
+    fn isolation_flags_parse_to_the_sandboxs_isolation() {
+        let p = IsolationProbe::try_parse_from([
+            "probe",
+            "--cap-drop",
+            "ALL",
+            "--cap-add",
+            "NET_ADMIN",
+            "--security-opt",
+            "no-new-privileges",
+            "--security-opt",
+            "seccomp=unconfined",
+            "--read-only",
+            "-v",
+            "/h:/c:ro",
+            "--mount",
+            "type=bind,src=/a,dst=/b",
+            "--tmpfs",
+            "/t:size=1m",
+            "--mount",
+            "type=tmpfs,target=/u,tmpfs-size=4096,tmpfs-mode=1777",
+            "--device",
+            "/dev/null:/dev/n",
+            "--tmpfs",
+            "/c/deeper",
+        ])
+        .expect("parse");
+        let iso = p.isolation.to_isolation();
+        assert_eq!(iso.cap_drop, ["ALL"]);
+        assert_eq!(iso.cap_add, ["NET_ADMIN"]);
+        assert!(iso.no_new_privileges && iso.read_only && !iso.privileged);
+        assert_eq!(iso.seccomp, sandbox::Seccomp::Unconfined);
+        assert_eq!(
+            iso.mounts[..4],
+            [
+                sandbox::Mount::Bind {
+                    source: "/h".into(),
+                    target: "/c".into(),
+                    readonly: true
+                },
+                sandbox::Mount::Bind {
+                    source: "/a".into(),
+                    target: "/b".into(),
+                    readonly: false
+                },
+                sandbox::Mount::Tmpfs {
+                    target: "/u".into(),
+                    options: "size=4096,mode=1777".into()
+                },
+                sandbox::Mount::Tmpfs {
+                    target: "/t".into(),
+                    options: "size=1m".into()
+                },
+            ],
+            "-v, then --mount, then --tmpfs"
+        );
+        assert_eq!(
+            iso.mounts[4].target(),
+            std::path::Path::new("/c/deeper"),
+            "deeper targets last"
+        );
+        assert_eq!(iso.devices[0].container, PathBuf::from("/dev/n"));
+        for bad in [
+            vec!["-v", "rel:/c"],
+            vec!["-v", "/h:/c:rx"],
+            vec!["-v", "name"],
+            vec!["--mount", "type=volume,target=/x"],
+            vec!["--mount", "type=bind,target=/x"],
+            vec!["--mount", "type=tmpfs,source=/a,target=/x"],
+            vec!["--tmpfs", "/x:bogus"],
+            vec!["--security-opt", "label=disable"],
+            vec!["--device", "dev/null"],
+        ] {
+            let mut args = vec!["probe"];
+            args.extend(bad.iter().copied());
+            let e = IsolationProbe::try_parse_from(&args).expect_err("malformed");
+            assert_eq!(
+                e.kind(),
+                clap::error::ErrorKind::ValueValidation,
+                "{bad:?}: {e}"
+            );
+        }
     }
 }

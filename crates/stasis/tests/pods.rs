@@ -319,8 +319,20 @@ fn stopping_a_paused_pod_and_removing_it_leaves_nothing() {
     ])
     .ok();
     let pod_id = s.pod("gone")["id"].as_str().expect("id").to_owned();
+    // x ends on SIGTERM. Each is PID 1 of its own PID namespace, which the
+    // kernel shields from signals it has no handler for (as in docker), so
+    // x handles it (a bare `sleep` would need the SIGKILL too).
     s.run(&[
-        "run", "-d", "--pod", "gone", "--name", "x", "--", "sleep", "1000",
+        "run",
+        "-d",
+        "--pod",
+        "gone",
+        "--name",
+        "x",
+        "--",
+        "sh",
+        "-c",
+        "trap 'exit 143' TERM; sleep 1000 & wait",
     ])
     .ok();
     // y ignores SIGTERM and leaves a stray child in its cgroup.

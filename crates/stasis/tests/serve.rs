@@ -341,9 +341,12 @@ fn pause_inspect_unpause_logs_wait_stop_rm_over_the_api_and_the_cli() {
         return;
     }
     let s = Stasis::new();
+    // --init: with stasis-pause as PID 1 of its PID namespace, the sleep
+    // dies of the API's SIGTERM (143); as PID 1 itself it would ignore it.
     s.run(&[
         "run",
         "-d",
+        "--init",
         "--name",
         "web",
         "--",

@@ -68,7 +68,7 @@ fn dispatch(global: &Global, command: Command) -> Result<u8> {
         Command::State(args) => state::run(global, &args).map(|()| ok),
         Command::Pod(args) => pod::run(global, args).map(|()| ok),
         Command::Image(args) => image::run(global, args).map(|()| ok),
-        Command::Run(args) => run::run(global, args),
+        Command::Run(args) => run::run(global, *args),
         Command::Ps(args) => ps::run(global, &args).map(|()| ok),
         Command::Inspect(args) => inspect::run(global, &args).map(|()| ok),
         Command::Logs(args) => logs::run(global, &args).map(|()| ok),

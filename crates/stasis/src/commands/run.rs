@@ -34,6 +34,17 @@ pub struct Args {
     /// Without an image: run in its own mount namespace with DIR as its root (with /proc, /dev, /sys)
     #[arg(long, value_name = "DIR")]
     pub rootfs: Option<PathBuf>,
+    /// Run as UID[:GID] or NAME[:GROUP] (names from the container's /etc/passwd and /etc/group)
+    #[arg(short, long, value_name = "USER[:GROUP]")]
+    pub user: Option<String>,
+    /// Run stasis-pause as PID 1 of the container's PID namespace, reaping orphans and leaving signals to the command (its pod shares pid)
+    #[arg(long)]
+    pub init: bool,
+    /// The container's hostname (its pod's UTS namespace: with --pod, set it at pod create)
+    #[arg(long, value_name = "NAME")]
+    pub hostname: Option<String>,
+    #[command(flatten)]
+    pub isolation: flags::Isolation,
     #[command(flatten)]
     pub health: flags::HealthCheck,
     #[command(flatten)]
@@ -57,7 +68,7 @@ pub fn run(global: &Global, args: Args) -> Result<u8> {
         .transpose()
         .context("the health check")?;
     let env = args.process.env();
-    let (command, env, workdir, image, user) = match source {
+    let (command, env, workdir, image, image_user) = match source {
         RunSource::Command(command) => (command, env, args.process.workdir, None, None),
         RunSource::Image { image, .. } if args.rootfs.is_some() => {
             return Err(Refusal::usage(format!(
@@ -83,6 +94,30 @@ pub fn run(global: &Global, args: Args) -> Result<u8> {
             )
         }
     };
+    // -u wins over the image's user; names come from the container's own
+    // /etc/passwd (the image's, the --rootfs directory's, or the host's).
+    let user = match &args.user {
+        Some(spec) => {
+            let roots: Vec<PathBuf> = match (&image, &args.rootfs) {
+                (Some(root), _) => root.lower_dirs.clone(),
+                (None, Some(r)) => vec![r.clone()],
+                (None, None) => vec![PathBuf::from("/")],
+            };
+            Some(
+                crate::commands::image::user_of(&roots, spec)
+                    .with_context(|| format!("the user {spec:?}"))?,
+            )
+        }
+        None => image_user,
+    };
+    if args.hostname.is_some() && args.pod.is_some() {
+        return Err(Refusal::usage(
+            "--hostname with --pod: a pod's members share its hostname (its UTS namespace); \
+             give it to `pod create --hostname`"
+                .to_owned(),
+        )
+        .into());
+    }
     let container = sandbox
         .create_container(ContainerOptions {
             name: args.name,
@@ -100,6 +135,9 @@ pub fn run(global: &Global, args: Args) -> Result<u8> {
             healthcheck,
             limits: args.limits.to_limits(),
             restart: args.restart.restart.unwrap_or_default(),
+            isolation: args.isolation.to_isolation(),
+            hostname: args.hostname,
+            init: args.init,
         })
         .context("creating the container")
         .map_err(permission_hint)?;

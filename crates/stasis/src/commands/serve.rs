@@ -279,6 +279,11 @@ impl api::Backend for CliBackend {
                 healthcheck: None,
                 limits: o.limits,
                 restart: o.restart,
+                // docker's default confinement; HostConfig's Privileged,
+                // CapAdd, Binds... are not read by the API yet.
+                isolation: sandbox::Isolation::default(),
+                hostname: None,
+                init: false,
             })
             .map_err(|e| match &e {
                 sandbox::Error::NotFound { .. } => {

@@ -180,7 +180,7 @@ fn merge_env(base: &[String], over: Vec<String>) -> Vec<String> {
 /// `UID[:GID]` or `NAME[:GROUP]`, names looked up in the image's
 /// /etc/passwd and /etc/group (a numeric UID takes its passwd entry's
 /// group, or 0, as docker does).
-fn user_of(lower_dirs: &[PathBuf], spec: &str) -> Result<sandbox::User> {
+pub(crate) fn user_of(lower_dirs: &[PathBuf], spec: &str) -> Result<sandbox::User> {
     let (u, g) = spec
         .split_once(':')
         .map_or((spec, None), |(u, g)| (u, Some(g)));
