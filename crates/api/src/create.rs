@@ -3,7 +3,9 @@
 //! stasis cannot give rather than silently ignored.
 //!
 //! Honoured: `Image`, `Cmd`, `Entrypoint`, `Env`, `WorkingDir`, `User`,
-//! `Labels`, `HostConfig.AutoRemove`, and `HostConfig.NetworkMode`,
+//! `Labels`, `HostConfig.AutoRemove`, the limits `HostConfig.Memory`,
+//! `MemorySwap`, `NanoCpus`, `CpuShares`, `PidsLimit` (0 or null: unset, as
+//! docker sends them), `HostConfig.RestartPolicy`, and `HostConfig.NetworkMode`,
 //! `PidMode`, `IpcMode` of `container:X` (joining X's pod; all that name
 //! one must name the same). Refused: `Tty` (stasis containers have none),
 //! host namespaces. Accepted as what stasis does anyway: the default,
@@ -35,6 +37,9 @@ pub struct CreateOptions {
     /// The pod to join, from `container:X` modes.
     pub pod: Option<String>,
     pub auto_remove: bool,
+    /// `HostConfig`'s limits (checked by the sandbox, with docker's rules).
+    pub limits: sandbox::Limits,
+    pub restart: sandbox::RestartPolicy,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -59,6 +64,19 @@ struct HostConfig {
     ipc_mode: Option<String>,
     auto_remove: Option<bool>,
     privileged: Option<bool>,
+    memory: Option<i64>,
+    memory_swap: Option<i64>,
+    nano_cpus: Option<i64>,
+    cpu_shares: Option<i64>,
+    pids_limit: Option<i64>,
+    restart_policy: Option<RestartPolicy>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+struct RestartPolicy {
+    name: Option<String>,
+    maximum_retry_count: Option<u32>,
 }
 
 /// docker's strslice: a string or a list of strings.
@@ -139,6 +157,32 @@ impl CreateOptions {
                 )));
             }
         }
+        let restart = match hc.restart_policy {
+            None => sandbox::RestartPolicy::No,
+            Some(p) => {
+                let name = p.name.unwrap_or_default();
+                let text = match (name.as_str(), p.maximum_retry_count) {
+                    ("on-failure", Some(n)) if n > 0 => format!("on-failure:{n}"),
+                    _ => name,
+                };
+                sandbox::RestartPolicy::parse(&text)
+                    .map_err(|e| ApiError::bad_request(crate::capitalized(&e.to_string())))?
+            }
+        };
+        if hc.auto_remove == Some(true) && !restart.is_none() {
+            return Err(ApiError::bad_request(
+                "can't create 'AutoRemove' container with restart policy",
+            ));
+        }
+        // docker sends 0 for "not set".
+        let set = |v: Option<i64>| v.filter(|n| *n != 0);
+        let limits = sandbox::Limits {
+            memory: set(hc.memory),
+            memory_swap: set(hc.memory_swap),
+            nano_cpus: set(hc.nano_cpus),
+            cpu_shares: set(hc.cpu_shares),
+            pids_limit: set(hc.pids_limit),
+        };
         Ok(CreateOptions {
             name: name
                 .filter(|n| !n.is_empty())
@@ -152,6 +196,8 @@ impl CreateOptions {
             labels: b.labels.unwrap_or_default(),
             pod,
             auto_remove: hc.auto_remove.unwrap_or(false),
+            limits,
+            restart,
         })
     }
 }
@@ -173,6 +219,21 @@ mod tests {
         assert!(o.auto_remove);
         assert_eq!(o.name.as_deref(), Some("job"));
         assert_eq!(o.labels["tier"], "db");
+        assert!(o.limits.is_empty(), "nothing asked");
+        let limited = CreateOptions::parse(
+            br#"{"Image":"x","HostConfig":{"Memory":33554432,"MemorySwap":0,"NanoCpus":500000000,"PidsLimit":16,"CpuShares":0,
+                "RestartPolicy":{"Name":"on-failure","MaximumRetryCount":2}}}"#,
+            None,
+        )
+        .expect("limits");
+        assert_eq!(limited.limits.memory, Some(32 << 20));
+        assert_eq!(limited.limits.memory_swap, None, "0 is unset");
+        assert_eq!(limited.limits.nano_cpus, Some(500_000_000));
+        assert_eq!(limited.limits.pids_limit, Some(16));
+        assert_eq!(
+            limited.restart,
+            sandbox::RestartPolicy::OnFailure { max: 2 }
+        );
         let one = CreateOptions::parse(br#"{"Image":"x","Entrypoint":"/bin/sh","Cmd":null}"#, None)
             .expect("strslice");
         assert_eq!(one.entrypoint, Some(vec!["/bin/sh".to_owned()]));
@@ -183,6 +244,8 @@ mod tests {
             br#"{"Image":"x","Tty":true}"#,
             br#"{"Image":"x","HostConfig":{"NetworkMode":"host"}}"#,
             br#"{"Image":"x","HostConfig":{"NetworkMode":"container:a","IpcMode":"container:b"}}"#,
+            br#"{"Image":"x","HostConfig":{"RestartPolicy":{"Name":"sometimes"}}}"#,
+            br#"{"Image":"x","HostConfig":{"AutoRemove":true,"RestartPolicy":{"Name":"always"}}}"#,
             b"",
         ] {
             let e = CreateOptions::parse(bad, None).expect_err("refused");

@@ -60,6 +60,10 @@ pub fn status(
         ContainerStatus::Created => "Created".to_owned(),
         ContainerStatus::Running => format!("Up {}", up()),
         ContainerStatus::Paused => format!("Up {} (Paused)", up()),
+        ContainerStatus::Restarting(code) => match finished {
+            Some(t) => format!("Restarting ({code}) {}", ago_at(t, now)),
+            None => format!("Restarting ({code})"),
+        },
         ContainerStatus::Exited(code) => {
             let code = code.map_or_else(|| "unknown".to_owned(), |c| c.to_string());
             match finished {
@@ -116,6 +120,10 @@ mod tests {
         assert_eq!(
             st(ContainerStatus::Exited(None), Some(1), None),
             "Exited (unknown)"
+        );
+        assert_eq!(
+            st(ContainerStatus::Restarting(1), Some(1), Some(998)),
+            "Restarting (1) 2 seconds ago"
         );
     }
 }

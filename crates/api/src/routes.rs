@@ -494,7 +494,9 @@ async fn run(
             .await?;
             match status {
                 ContainerStatus::Created => {}
-                ContainerStatus::Running | ContainerStatus::Paused => {
+                ContainerStatus::Running
+                | ContainerStatus::Paused
+                | ContainerStatus::Restarting(_) => {
                     return Ok(no_content(StatusCode::NOT_MODIFIED))
                 }
                 ContainerStatus::Exited(_) => {
@@ -926,9 +928,10 @@ fn stream_permit(svc: &Service) -> Result<tokio::sync::OwnedSemaphorePermit, Api
     })
 }
 
-/// `GET /containers/{id}/logs`. The container's log holds its stdout and
-/// stderr together, without times: both streams are that one log, framed
-/// as stdout; `since`, `until` and `timestamps` are refused.
+/// `GET /containers/{id}/logs`: the container's stdout and stderr, each in
+/// docker's multiplexed frames of its own stream, with `tail`, `since` and
+/// `timestamps` (the log keeps the streams apart and a time per line);
+/// `until` is refused.
 async fn logs(
     svc: &Arc<Service>,
     target: String,
@@ -942,23 +945,30 @@ async fn logs(
         ));
     }
     let follow = query.flag("follow", false)?;
-    if query.flag("timestamps", false)? {
+    let timestamps = query.flag("timestamps", false)?;
+    if !matches!(query.get("until"), None | Some("" | "0")) {
         return Err(ApiError::bad_request(
-            "timestamps: a stasis container's log records no times",
+            "until: stasis does not end a log at a time",
         ));
     }
-    for key in ["since", "until"] {
-        if !matches!(query.get(key), None | Some("" | "0")) {
-            return Err(ApiError::bad_request(format!(
-                "{key}: a stasis container's log records no times"
-            )));
-        }
-    }
+    let since = match query.get("since") {
+        None | Some("" | "0") => None,
+        Some(t) => Some(
+            sandbox::time::parse_time(t, std::time::SystemTime::now())
+                .map_err(|e| ApiError::bad_request(format!("since: {e}")))?,
+        ),
+    };
     let tail = match query.get("tail") {
         None | Some("" | "all") => None,
-        Some(n) => Some(n.parse::<u64>().map_err(|_| {
+        Some(n) => Some(n.parse::<usize>().map_err(|_| {
             ApiError::bad_request(format!("invalid value for tail: {n:?} (a number or all)"))
         })?),
+    };
+    let opts = sandbox::logs::LogOptions {
+        follow,
+        tail,
+        since,
+        timestamps,
     };
     let permit = if follow {
         Some(stream_permit(svc)?)
@@ -966,15 +976,9 @@ async fn logs(
         None
     };
     let s = svc.clone();
-    let (c, skip) = blocking("reading the log", move || {
+    let c = blocking("reading the log", move || {
         s.backend.refresh();
-        let c = find(&s.sandbox, &target)?;
-        let skip = match tail {
-            Some(n) => tail_offset(&s.sandbox.log_path(&c), n)
-                .map_err(|e| ApiError::internal("reading the log", &e))?,
-            None => 0,
-        };
-        Ok((c, skip))
+        find(&s.sandbox, &target)
     })
     .await?;
     let (tx, body) = body::channel(8);
@@ -983,10 +987,19 @@ async fn logs(
         let _permit = permit;
         let mut out = FrameWriter {
             tx,
-            skip,
+            skip: 0,
             stopping: svc.stopping.clone(),
         };
-        if let Err(e) = svc.sandbox.copy_logs(&c, &mut out, follow) {
+        let copied = svc.sandbox.copy_log_streams(
+            &c,
+            &mut |stream, bytes| match stream {
+                sandbox::logs::Stream::Stdout if stdout => out.send(1, bytes),
+                sandbox::logs::Stream::Stderr if stderr => out.send(2, bytes),
+                _ => out.check(),
+            },
+            opts,
+        );
+        if let Err(e) = copied {
             // Most often the client hung up.
             tracing::debug!(error = %format_chain(&e), container = %c.name, "log stream ended");
         }
@@ -1312,15 +1325,11 @@ async fn attach(
     };
     let permit = stream_permit(svc)?;
     let s = svc.clone();
-    let (c, skip) = blocking("attaching to the container", move || {
+    // Without logs=1, only what the container writes from now on.
+    let since = (!logs).then(std::time::SystemTime::now);
+    let c = blocking("attaching to the container", move || {
         s.backend.refresh();
-        let c = find(&s.sandbox, &target)?;
-        let skip = if logs {
-            0
-        } else {
-            std::fs::metadata(s.sandbox.log_path(&c)).map_or(0, |m| m.len())
-        };
-        Ok((c, skip))
+        find(&s.sandbox, &target)
     })
     .await?;
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(8);
@@ -1338,8 +1347,24 @@ async fn attach(
         let stopping = svc.stopping.clone();
         tokio::task::spawn_blocking(move || {
             let _permit = permit;
-            let mut out = FrameWriter { tx, skip, stopping };
-            if let Err(e) = svc.sandbox.copy_logs(&c, &mut out, follow) {
+            let mut out = FrameWriter {
+                tx,
+                skip: 0,
+                stopping,
+            };
+            let copied = svc.sandbox.copy_log_streams(
+                &c,
+                &mut |stream, bytes| match stream {
+                    sandbox::logs::Stream::Stdout => out.send(1, bytes),
+                    sandbox::logs::Stream::Stderr => out.send(2, bytes),
+                },
+                sandbox::logs::LogOptions {
+                    follow,
+                    since,
+                    ..Default::default()
+                },
+            );
+            if let Err(e) = copied {
                 tracing::debug!(error = %format_chain(&e), container = %c.name, "attach ended");
             }
         });
@@ -1363,46 +1388,6 @@ async fn attach(
     Ok(resp)
 }
 
-/// The byte offset at which the last `n` lines of the file begin.
-fn tail_offset(path: &std::path::Path, n: u64) -> std::io::Result<u64> {
-    use std::os::unix::fs::FileExt;
-    let file = match std::fs::File::open(path) {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
-        Err(e) => return Err(e),
-    };
-    let len = file.metadata()?.len();
-    if n == 0 {
-        return Ok(len);
-    }
-    let mut end = len;
-    let mut newlines = 0u64;
-    let mut buf = vec![0u8; 64 * 1024];
-    // A final newline ends the last line; it does not start another.
-    let mut skip_last = true;
-    while end > 0 {
-        let start = end.saturating_sub(buf.len() as u64);
-        let chunk = &mut buf[..(end - start) as usize];
-        file.read_exact_at(chunk, start)?;
-        for (i, b) in chunk.iter().enumerate().rev() {
-            if *b != b'\n' {
-                skip_last = false;
-                continue;
-            }
-            if skip_last {
-                skip_last = false;
-                continue;
-            }
-            newlines += 1;
-            if newlines == n {
-                return Ok(start + i as u64 + 1);
-            }
-        }
-        end = start;
-    }
-    Ok(0)
-}
-
 /// Writes each chunk as one frame of docker's multiplexed stream: the
 /// 8-byte header `[1, 0, 0, 0, len u32 BE]` (stream 1, stdout), then the
 /// bytes. Fails once the client has gone, which ends the copy.
@@ -1417,23 +1402,39 @@ fn gone() -> std::io::Error {
     std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the client has gone")
 }
 
-impl std::io::Write for FrameWriter {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let dropped = usize::try_from(self.skip)
-            .unwrap_or(usize::MAX)
-            .min(buf.len());
-        self.skip -= dropped as u64;
-        let data = &buf[dropped..];
-        // At most 64 KiB per write from copy_logs; a frame holds up to 4 GiB.
+impl FrameWriter {
+    /// Sends `data` in frames of `stream` (1 stdout, 2 stderr), then checks
+    /// that the client is still there.
+    fn send(&mut self, stream: u8, data: &[u8]) -> std::io::Result<()> {
+        // A frame holds up to 4 GiB; a log line is far smaller.
         for part in data.chunks(1 << 20) {
             let mut frame = Vec::with_capacity(8 + part.len());
-            frame.extend_from_slice(&[1, 0, 0, 0]);
+            frame.extend_from_slice(&[stream, 0, 0, 0]);
             frame.extend_from_slice(&(part.len() as u32).to_be_bytes());
             frame.extend_from_slice(part);
             self.tx
                 .blocking_send(Bytes::from(frame))
                 .map_err(|_| gone())?;
         }
+        self.check()
+    }
+
+    /// An error once the client has gone or the service is stopping.
+    fn check(&self) -> std::io::Result<()> {
+        if self.tx.is_closed() || self.stopping.load(Ordering::Relaxed) {
+            return Err(gone());
+        }
+        Ok(())
+    }
+}
+
+impl std::io::Write for FrameWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let dropped = usize::try_from(self.skip)
+            .unwrap_or(usize::MAX)
+            .min(buf.len());
+        self.skip -= dropped as u64;
+        self.send(1, &buf[dropped..])?;
         Ok(buf.len())
     }
 
@@ -1511,21 +1512,6 @@ mod tests {
     }
 
     #[test]
-    fn the_tail_starts_n_lines_from_the_end() {
-        let path = std::env::temp_dir().join(format!("stasis-unit-tail-{}", std::process::id()));
-        std::fs::write(&path, "a\nbb\nccc\n").expect("write");
-        assert_eq!(tail_offset(&path, 1).expect("1"), 5);
-        assert_eq!(tail_offset(&path, 2).expect("2"), 2);
-        assert_eq!(tail_offset(&path, 3).expect("3"), 0);
-        assert_eq!(tail_offset(&path, 9).expect("9"), 0);
-        assert_eq!(tail_offset(&path, 0).expect("0"), 9);
-        std::fs::write(&path, "a\nbb").expect("write");
-        assert_eq!(tail_offset(&path, 1).expect("no final newline"), 2);
-        let _ = std::fs::remove_file(&path);
-        assert_eq!(tail_offset(&path, 1).expect("missing"), 0);
-    }
-
-    #[test]
     fn frames_carry_docker_s_header() {
         let (tx, mut rx) = tokio::sync::mpsc::channel(4);
         let mut w = FrameWriter {
@@ -1570,6 +1556,12 @@ mod tests {
             auto_remove: false,
             healthcheck: None,
             health: None,
+            created_ns: 0,
+            limits: Default::default(),
+            restart: Default::default(),
+            restart_count: 0,
+            restarting: false,
+            stopped: false,
             isolation: Default::default(),
         };
         let f = |s: &str| Filters::parse(s).expect("filters");

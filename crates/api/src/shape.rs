@@ -49,14 +49,16 @@ pub struct State<'a> {
 
 impl<'a> State<'a> {
     pub fn new(c: &'a ContainerRecord, status: ContainerStatus) -> Self {
+        let restarting = matches!(status, ContainerStatus::Restarting(_));
         let time =
             |t: Option<u64>| t.map_or_else(|| ZERO_TIME.to_owned(), sandbox::time::rfc3339_secs);
         State {
             status: status.word(),
-            running: status.is_running(),
+            // docker's restarting container is Running and Restarting.
+            running: status.is_running() || restarting,
             paused: status == ContainerStatus::Paused,
-            restarting: false,
-            oom_killed: false,
+            restarting,
+            oom_killed: c.exit.as_ref().is_some_and(|e| e.oom_killed),
             dead: false,
             pid: match (status.is_running(), c.process) {
                 (true, Some(p)) => p.pid,
@@ -157,7 +159,7 @@ pub fn inspect(c: &Container<'_>, hostname: &str) -> Value {
         "HostsPath": "",
         "LogPath": c.log_path,
         "Name": format!("/{}", r.name),
-        "RestartCount": 0,
+        "RestartCount": r.restart_count,
         "Driver": "",
         "Platform": "linux",
         "MountLabel": "",
@@ -169,7 +171,12 @@ pub fn inspect(c: &Container<'_>, hostname: &str) -> Value {
             "PidMode": "",
             "IpcMode": "",
             "AutoRemove": r.auto_remove,
-            "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0},
+            "RestartPolicy": {"Name": r.restart.name(), "MaximumRetryCount": r.restart.max_retries()},
+            "Memory": r.limits.memory.unwrap_or(0),
+            "MemorySwap": r.limits.memory_swap.unwrap_or(0),
+            "NanoCpus": r.limits.nano_cpus.unwrap_or(0),
+            "CpuShares": r.limits.cpu_shares.unwrap_or(0),
+            "PidsLimit": r.limits.pids_limit,
             "LogConfig": {"Type": "json-file", "Config": {}},
         },
         "Mounts": [],
@@ -230,6 +237,12 @@ mod tests {
             auto_remove: false,
             healthcheck: None,
             health: None,
+            created_ns: 0,
+            limits: Default::default(),
+            restart: Default::default(),
+            restart_count: 0,
+            restarting: false,
+            stopped: false,
             isolation: Default::default(),
         }
     }

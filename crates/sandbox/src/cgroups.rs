@@ -1,7 +1,9 @@
 //! The pod's cgroup nodes: `<hierarchy>/stasis/<pod-id>/` with the pause
 //! process in the leaf `pause` and each container in a leaf named by its ID,
 //! in every hierarchy stasis uses (the v1 freezer and the cgroup2 tree on
-//! hybrid hosts). Pausing a pod is one write at its node.
+//! hybrid hosts), and in the hierarchies of the resource controllers
+//! (`limits`: memory, cpu, cpuacct, pids, blkio, v1 ones on hybrid hosts).
+//! Pausing a pod is one write at its node.
 //!
 //! Kernel files: `cgroup.procs` (members; writing `0` moves the writer),
 //! `cgroup.kill` (v2: SIGKILL to the subtree), `cgroup.events` (v2:
@@ -16,6 +18,7 @@ use freezer::{Cgroup, Choice, Freezer, Hierarchies, Hierarchy, Placement, State,
 
 use crate::error::{Error, Result};
 use crate::id::Id;
+use crate::limits::{ControllerMount, Controllers, Limits};
 
 /// The directory holding every pod node.
 pub const TOP: &str = "stasis";
@@ -33,6 +36,9 @@ pub struct PodCgroups {
     nodes: Vec<Cgroup>,
     /// The version stasis freezes by default (the v1 freezer on hybrid hosts).
     default: Version,
+    /// The node in each resource controller's mount (the cgroup2 node of
+    /// `nodes` again where cgroup2 carries controllers).
+    resources: Vec<(ControllerMount, PathBuf)>,
     /// The pod's node in the v1 `devices` hierarchy, when the host has one
     /// (only confined containers get a leaf there).
     devices: Option<PathBuf>,
@@ -53,6 +59,7 @@ impl PodCgroups {
         Ok(PodCgroups {
             nodes,
             default,
+            resources: Vec::new(),
             devices: None,
         })
     }
@@ -91,15 +98,96 @@ impl PodCgroups {
         Ok(Some(()))
     }
 
+    /// The same, with the pod's nodes in the resource controllers' mounts.
+    pub fn with_controllers(mut self, controllers: &Controllers, pod: &Id) -> Self {
+        self.resources = controllers
+            .mounts
+            .iter()
+            .map(|m| (m.clone(), Controllers::dir(m, &[TOP, pod.as_str()])))
+            .collect();
+        self
+    }
+
+    /// The resource nodes that are not also freezer or cgroup2 nodes.
+    fn extra_dirs(&self) -> impl Iterator<Item = &PathBuf> {
+        self.resources
+            .iter()
+            .map(|(_, d)| d)
+            .filter(|d| !self.nodes.iter().any(|n| &n.dir == *d))
+    }
+
+    /// All the node's directories: freezer, cgroup2, resources.
+    fn all_dirs(&self) -> Vec<PathBuf> {
+        self.nodes
+            .iter()
+            .map(|n| n.dir.clone())
+            .chain(self.extra_dirs().cloned())
+            .collect()
+    }
+
+    /// The cgroup2 controllers to enable below `stasis/` and the node.
+    fn v2_controllers(&self) -> Option<(&PathBuf, &[String])> {
+        self.resources
+            .iter()
+            .find(|(m, _)| m.unified)
+            .map(|(m, d)| (d, m.controllers.as_slice()))
+    }
+
+    /// Writes limits to the node (`None`) or a leaf, in every resource
+    /// controller's mount.
+    pub fn set_limits(&self, leaf: Option<&str>, limits: &Limits) -> Result<()> {
+        if limits.is_empty() {
+            return Ok(());
+        }
+        let targets: Vec<_> = self
+            .resources
+            .iter()
+            .map(|(m, d)| (m, leaf.map_or_else(|| d.clone(), |l| d.join(l))))
+            .collect();
+        if targets.is_empty() {
+            return Err(Error::NoControllers);
+        }
+        crate::limits::apply(limits, &targets)
+    }
+
+    /// The node's or a leaf's directory in the mount of `controller`.
+    pub fn resource_dir(&self, controller: &str, leaf: Option<&str>) -> Option<PathBuf> {
+        self.resources
+            .iter()
+            .find(|(m, _)| m.controllers.iter().any(|c| c == controller))
+            .map(|(_, d)| leaf.map_or_else(|| d.clone(), |l| d.join(l)))
+    }
+
+    /// The OOM kills counted in a leaf's memory cgroup (none without a
+    /// memory controller).
+    pub fn oom_kills(&self, leaf: &str) -> u64 {
+        self.resource_dir("memory", Some(leaf))
+            .and_then(|d| crate::limits::oom_kills(&d))
+            .unwrap_or(0)
+    }
+
     /// Creates the node and the given leaves in every hierarchy.
+    /// On cgroup2 with controllers, they are enabled below `stasis/` (for
+    /// the pod's own limits) and, once a container's leaf is made, below the
+    /// node: not before the pause process has passed through the node (a
+    /// pod with its own cgroup namespace), as a cgroup2 node with enabled
+    /// controllers takes no process.
     pub fn create(&self, leaves: &[&str]) -> Result<()> {
-        for node in &self.nodes {
+        for node in self.all_dirs() {
             for leaf in leaves {
-                let dir = node.dir.join(leaf);
+                let dir = node.join(leaf);
                 std::fs::create_dir_all(&dir).map_err(|source| Error::CreateCgroup {
                     path: dir.clone(),
                     source,
                 })?;
+            }
+        }
+        if let Some((node, controllers)) = self.v2_controllers() {
+            if let Some(top) = node.parent() {
+                crate::limits::enable_v2(top, controllers)?;
+            }
+            if leaves.iter().any(|l| *l != PAUSE_LEAF) {
+                crate::limits::enable_v2(node, controllers)?;
             }
         }
         Ok(())
@@ -107,9 +195,9 @@ impl PodCgroups {
 
     /// The `cgroup.procs` files of the pod node.
     pub fn node_procs(&self) -> Vec<PathBuf> {
-        self.nodes
+        self.all_dirs()
             .iter()
-            .map(|n| n.dir.join("cgroup.procs"))
+            .map(|d| d.join("cgroup.procs"))
             .collect()
     }
 
@@ -121,9 +209,9 @@ impl PodCgroups {
             .as_ref()
             .map(|d| d.join(leaf))
             .filter(|d| d.is_dir());
-        self.nodes
+        self.all_dirs()
             .iter()
-            .map(|n| n.dir.join(leaf))
+            .map(|d| d.join(leaf))
             .chain(devices)
             .map(|d| d.join("cgroup.procs"))
             .collect()
@@ -240,6 +328,9 @@ impl PodCgroups {
         for cg in self.cgroups(Some(leaf)) {
             freezer::tree::remove(&cg.dir, REMOVE_WAIT)?;
         }
+        for dir in self.extra_dirs() {
+            freezer::tree::remove(&dir.join(leaf), REMOVE_WAIT)?;
+        }
         if let Some(d) = self.devices.as_ref().map(|d| d.join(leaf)) {
             if d.is_dir() {
                 freezer::tree::remove(&d, REMOVE_WAIT)?;
@@ -250,9 +341,9 @@ impl PodCgroups {
 
     /// Removes the pod's nodes (and `stasis/` when no pod is left).
     pub fn remove(&self) -> Result<()> {
-        let devices = self.devices.iter().filter(|d| d.is_dir());
-        for dir in self.nodes.iter().map(|n| &n.dir).chain(devices) {
-            freezer::tree::remove(dir, REMOVE_WAIT)?;
+        let devices = self.devices.iter().filter(|d| d.is_dir()).cloned();
+        for dir in self.all_dirs().into_iter().chain(devices) {
+            freezer::tree::remove(&dir, REMOVE_WAIT)?;
             if let Some(top) = dir.parent() {
                 // Busy while other pods exist: that is fine.
                 let _ = std::fs::remove_dir(top);
@@ -263,7 +354,7 @@ impl PodCgroups {
 
     /// Whether any of the pod's directories exists.
     pub fn exists(&self) -> bool {
-        self.nodes.iter().any(|n| n.dir.exists())
+        self.all_dirs().iter().any(|d| d.exists())
     }
 }
 
@@ -361,6 +452,52 @@ mod tests {
             .join("pause")
             .is_dir());
         assert_eq!(cg.leaves(), vec!["pause".to_owned()]);
+        let _ = std::fs::remove_dir_all(&root);
+    }
+
+    #[test]
+    fn cgroup2_controllers_are_enabled_above_the_leaves_and_limits_land_there() {
+        let root = scratch("v2-controllers");
+        let h = fake::hybrid(&root, Path::new("/proc"));
+        let id = Id::generate().expect("id");
+        let unified = crate::limits::ControllerMount {
+            controllers: vec!["memory".into(), "pids".into()],
+            mount_point: root.join("unified"),
+            root: "/".into(),
+            unified: true,
+        };
+        let controllers = Controllers {
+            mounts: vec![unified],
+        };
+        let cg = PodCgroups::of(&h, &id)
+            .expect("cgroups")
+            .with_controllers(&controllers, &id);
+        let node = root.join("unified/stasis").join(id.as_str());
+        cg.create(&[PAUSE_LEAF]).expect("pause leaf");
+        let read = |p: &Path| std::fs::read_to_string(p).unwrap_or_default();
+        assert_eq!(
+            read(&root.join("unified/stasis/cgroup.subtree_control")),
+            "+memory +pids"
+        );
+        assert!(
+            !node.join("cgroup.subtree_control").exists(),
+            "not before the pause process has passed through the node"
+        );
+        cg.create(&["c"]).expect("a container's leaf");
+        assert_eq!(read(&node.join("cgroup.subtree_control")), "+memory +pids");
+        let limits = Limits {
+            memory: Some(64 << 20),
+            pids_limit: Some(8),
+            ..Limits::default()
+        };
+        cg.set_limits(Some("c"), &limits).expect("limits");
+        assert_eq!(read(&node.join("c/memory.max")), "67108864");
+        assert_eq!(read(&node.join("c/pids.max")), "8");
+        assert_eq!(
+            cg.leaf_procs("c").len(),
+            2,
+            "the freezer and cgroup2 leaves: cgroup2 carries the controllers"
+        );
         let _ = std::fs::remove_dir_all(&root);
     }
 

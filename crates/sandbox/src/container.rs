@@ -17,10 +17,12 @@ use crate::error::{Error, Kind, Result};
 use crate::health::{HealthConfig, HealthState};
 use crate::id::{validate_name, Id};
 use crate::isolation::Isolation;
+use crate::limits::Limits;
 use crate::monitor::Ready;
 use crate::overlay::ImageRoot;
 use crate::pod::{PodOptions, PodRecord, PodStatus};
 use crate::process::ProcessRef;
+use crate::restart::RestartPolicy;
 use crate::watch::Watch;
 use crate::{now, Sandbox};
 
@@ -32,6 +34,10 @@ pub struct ContainerRecord {
     pub pod: Id,
     /// Creation time, seconds since the epoch.
     pub created: u64,
+    /// The same in nanoseconds, to order containers made within a second
+    /// (`ps -l`); 0 in records from before it was kept.
+    #[serde(default)]
+    pub created_ns: u64,
     pub command: Vec<String>,
     #[serde(default)]
     pub env: Vec<String>,
@@ -66,6 +72,22 @@ pub struct ContainerRecord {
     /// Its health, while it has a check and has been started.
     #[serde(default)]
     pub health: Option<HealthState>,
+    /// Its resource limits, set on its cgroup leaf.
+    #[serde(default)]
+    pub limits: Limits,
+    /// When its monitor starts the command again.
+    #[serde(default)]
+    pub restart: RestartPolicy,
+    /// How many times it did.
+    #[serde(default)]
+    pub restart_count: u32,
+    /// Between an exit and the restart its policy wants (the back-off).
+    #[serde(default)]
+    pub restarting: bool,
+    /// `stop`, `kill` or `rm` ended its restart policy (docker's
+    /// `HasBeenManuallyStopped`).
+    #[serde(default)]
+    pub stopped: bool,
     /// How it is confined (capabilities, seccomp, devices, volumes).
     #[serde(default)]
     pub isolation: Isolation,
@@ -89,6 +111,10 @@ pub struct ExitRecord {
     /// Why it never ran, if it did not.
     #[serde(default)]
     pub error: Option<String>,
+    /// The kernel's OOM killer ended a process of it (its memory limit, or
+    /// its pod's, was reached).
+    #[serde(default)]
+    pub oom_killed: bool,
 }
 
 /// What a container is doing, read from its process and the kernel.
@@ -98,6 +124,9 @@ pub enum ContainerStatus {
     Created,
     Running,
     Paused,
+    /// Ended with this code, and its restart policy starts it again after
+    /// the back-off.
+    Restarting(i32),
     /// Ended; `None` if its monitor died before it could record how.
     Exited(Option<i32>),
 }
@@ -114,6 +143,7 @@ impl ContainerStatus {
             ContainerStatus::Created => "created",
             ContainerStatus::Running => "running",
             ContainerStatus::Paused => "paused",
+            ContainerStatus::Restarting(_) => "restarting",
             ContainerStatus::Exited(_) => "exited",
         }
     }
@@ -151,6 +181,10 @@ pub struct ContainerOptions {
     pub auto_remove: bool,
     /// A health check its monitor runs (`--health-cmd`).
     pub healthcheck: Option<HealthConfig>,
+    /// Resource limits of its cgroup leaf.
+    pub limits: Limits,
+    /// When its monitor starts it again.
+    pub restart: RestartPolicy,
     /// How it is confined; the default is docker's default.
     pub isolation: Isolation,
     /// The hostname of the pod made for it (a member of a given pod has
@@ -197,6 +231,14 @@ impl Sandbox {
                 });
             }
         }
+        if opts.auto_remove && !opts.restart.is_none() {
+            return Err(Error::InvalidArgument {
+                what: "restart policy",
+                value: opts.restart.name().to_owned(),
+                reason: "conflicting options: --restart and --rm",
+            });
+        }
+        opts.limits.validate(crate::limits::cpus_online())?;
         if let Some(image) = &opts.image {
             if opts.rootfs.is_some() {
                 return Err(Error::InvalidArgument {
@@ -294,6 +336,9 @@ impl Sandbox {
             name,
             pod: pod.id.clone(),
             created: now(),
+            created_ns: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)),
             command: opts.command,
             env: opts.env,
             workdir: opts.workdir,
@@ -308,6 +353,11 @@ impl Sandbox {
             auto_remove: opts.auto_remove,
             healthcheck: opts.healthcheck,
             health: None,
+            limits: opts.limits,
+            restart: opts.restart,
+            restart_count: 0,
+            restarting: false,
+            stopped: false,
             isolation: opts.isolation,
         };
         let created = (|| {
@@ -327,7 +377,7 @@ impl Sandbox {
             if let Some(rules) = &device_rules {
                 cgroups.confine_devices(id.as_str(), rules)?;
             }
-            Ok(())
+            cgroups.set_limits(Some(id.as_str()), &record.limits)
         })();
         if let Err(e) = created {
             if pod.implicit && opts.pod.is_none() {
@@ -439,6 +489,10 @@ impl Sandbox {
     /// (frozen in any hierarchy is paused).
     pub fn container_status(&self, c: &ContainerRecord) -> ContainerStatus {
         if let Some(exit) = &c.exit {
+            // A monitor that died in its back-off restarts nothing.
+            if c.restarting && c.monitor.is_some_and(|m| m.is_alive(&self.host.proc)) {
+                return ContainerStatus::Restarting(exit.code);
+            }
             return ContainerStatus::Exited(Some(exit.code));
         }
         match &c.process {
@@ -537,10 +591,34 @@ impl Sandbox {
         self.stop_processes(std::slice::from_ref(c), grace)
     }
 
+    /// Ends a container's restart policy (docker's "manually stopped"):
+    /// its monitor restarts it no more, and one in its back-off ends it.
+    /// Returns the record once no restart is under way (bounded).
+    pub(crate) fn end_restart_policy(&self, c: &ContainerRecord) -> Result<ContainerRecord> {
+        if c.restart.is_none() {
+            return Ok(c.clone());
+        }
+        self.record(&c.id, |r| r.stopped = true)?;
+        let mut watch = Watch::new(&self.store.dir(Kind::Container, &c.id))?;
+        let end = Instant::now() + Duration::from_secs(10);
+        loop {
+            let fresh = self.container(&c.id)?;
+            let monitor_alive = fresh.monitor.is_some_and(|m| m.is_alive(&self.host.proc));
+            if !fresh.restarting || !monitor_alive || Instant::now() > end {
+                return Ok(fresh);
+            }
+            watch.wait(Duration::from_millis(100))?;
+        }
+    }
+
     /// SIGTERM to each running container, SIGKILL to those left after
     /// `grace`, then a bounded wait for each exit to be recorded. Signals and
     /// waits go through pidfds.
     pub(crate) fn stop_processes(&self, cs: &[ContainerRecord], grace: Duration) -> Result<()> {
+        let cs = cs
+            .iter()
+            .map(|c| self.end_restart_policy(c))
+            .collect::<Result<Vec<_>>>()?;
         let live: Vec<&ContainerRecord> = cs
             .iter()
             .filter(|c| self.container_status(c).is_running())
@@ -592,6 +670,11 @@ impl Sandbox {
         signal: rustix::process::Signal,
     ) -> Result<()> {
         let status = self.container_status(c);
+        if let ContainerStatus::Restarting(_) = status {
+            // Between two runs: ending the policy is all a kill has to do.
+            self.end_restart_policy(c)?;
+            return Ok(());
+        }
         if !status.is_running() {
             return Err(Error::not_running(Kind::Container, &c.name));
         }
@@ -599,6 +682,9 @@ impl Sandbox {
         if status == ContainerStatus::Paused && cgroups.is_frozen(None) {
             return Err(Error::paused_by_pod(&c.name, &self.pod_name(c)));
         }
+        // As docker: a killed container is not restarted, whatever the
+        // signal.
+        let c = &self.end_restart_policy(c)?;
         let process = c
             .process
             .ok_or_else(|| Error::not_running(Kind::Container, &c.name))?;
@@ -651,7 +737,13 @@ impl Sandbox {
             let monitor_gone = fresh.monitor.as_ref().is_some_and(|m| !m.is_alive(proc));
             let process_gone = fresh.process.as_ref().is_some_and(|p| !p.is_alive(proc));
             if monitor_gone && (process_gone || fresh.process.is_none()) {
-                return Ok(None);
+                // It may have recorded the exit between the read above and
+                // its end: read once more before calling it lost.
+                return Ok(self
+                    .container(&c.id)
+                    .ok()
+                    .and_then(|again| again.exit)
+                    .map(|exit| exit.code));
             }
             if end.is_some_and(|e| Instant::now() > e) {
                 return Ok(None);

@@ -102,6 +102,12 @@ pub enum Error {
         reason: &'static str,
     },
     #[error("invalid {what} {value:?}: {reason}")]
+    InvalidLimit {
+        what: &'static str,
+        value: String,
+        reason: String,
+    },
+    #[error("invalid {what} {value:?}: {reason}")]
     InvalidIsolation {
         what: &'static str,
         value: String,
@@ -306,8 +312,23 @@ pub enum Error {
     // cgroups.
     #[error("this host has no cgroup hierarchy stasis can use for pods")]
     NoCgroups,
+    #[error("this host has no memory, cpu or pids cgroup controller to set limits with")]
+    NoControllers,
     #[error("creating the cgroup {}", path.display())]
     CreateCgroup {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("writing {value:?} to {}", path.display())]
+    WriteCgroupFile {
+        path: PathBuf,
+        value: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("reading {}", path.display())]
+    ReadCgroupFile {
         path: PathBuf,
         #[source]
         source: io::Error,
@@ -403,6 +424,7 @@ impl Error {
         match self {
             Error::InvalidName { .. }
             | Error::InvalidArgument { .. }
+            | Error::InvalidLimit { .. }
             | Error::InvalidIsolation { .. }
             | Error::Ambiguous { .. } => true,
             Error::Freezer(e) => e.is_invalid(),
@@ -471,6 +493,8 @@ impl Error {
             | Error::OpenNamespace { source, .. }
             | Error::Unpin { source, .. }
             | Error::CreateCgroup { source, .. }
+            | Error::WriteCgroupFile { source, .. }
+            | Error::ReadCgroupFile { source, .. }
             | Error::OpenLog { source, .. }
             | Error::ReadLog { source, .. }
             | Error::CopyLog { source, .. }

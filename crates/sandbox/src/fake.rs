@@ -36,11 +36,7 @@ impl FakeHost {
         let hierarchies = crate::cgroups::fake::hybrid(&dir.join("cgroup"), &proc);
         let sandbox = Sandbox::open_with(
             &dir.join("store"),
-            Host {
-                proc,
-                hierarchies,
-                devices: None,
-            },
+            Host::new(proc, hierarchies).with_controllers(Default::default()),
         )
         .expect("open the fake store");
         FakeHost { dir, sandbox }
@@ -71,6 +67,7 @@ impl FakeHost {
             labels: Default::default(),
             pause,
             implicit,
+            limits: Default::default(),
         };
         let store = self.sandbox.store();
         let _lock = store.lock().expect("lock");
@@ -104,6 +101,7 @@ impl FakeHost {
             name: name.into(),
             pod: pod.id.clone(),
             created: 0,
+            created_ns: 0,
             command: vec!["true".into()],
             env: vec![],
             workdir: None,
@@ -118,10 +116,16 @@ impl FakeHost {
                 code,
                 finished: 0,
                 error: None,
+                oom_killed: false,
             }),
             auto_remove: false,
             healthcheck: None,
             health: None,
+            limits: Default::default(),
+            restart: Default::default(),
+            restart_count: 0,
+            restarting: false,
+            stopped: false,
             isolation: Default::default(),
         };
         let store = self.sandbox.store();

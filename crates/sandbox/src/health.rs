@@ -382,7 +382,9 @@ impl Sandbox {
             };
             match self.container_status(&c) {
                 ContainerStatus::Running => {}
-                ContainerStatus::Paused | ContainerStatus::Created => continue,
+                ContainerStatus::Paused
+                | ContainerStatus::Created
+                | ContainerStatus::Restarting(_) => continue,
                 ContainerStatus::Exited(_) => return Ok(()),
             }
             let in_start_period = began.elapsed() < config.start_period;

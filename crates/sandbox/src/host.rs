@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::error::Result;
+use crate::limits::{Controllers, LazyControllers};
 
 /// Where `/proc` and the cgroup hierarchies are.
 #[derive(Debug, Clone)]
@@ -16,6 +17,9 @@ pub struct Host {
     /// The v1 `devices` hierarchy's mount point (its root cgroup at the
     /// top), where containers' device rules go; `None` on a v2-only host.
     pub devices: Option<PathBuf>,
+    /// The resource controllers (memory, cpu, pids, ...), read from
+    /// mountinfo when first needed.
+    controllers: LazyControllers,
 }
 
 impl Host {
@@ -27,10 +31,31 @@ impl Host {
     /// The hierarchies `<proc>/self/mountinfo` shows.
     pub fn detect_at(proc: &Path) -> Result<Self> {
         Ok(Host {
-            proc: proc.to_owned(),
-            hierarchies: freezer::Hierarchies::detect(proc)?,
             devices: devices_mount(proc),
+            ..Host::new(proc.to_owned(), freezer::Hierarchies::detect(proc)?)
         })
+    }
+
+    /// These paths, without a devices hierarchy; the resource controllers
+    /// are detected from `<proc>/self/mountinfo` when first needed.
+    pub fn new(proc: PathBuf, hierarchies: freezer::Hierarchies) -> Self {
+        Host {
+            proc,
+            hierarchies,
+            devices: None,
+            controllers: LazyControllers::default(),
+        }
+    }
+
+    /// Uses these resource controllers instead of detecting them.
+    pub fn with_controllers(mut self, controllers: Controllers) -> Self {
+        self.controllers = LazyControllers::given(controllers);
+        self
+    }
+
+    /// The resource controllers and where they are mounted.
+    pub fn controllers(&self) -> &Controllers {
+        self.controllers.get(&self.proc)
     }
 }
 

@@ -74,14 +74,17 @@ mod host;
 mod id;
 pub mod isolation;
 pub mod journal;
-mod logs;
+pub mod limits;
+pub mod logs;
 mod monitor;
 pub mod ns;
 mod overlay;
 mod pod;
 mod process;
+pub mod restart;
 #[allow(unsafe_code)]
 mod spawn;
+pub mod stats;
 pub mod store;
 mod teardown;
 pub mod time;
@@ -98,9 +101,11 @@ pub use host::Host;
 pub use id::{validate_name, Id};
 pub use isolation::{Isolation, Mount, Seccomp};
 pub use journal::{Event, EventType, Journal};
+pub use limits::{Controllers, Limits};
 pub use overlay::ImageRoot;
 pub use pod::{PodOptions, PodRecord, PodStatus};
 pub use process::{Process, ProcessRef};
+pub use restart::RestartPolicy;
 pub use store::{Store, DEFAULT_ROOT};
 
 /// The pods and containers under one state root.

@@ -10,7 +10,9 @@
 
 use std::fs::OpenOptions;
 use std::io::Write;
+use std::os::fd::OwnedFd;
 use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant, SystemTime};
 
 use rustix::process::{WaitOptions, WaitStatus};
 use serde::{Deserialize, Serialize};
@@ -19,6 +21,7 @@ use crate::container::{ContainerRecord, ExitRecord};
 use crate::error::{Error, Kind, Result};
 use crate::health::HealthState;
 use crate::id::Id;
+use crate::logs::Stream;
 use crate::ns::{self, Namespace};
 use crate::process::ProcessRef;
 use crate::spawn::{spawn_member, MemberSpawn};
@@ -63,8 +66,8 @@ impl Sandbox {
             source,
         })?;
         let container = self.container(id)?;
-        let child = match self.start_process(&container) {
-            Ok(child) => child,
+        let (child, mut output) = match self.start_process(&container) {
+            Ok(started) => started,
             Err(e) => {
                 // Docker's codes for a command that cannot run.
                 let code = e.command_exit_code(false).map_or(126, i32::from);
@@ -77,26 +80,21 @@ impl Sandbox {
                         code,
                         finished: now(),
                         error: Some(message.clone()),
+                        oom_killed: false,
                     })
                 })?;
                 Ready::Failed { code, message }.send(ready);
                 return self.after_exit(&container);
             }
         };
-        let pid = child.id();
-        let process = ProcessRef::of(&self.host.proc, pid);
-        let monitor = ProcessRef::of(&self.host.proc, std::process::id());
         let checked = container.healthcheck.is_some();
-        self.record(id, |c| {
-            c.process = process;
-            c.monitor = monitor;
-            c.started = Some(now());
+        self.record_start(id, &child, |c| {
             c.health = checked.then(HealthState::starting);
         })?;
         // Before the answer, so that the event is in the journal by the time
         // `run` returns.
         self.container_event(&container, "start", &[]);
-        Ready::Started { pid }.send(ready);
+        Ready::Started { pid: child.id() }.send(ready);
         // The container runs either way: a checker that cannot start is
         // logged, and its health stays "starting".
         let mut checker = match checked.then(|| start_checker(checker, &container.name)) {
@@ -107,54 +105,218 @@ impl Sandbox {
             }
             None => None,
         };
-        // Reap everything; the main process's end is the container's.
-        let code = loop {
-            match rustix::process::wait(WaitOptions::empty()) {
-                Ok(Some((p, status))) => {
-                    let p = p.as_raw_nonzero().get() as u32;
-                    if p == pid {
-                        break code_of(status);
-                    }
-                    if checker.as_ref().is_some_and(|c| c.id() == p) {
-                        tracing::warn!(container = %container.name, ?status, "the health checker ended");
-                        checker = None;
-                    }
-                }
-                Ok(None) | Err(rustix::io::Errno::INTR) => {}
-                Err(e) => return Err(Error::WaitChild(e.into())),
+        let cgroups = self.cgroups_of(&container.pod)?;
+        let leaf = container.id.as_str();
+        let mut backoff = crate::restart::Backoff::default();
+        let mut child = child;
+        loop {
+            let began = Instant::now();
+            let oom_before = cgroups.oom_kills(leaf);
+            let code = self.reap_until(&child, &mut output, &mut checker, &container.name)?;
+            drop(child);
+            let oom_killed = cgroups.oom_kills(leaf) > oom_before;
+            if oom_killed {
+                self.container_event(&container, "oom", &[]);
             }
-        };
-        drop(child);
+            // Decided and recorded under the record's lock, where `stop`,
+            // `kill` and `rm` mark it stopped: either they see it restarting
+            // and wait for the back-off to end, or it sees them.
+            let mut restart = false;
+            // Before the exit is recorded: `stop` waits for the record, and
+            // its own event must come after this one, as docker orders them.
+            self.container_event(&container, "die", &[("exitCode", code.to_string())]);
+            self.record(id, |c| {
+                restart = !c.stopped && c.restart.should_restart(code, c.restart_count);
+                c.restarting = restart;
+                c.exit = Some(ExitRecord {
+                    code,
+                    finished: now(),
+                    error: None,
+                    oom_killed,
+                })
+            })?;
+            if !restart {
+                break;
+            }
+            let delay = backoff.next(began.elapsed());
+            if !self.restart_delay(id, &cgroups, leaf, delay)? {
+                break;
+            }
+            let fresh = self.container(id)?;
+            match self.start_process(&fresh) {
+                Ok((next, next_output)) => {
+                    output = next_output;
+                    let mut stopped = false;
+                    self.record_start(id, &next, |c| {
+                        c.restart_count += 1;
+                        c.restarting = false;
+                        c.exit = None;
+                        stopped = c.stopped;
+                    })?;
+                    self.container_event(&fresh, "start", &[]);
+                    if stopped {
+                        // A `stop` came as it started: it ends now.
+                        let _ = rustix::process::kill_process(
+                            rustix::process::Pid::from_child(&next),
+                            rustix::process::Signal::KILL,
+                        );
+                    }
+                    child = next;
+                }
+                Err(e) => {
+                    let code = e.command_exit_code(false).map_or(126, i32::from);
+                    let message = crate::error::chain_text(&e);
+                    self.container_event(&fresh, "die", &[("exitCode", code.to_string())]);
+                    self.record(id, |c| {
+                        c.restarting = false;
+                        c.exit = Some(ExitRecord {
+                            code,
+                            finished: now(),
+                            error: Some(message.clone()),
+                            oom_killed: false,
+                        })
+                    })?;
+                    break;
+                }
+            }
+        }
         if let Some(mut checker) = checker {
             // Not reaped yet, so its PID is still its own.
             let _ = checker.kill();
             let _ = checker.wait();
         }
-        // Before the exit is recorded: `stop` waits for the record, and its
-        // own event must come after this one, as docker orders them.
-        self.container_event(&container, "die", &[("exitCode", code.to_string())]);
-        self.record(id, |c| {
-            c.exit = Some(ExitRecord {
-                code,
-                finished: now(),
-                error: None,
-            })
-        })?;
-        self.after_exit(&container)
+        self.after_exit(&self.container(id).unwrap_or(container))
     }
-    fn start_process(&self, c: &ContainerRecord) -> Result<std::process::Child> {
+
+    /// Records a (re)started process, and whatever else `change` says.
+    fn record_start(
+        &self,
+        id: &Id,
+        child: &Child,
+        change: impl FnOnce(&mut ContainerRecord),
+    ) -> Result<()> {
+        let process = ProcessRef::of(&self.host.proc, child.id());
+        let monitor = ProcessRef::of(&self.host.proc, std::process::id());
+        self.record(id, |c| {
+            c.process = process;
+            c.monitor = monitor;
+            c.started = Some(now());
+            change(c);
+        })
+    }
+
+    /// Copies the container's output to its log and reaps everything
+    /// until `child` ends; its exit code as docker reports it. A health
+    /// checker that ends is forgotten. Single-threaded: one poll on the two
+    /// pipes and a pidfd of the container's process (orphans, which this
+    /// subreaper inherits, are reaped at each wake-up, at least every
+    /// second).
+    fn reap_until(
+        &self,
+        child: &Child,
+        output: &mut Output,
+        checker: &mut Option<Child>,
+        name: &str,
+    ) -> Result<i32> {
+        use rustix::event::{PollFd, PollFlags};
+        let pid = child.id();
+        let pidfd = rustix::process::Pid::from_raw(pid as i32)
+            .ok_or(Error::WaitChild(std::io::ErrorKind::InvalidInput.into()))
+            .and_then(|p| {
+                rustix::process::pidfd_open(p, rustix::process::PidfdFlags::empty())
+                    .map_err(|e| Error::WaitChild(e.into()))
+            })?;
+        let timeout = rustix::event::Timespec {
+            tv_sec: 1,
+            tv_nsec: 0,
+        };
+        loop {
+            let mut fds = vec![PollFd::new(&pidfd, PollFlags::IN)];
+            for (_, fd) in output.open() {
+                fds.push(PollFd::new(fd, PollFlags::IN));
+            }
+            match rustix::event::poll(&mut fds, Some(&timeout)) {
+                Ok(_) | Err(rustix::io::Errno::INTR) => {}
+                Err(e) => return Err(Error::WaitChild(e.into())),
+            }
+            drop(fds);
+            output.copy()?;
+            loop {
+                match rustix::process::wait(WaitOptions::NOHANG) {
+                    Ok(Some((p, status))) => {
+                        let p = p.as_raw_nonzero().get() as u32;
+                        if p == pid {
+                            // What it wrote last is in the pipes still.
+                            output.copy()?;
+                            return Ok(code_of(status));
+                        }
+                        if checker.as_ref().is_some_and(|c| c.id() == p) {
+                            tracing::warn!(container = %name, ?status, "the health checker ended");
+                            *checker = None;
+                        }
+                    }
+                    Ok(None) | Err(rustix::io::Errno::CHILD) => break,
+                    Err(rustix::io::Errno::INTR) => {}
+                    Err(e) => return Err(Error::WaitChild(e.into())),
+                }
+            }
+        }
+    }
+
+    /// The back-off before a restart, then for as long as the container's
+    /// leaf or its pod is frozen (a paused container is not started again:
+    /// a process moved into a frozen cgroup would freeze before its exec).
+    /// `false` if a `stop`, `kill` or `rm` ended the policy meanwhile (the
+    /// record then says it is no longer restarting).
+    fn restart_delay(
+        &self,
+        id: &Id,
+        cgroups: &crate::cgroups::PodCgroups,
+        leaf: &str,
+        delay: Duration,
+    ) -> Result<bool> {
+        let mut watch = crate::watch::Watch::new(&self.store.dir(Kind::Container, id))?;
+        let end = Instant::now() + delay;
+        loop {
+            let stopped = self.container(id).map_or(true, |c| c.stopped);
+            if stopped {
+                // Removed meanwhile, or stopped: nothing to restart.
+                let _ = self.record(id, |c| c.restarting = false);
+                return Ok(false);
+            }
+            let now = Instant::now();
+            let frozen = cgroups.is_frozen(None) || cgroups.is_frozen(Some(leaf));
+            if now >= end && !frozen {
+                return Ok(true);
+            }
+            let wait = if now < end {
+                end - now
+            } else {
+                Duration::from_millis(100)
+            };
+            watch.wait(wait.min(Duration::from_millis(100)))?;
+        }
+    }
+
+    fn start_process(&self, c: &ContainerRecord) -> Result<(Child, Output)> {
         let pod = self.pod(&c.pod)?;
         let log_path = self.log_path(c);
+        let open_log = |source| Error::OpenLog {
+            path: log_path.clone(),
+            source,
+        };
         let log = OpenOptions::new()
             .create(true)
             .append(true)
             .open(&log_path)
-            .and_then(|log| Ok((log.try_clone()?, log)))
-            .map_err(|source| Error::OpenLog {
-                path: log_path.clone(),
-                source,
-            })?;
-        let (log, log2) = log;
+            .map_err(open_log)?;
+        // Two pipes, so that the streams stay apart in the log.
+        let pipe = || {
+            rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
+                .map_err(|e| open_log(e.into()))
+        };
+        let (out_read, out_write) = pipe()?;
+        let (err_read, err_write) = pipe()?;
         let spec = MemberSpawn {
             proc: self.host.proc.clone(),
             argv: c.command.clone(),
@@ -173,9 +335,13 @@ impl Sandbox {
             new_pid_ns: !pod.share.contains(&Namespace::Pid),
             confine: Some(c.isolation.confine()?),
         };
-        spawn_member(spec, move |cmd| {
-            cmd.stdin(Stdio::null()).stdout(log).stderr(log2);
-        })
+        let child = spawn_member(spec, move |cmd| {
+            cmd.stdin(Stdio::null())
+                .stdout(Stdio::from(out_write))
+                .stderr(Stdio::from(err_write));
+        })?;
+        let output = Output::new(log, log_path.clone(), out_read, err_read)?;
+        Ok((child, output))
     }
 
     /// Updates a container's record under its lock.
@@ -184,6 +350,81 @@ impl Sandbox {
         let mut c = self.container(id)?;
         change(&mut c);
         self.store.write(Kind::Container, id, &c)
+    }
+}
+
+/// The read ends of a container's stdout and stderr, and its log, where
+/// what they carry goes as frames (see `logs`).
+struct Output {
+    log: std::fs::File,
+    path: std::path::PathBuf,
+    /// Each stream's pipe, until its end of file.
+    pipes: Vec<(Stream, Option<OwnedFd>)>,
+}
+
+impl Output {
+    fn new(
+        log: std::fs::File,
+        path: std::path::PathBuf,
+        out: OwnedFd,
+        err: OwnedFd,
+    ) -> Result<Self> {
+        for fd in [&out, &err] {
+            // Drained without blocking: a pipe is read only as far as it has
+            // data, so one stream cannot hold the other up.
+            rustix::fs::fcntl_setfl(fd, rustix::fs::OFlags::NONBLOCK).map_err(|e| {
+                Error::OpenLog {
+                    path: path.clone(),
+                    source: e.into(),
+                }
+            })?;
+        }
+        Ok(Output {
+            log,
+            path,
+            pipes: vec![(Stream::Stdout, Some(out)), (Stream::Stderr, Some(err))],
+        })
+    }
+
+    /// The pipes still open.
+    fn open(&self) -> impl Iterator<Item = (Stream, &OwnedFd)> {
+        self.pipes
+            .iter()
+            .filter_map(|(s, fd)| fd.as_ref().map(|fd| (*s, fd)))
+    }
+
+    /// Copies whatever the pipes hold now to the log.
+    fn copy(&mut self) -> Result<()> {
+        let mut buf = vec![0u8; 64 * 1024];
+        for (stream, slot) in &mut self.pipes {
+            let Some(fd) = slot.as_ref() else { continue };
+            loop {
+                match rustix::io::read(fd, &mut buf) {
+                    Ok(0) => {
+                        *slot = None;
+                        break;
+                    }
+                    Ok(n) => {
+                        let framed = crate::logs::frames(*stream, SystemTime::now(), &buf[..n]);
+                        self.log
+                            .write_all(&framed)
+                            .map_err(|source| Error::CopyLog {
+                                path: self.path.clone(),
+                                source,
+                            })?;
+                    }
+                    Err(rustix::io::Errno::AGAIN) => break,
+                    Err(rustix::io::Errno::INTR) => {}
+                    Err(e) => {
+                        return Err(Error::ReadLog {
+                            path: self.path.clone(),
+                            source: e.into(),
+                        })
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 }
 

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::cgroups::{PodCgroups, PAUSE_LEAF};
 use crate::error::{Error, Kind, Result};
 use crate::id::{validate_name, Id};
+use crate::limits::Limits;
 use crate::ns::{self, Namespace};
 use crate::process::ProcessRef;
 use crate::spawn::{spawn_pause, PauseSpawn};
@@ -35,6 +36,9 @@ pub struct PodRecord {
     /// Made for one container (`run` without `--pod`): removed with it.
     #[serde(default)]
     pub implicit: bool,
+    /// Resource limits of its node, shared by all its members.
+    #[serde(default)]
+    pub limits: Limits,
 }
 
 /// What a pod is doing, read from the kernel.
@@ -69,6 +73,8 @@ pub struct PodOptions {
     pub hostname: Option<String>,
     pub labels: BTreeMap<String, String>,
     pub implicit: bool,
+    /// Resource limits of the pod's node (`pod create --memory ...`).
+    pub limits: Limits,
 }
 
 impl Sandbox {
@@ -84,6 +90,7 @@ impl Sandbox {
         };
         let hostname = opts.hostname.unwrap_or_else(|| name.clone());
         validate_hostname(&hostname)?;
+        opts.limits.validate(crate::limits::cpus_online())?;
         let binary = self.pause_binary()?;
         let mut record = PodRecord {
             id: id.clone(),
@@ -94,6 +101,7 @@ impl Sandbox {
             labels: opts.labels,
             pause: None,
             implicit: opts.implicit,
+            limits: opts.limits,
         };
         {
             let _lock = self.store.lock()?;
@@ -120,6 +128,7 @@ impl Sandbox {
     fn start_pause(&self, record: &mut PodRecord, binary: &std::path::Path) -> Result<()> {
         let cgroups = self.pod_cgroups(record)?;
         cgroups.create(&[PAUSE_LEAF])?;
+        cgroups.set_limits(None, &record.limits)?;
         let mut child = spawn_pause(&PauseSpawn {
             proc: &self.host.proc,
             binary,
@@ -169,7 +178,8 @@ impl Sandbox {
         match &pod.pause {
             None => PodStatus::Created,
             Some(p) if !p.is_alive(&self.host.proc) => PodStatus::Exited,
-            Some(_) => match self.pod_cgroups(pod) {
+            // The freezer's nodes alone: no need to find the controllers.
+            Some(_) => match PodCgroups::of(&self.host.hierarchies, &pod.id) {
                 Ok(cg) if cg.is_frozen(None) => PodStatus::Paused,
                 _ => PodStatus::Running,
             },
@@ -178,8 +188,15 @@ impl Sandbox {
 
     /// The pod's cgroup directories.
     pub fn pod_cgroups(&self, pod: &PodRecord) -> Result<PodCgroups> {
-        Ok(PodCgroups::of(&self.host.hierarchies, &pod.id)?
-            .with_devices(self.host.devices.as_deref(), &pod.id))
+        self.cgroups_of(&pod.id)
+    }
+
+    /// The pod's cgroup directories, by its ID: freezer, cgroup2, the
+    /// resource controllers and devices.
+    pub(crate) fn cgroups_of(&self, pod: &Id) -> Result<PodCgroups> {
+        Ok(PodCgroups::of(&self.host.hierarchies, pod)?
+            .with_controllers(self.host.controllers(), pod)
+            .with_devices(self.host.devices.as_deref(), pod))
     }
 
     /// Freezes every member of the pod with one write at its node.

@@ -58,6 +58,15 @@ impl Sandbox {
     /// Removes a container, and the pod made for it alone. A running one
     /// needs `force`, which kills it; one whose pod is paused says so.
     pub fn remove_container(&self, c: &ContainerRecord, force: bool) -> Result<()> {
+        let restarting = matches!(self.container_status(c), ContainerStatus::Restarting(_));
+        if restarting && !force {
+            return Err(Error::still_running(Kind::Container, &c.name));
+        }
+        let c = &if force {
+            self.end_restart_policy(c)?
+        } else {
+            c.clone()
+        };
         let status = self.container_status(c);
         if status.is_running() {
             let pod = self.pod(&c.pod)?;
@@ -123,8 +132,7 @@ impl Sandbox {
     /// the rest), and its record, log and name.
     pub(crate) fn remove_container_state(&self, c: &ContainerRecord) -> Result<()> {
         // The pod's record may be gone already: its cgroups are found by ID.
-        let cgroups = crate::cgroups::PodCgroups::of(&self.host.hierarchies, &c.pod)?
-            .with_devices(self.host.devices.as_deref(), &c.pod);
+        let cgroups = self.cgroups_of(&c.pod)?;
         cgroups.kill_all(Some(c.id.as_str()), Duration::from_secs(10))?;
         cgroups.remove_leaf(c.id.as_str())?;
         if c.image.is_some() {

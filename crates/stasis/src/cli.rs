@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use crate::commands::{
     events, exec, image, inspect, internal, kill, logs, pause, pod, ps, rm, run, serve, state,
-    stop, unpause, wait, watchdog,
+    stats, stop, top, unpause, wait, watchdog,
 };
 
 /// Pause and unpause processes and cgroups through the kernel's cgroup freezer.
@@ -56,6 +56,12 @@ stasis run [OPTIONS] IMAGE [CMD]...   (the image's root filesystem and config)
     /// Print a container's output
     #[command(after_help = crate::exit::HELP)]
     Logs(logs::Args),
+    /// Show containers' resource usage (docker stats)
+    #[command(after_help = crate::exit::HELP)]
+    Stats(stats::Args),
+    /// Show a container's processes (docker top)
+    #[command(after_help = crate::exit::HELP)]
+    Top(top::Args),
     /// Run a command in a running container
     #[command(after_help = crate::exit::HELP)]
     Exec(exec::Args),

@@ -54,6 +54,64 @@ impl Process {
     }
 }
 
+/// docker's resource limits, for `run` (the container's leaf) and
+/// `pod create` (the pod's node); values as docker reads them.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct Limits {
+    /// Memory limit (e.g. 32m, 1g; at least 6m)
+    #[arg(short = 'm', long, value_name = "BYTES", value_parser = parse_memory)]
+    pub memory: Option<i64>,
+    /// Memory plus swap limit (at least --memory; -1: unlimited swap; default twice --memory)
+    #[arg(long, value_name = "BYTES", value_parser = parse_memory_swap, allow_hyphen_values = true)]
+    pub memory_swap: Option<i64>,
+    /// Number of CPUs (e.g. 0.5)
+    #[arg(long, value_name = "N", value_parser = parse_cpus)]
+    pub cpus: Option<i64>,
+    /// Relative CPU weight (2..262144; docker's default is 1024)
+    #[arg(short = 'c', long, value_name = "SHARES")]
+    pub cpu_shares: Option<i64>,
+    /// Most tasks at once (-1: unlimited)
+    #[arg(long, value_name = "N", allow_hyphen_values = true)]
+    pub pids_limit: Option<i64>,
+}
+
+impl Limits {
+    /// The limits to record; docker's rules are checked by the sandbox.
+    pub fn to_limits(&self) -> sandbox::Limits {
+        sandbox::Limits {
+            memory: self.memory,
+            memory_swap: self.memory_swap,
+            nano_cpus: self.cpus,
+            cpu_shares: self.cpu_shares,
+            pids_limit: self.pids_limit,
+        }
+    }
+}
+
+fn parse_memory(s: &str) -> Result<i64, String> {
+    sandbox::limits::parse_bytes("--memory", s, false).map_err(|e| e.to_string())
+}
+
+fn parse_memory_swap(s: &str) -> Result<i64, String> {
+    sandbox::limits::parse_bytes("--memory-swap", s, true).map_err(|e| e.to_string())
+}
+
+fn parse_cpus(s: &str) -> Result<i64, String> {
+    sandbox::limits::parse_cpus(s).map_err(|e| e.to_string())
+}
+
+fn parse_restart(s: &str) -> Result<sandbox::RestartPolicy, String> {
+    sandbox::RestartPolicy::parse(s).map_err(|e| e.to_string())
+}
+
+/// `--restart`: when the monitor starts the command again.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct Restart {
+    /// Restart policy: no, on-failure[:max-retries], always, unless-stopped
+    #[arg(long, value_name = "POLICY", value_parser = parse_restart)]
+    pub restart: Option<sandbox::RestartPolicy>,
+}
+
 /// `-t/--time SECONDS`: the grace period between SIGTERM and SIGKILL.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Grace {
@@ -127,7 +185,7 @@ pub struct TimeRange {
     pub until: Option<SystemTime>,
 }
 
-fn parse_time(s: &str) -> Result<SystemTime, String> {
+pub(crate) fn parse_time(s: &str) -> Result<SystemTime, String> {
     sandbox::time::parse_time(s, SystemTime::now())
 }
 
@@ -146,6 +204,30 @@ pub enum Format {
     Table,
     /// JSON, for scripts
     Json,
+}
+
+/// `--format` of `ps`: docker's `table`, `json`, or a Go-style template
+/// (`{{.Names}} {{.Status}}`, `table {{.ID}}\t{{.Image}}`, `{{json .}}`).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct TemplateOutput {
+    /// Output format: table, json, or a template such as '{{.Names}}\t{{.Status}}' (a 'table ' prefix adds a header)
+    #[arg(long = "format", value_name = "FORMAT", value_parser = parse_template_format)]
+    pub format: Option<TemplateFormat>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TemplateFormat {
+    Table,
+    Json,
+    Template(crate::template::Template),
+}
+
+fn parse_template_format(s: &str) -> Result<TemplateFormat, String> {
+    match s {
+        "table" | "text" => Ok(TemplateFormat::Table),
+        "json" => Ok(TemplateFormat::Json),
+        t => crate::template::Template::parse(t).map(TemplateFormat::Template),
+    }
 }
 
 /// `--reset-connections` of `pause` and `pod pause`.

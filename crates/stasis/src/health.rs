@@ -94,7 +94,7 @@ impl Gate {
         if let Some(port) = req.port {
             let pod = match item {
                 Named::Container(c) => sandbox.pod(&c.pod)?,
-                Named::Pod(p) => p.clone(),
+                Named::Pod(p) => (**p).clone(),
             };
             let netns = pod
                 .share

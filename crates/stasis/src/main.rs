@@ -14,6 +14,7 @@ mod reset;
 mod signal;
 mod table;
 mod target;
+mod template;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;

@@ -423,23 +423,25 @@ fn pause_inspect_unpause_logs_wait_stop_rm_over_the_api_and_the_cli() {
                 ..Default::default()
             }),
         );
-        let mut text = String::new();
+        // Each stream in its own frames; the order across the two is the
+        // order the monitor read its pipes in, as with docker's.
+        let (mut out, mut err) = (String::new(), String::new());
         while let Some(chunk) = logs.next().await {
             match chunk.expect("log chunk") {
-                LogOutput::StdOut { message } | LogOutput::StdErr { message } => {
-                    text.push_str(&String::from_utf8_lossy(&message))
-                }
+                LogOutput::StdOut { message } => out.push_str(&String::from_utf8_lossy(&message)),
+                LogOutput::StdErr { message } => err.push_str(&String::from_utf8_lossy(&message)),
                 other => panic!("{other:?}"),
             }
         }
-        assert_eq!(text, "one\ntwo\nthree\n");
+        assert_eq!(out, "one\nthree\n");
+        assert_eq!(err, "two\n");
     });
 
     // The frames themselves, and tail.
     let (status, head, body) = raw(
         &serve.socket,
         "GET",
-        "/v1.44/containers/web/logs?stdout=1&stderr=1&tail=2",
+        "/v1.44/containers/web/logs?stdout=1&stderr=0&tail=2&timestamps=1",
         b"",
     );
     assert_eq!(status, 200);
@@ -447,8 +449,21 @@ fn pause_inspect_unpause_logs_wait_stop_rm_over_the_api_and_the_cli() {
         head.contains("application/vnd.docker.multiplexed-stream"),
         "{head}"
     );
-    assert_eq!(&body[..8], &[1, 0, 0, 0, 0, 0, 0, 10]);
-    assert_eq!(&body[8..], b"two\nthree\n");
+    // Frames of stream 1, each line with its time; the tail counts lines of
+    // both streams, so the last two hold one or two of stdout's.
+    let mut frames = Vec::new();
+    let mut rest = &body[..];
+    while rest.len() >= 8 {
+        let len = u32::from_be_bytes([rest[4], rest[5], rest[6], rest[7]]) as usize;
+        assert_eq!(rest[0], 1, "stdout only");
+        frames.push(String::from_utf8_lossy(&rest[8..8 + len]).into_owned());
+        rest = &rest[8 + len..];
+    }
+    assert!((1..=2).contains(&frames.len()), "{frames:?}");
+    let last = frames.last().expect("a frame");
+    // stdout's order holds, so its last line is among the log's last two.
+    assert!(last.ends_with("Z three\n"), "{last}");
+    assert_eq!(last.split_once(' ').expect("time").0.len(), 30, "{last}");
     let (status, _, body) = raw(&serve.socket, "GET", "/containers/web/logs", b"");
     assert_eq!(
         status,

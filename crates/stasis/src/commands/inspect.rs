@@ -10,6 +10,9 @@ use crate::flags;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
+    /// Print each container through a template, as docker's -f does ('{{.State.Status}}', '{{json .State}}')
+    #[arg(short, long, value_name = "TEMPLATE", value_parser = crate::template::Template::parse)]
+    pub format: Option<crate::template::Template>,
     #[command(flatten)]
     pub containers: flags::Containers,
 }
@@ -35,6 +38,16 @@ pub fn run(global: &Global, args: &Args) -> Result<()> {
         })
         .collect();
     let mut out = std::io::stdout().lock();
+    if let Some(t) = &args.format {
+        for v in &views {
+            let value = serde_json::to_value(v)?;
+            let line = t
+                .render(&value, None)
+                .map_err(crate::exit::Refusal::usage)?;
+            writeln!(out, "{line}")?;
+        }
+        return Ok(());
+    }
     serde_json::to_writer_pretty(&mut out, &views)?;
     writeln!(out)?;
     Ok(())

@@ -18,7 +18,9 @@ pub mod rm;
 pub mod run;
 pub mod serve;
 pub mod state;
+pub mod stats;
 pub mod stop;
+pub mod top;
 pub mod unpause;
 pub mod wait;
 pub mod watchdog;
@@ -70,6 +72,8 @@ fn dispatch(global: &Global, command: Command) -> Result<u8> {
         Command::Ps(args) => ps::run(global, &args).map(|()| ok),
         Command::Inspect(args) => inspect::run(global, &args).map(|()| ok),
         Command::Logs(args) => logs::run(global, &args).map(|()| ok),
+        Command::Stats(args) => stats::run(global, &args).map(|()| ok),
+        Command::Top(args) => top::run(global, &args).map(|()| ok),
         Command::Exec(args) => exec::run(global, args),
         Command::Events(args) => events::run(global, &args).map(|()| ok),
         Command::Stop(args) => stop::run(global, &args).map(|()| ok),

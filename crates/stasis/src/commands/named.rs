@@ -41,7 +41,7 @@ pub(crate) fn each_with(
 /// A stasis container or pod named on the command line.
 pub(crate) enum Named {
     Container(Box<sandbox::ContainerRecord>),
-    Pod(sandbox::PodRecord),
+    Pod(Box<sandbox::PodRecord>),
 }
 
 /// The containers the filters select; a filter that selects nothing is an
@@ -69,7 +69,7 @@ pub(crate) fn lookup(sandbox: &Sandbox, q: &str) -> Result<Named> {
     match sandbox.find_container(q) {
         Ok(c) => Ok(Named::Container(Box::new(c))),
         Err(e) if e.is_not_found() => match sandbox.find_pod(q) {
-            Ok(p) => Ok(Named::Pod(p)),
+            Ok(p) => Ok(Named::Pod(Box::new(p))),
             Err(pe) if pe.is_not_found() => Err(anyhow::Error::new(sandbox::Error::NotFound {
                 kind: sandbox::Kind::ContainerOrPod,
                 name: q.to_owned(),

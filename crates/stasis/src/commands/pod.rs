@@ -51,6 +51,8 @@ pub struct CreateArgs {
     pub hostname: Option<String>,
     #[command(flatten)]
     pub labels: flags::Labels,
+    #[command(flatten)]
+    pub limits: flags::Limits,
 }
 
 #[derive(Debug, clap::Args)]
@@ -144,6 +146,7 @@ pub fn run(global: &Global, args: Args) -> Result<()> {
                     hostname: a.hostname,
                     labels: a.labels.to_map(),
                     implicit: false,
+                    limits: a.limits.to_limits(),
                 })
                 .context("creating the pod")
                 .map_err(permission_hint)?;
@@ -236,7 +239,7 @@ pub fn run(global: &Global, args: Args) -> Result<()> {
         // Every verb that thaws or ends a pod lifts its fences too.
         PodCommand::Unpause(a) => each(&a.names.pods, |q| {
             let pod = sandbox.find_pod(q)?;
-            let item = Named::Pod(pod.clone());
+            let item = Named::Pod(Box::new(pod.clone()));
             crate::health::gated(&sandbox, &item, a.wait.request().as_ref(), q, || {
                 let site = FenceSite::of(&sandbox, &item)?;
                 let unpaused = sandbox
@@ -247,12 +250,12 @@ pub fn run(global: &Global, args: Args) -> Result<()> {
         }),
         PodCommand::Stop(a) => each(&a.names.pods, |q| {
             let pod = sandbox.find_pod(q)?;
-            let site = FenceSite::of(&sandbox, &Named::Pod(pod.clone()))?;
+            let site = FenceSite::of(&sandbox, &Named::Pod(Box::new(pod.clone())))?;
             site.lift_after(global, Ok(sandbox.stop_pod(&pod, a.grace.duration())?))
         }),
         PodCommand::Rm(a) => each(&a.names.pods, |q| {
             let pod = sandbox.find_pod(q)?;
-            let site = FenceSite::of(&sandbox, &Named::Pod(pod.clone()))?;
+            let site = FenceSite::of(&sandbox, &Named::Pod(Box::new(pod.clone())))?;
             site.lift_after(global, Ok(sandbox.remove_pod(&pod, a.force)?))
         }),
     }

@@ -3,6 +3,7 @@
 //! layers, its config), or a command on the host's filesystem or a
 //! `--rootfs` directory (`run -- CMD...`).
 
+use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
@@ -47,12 +48,19 @@ pub struct Args {
     #[command(flatten)]
     pub health: flags::HealthCheck,
     #[command(flatten)]
+    pub limits: flags::Limits,
+    #[command(flatten)]
+    pub restart: flags::Restart,
+    #[command(flatten)]
     pub command: flags::RunCommand,
 }
 
 /// Runs the container; the exit status `stasis run` exits with.
 pub fn run(global: &Global, args: Args) -> Result<u8> {
     let source = args.command.source().map_err(Refusal::usage)?;
+    if args.remove && args.restart.restart.is_some_and(|r| !r.is_none()) {
+        return Err(Refusal::usage("conflicting options: --restart and --rm".into()).into());
+    }
     let sandbox = open(global)?;
     let healthcheck = args
         .health
@@ -125,6 +133,8 @@ pub fn run(global: &Global, args: Args) -> Result<u8> {
             // (after the last of the log).
             auto_remove: args.remove && args.detach,
             healthcheck,
+            limits: args.limits.to_limits(),
+            restart: args.restart.restart.unwrap_or_default(),
             isolation: args.isolation.to_isolation(),
             hostname: args.hostname,
             init: args.init,
@@ -157,7 +167,19 @@ pub fn run(global: &Global, args: Args) -> Result<u8> {
         return Ok(0);
     }
     let mut out = std::io::stdout().lock();
-    let code = sandbox.copy_logs(&container, &mut out, true)?;
+    let mut err = std::io::stderr().lock();
+    // Each stream to its own, as docker's attached run does.
+    let code = sandbox.copy_log_streams(
+        &container,
+        &mut |stream, bytes| match stream {
+            sandbox::logs::Stream::Stdout => out.write_all(bytes).and_then(|()| out.flush()),
+            sandbox::logs::Stream::Stderr => err.write_all(bytes).and_then(|()| err.flush()),
+        },
+        sandbox::logs::LogOptions {
+            follow: true,
+            ..Default::default()
+        },
+    )?;
     if args.remove {
         remove(&sandbox, &container.id);
     }

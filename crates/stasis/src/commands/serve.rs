@@ -277,6 +277,8 @@ impl api::Backend for CliBackend {
                 command: from.command,
                 auto_remove: o.auto_remove,
                 healthcheck: None,
+                limits: o.limits,
+                restart: o.restart,
                 // docker's default confinement; HostConfig's Privileged,
                 // CapAdd, Binds... are not read by the API yet.
                 isolation: sandbox::Isolation::default(),

@@ -679,7 +679,9 @@ impl Stasis {
             Duration::from_secs(30),
             &format!("{container}'s log to say {text:?}"),
             || {
-                last = self.run(&["logs", container]).stdout;
+                // Either stream: the log keeps them apart.
+                let logs = self.run(&["logs", container]);
+                last = logs.stdout + &logs.stderr;
                 last.contains(text)
             },
         );
