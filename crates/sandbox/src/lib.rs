@@ -152,25 +152,30 @@ impl Sandbox {
     pub fn host(&self) -> &Host {
         &self.host
     }
-    /// The pause binary: the one given, else `stasis-pause` next to the
-    /// running executable, else on `PATH`.
+
+    /// The pause binary: the one given, else [`find_pause_binary`].
     fn pause_binary(&self) -> Result<PathBuf> {
-        if let Some(p) = &self.pause_binary {
-            return Ok(p.clone());
+        match &self.pause_binary {
+            Some(p) => Ok(p.clone()),
+            None => find_pause_binary(),
         }
-        let beside = std::env::current_exe()
-            .ok()
-            .and_then(|e| e.parent().map(|d| d.join("stasis-pause")));
-        let on_path = std::env::var_os("PATH")
-            .into_iter()
-            .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
-            .map(|d| d.join("stasis-pause"));
-        beside
-            .into_iter()
-            .chain(on_path)
-            .find(|p| p.is_file())
-            .ok_or(Error::NoPauseBinary)
     }
+}
+
+/// `stasis-pause` next to the running executable, else on `PATH`.
+pub fn find_pause_binary() -> Result<PathBuf> {
+    let beside = std::env::current_exe()
+        .ok()
+        .and_then(|e| e.parent().map(|d| d.join("stasis-pause")));
+    let on_path = std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .map(|d| d.join("stasis-pause"));
+    beside
+        .into_iter()
+        .chain(on_path)
+        .find(|p| p.is_file())
+        .ok_or(Error::NoPauseBinary)
 }
 
 /// Seconds since the epoch.

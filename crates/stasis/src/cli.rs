@@ -5,8 +5,8 @@ use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
 use crate::commands::{
-    events, exec, image, inspect, internal, kill, logs, pause, pod, ps, rm, run, serve, state,
-    stats, stop, top, unpause, wait, watchdog,
+    events, exec, image, inspect, internal, kill, logs, pause, pod, ps, rm, run, sandbox_image,
+    serve, state, stats, stop, top, unpause, wait, watchdog,
 };
 
 /// Pause and unpause processes and cgroups through the kernel's cgroup freezer.
@@ -80,6 +80,9 @@ stasis run [OPTIONS] IMAGE [CMD]...   (the image's root filesystem and config)
     /// Remove containers
     #[command(after_help = crate::exit::HELP)]
     Rm(rm::Args),
+    /// Write stasis-pause as a CRI sandbox (pause) image: an OCI image archive
+    #[command(after_help = crate::exit::HELP)]
+    SandboxImage(sandbox_image::Args),
     /// Serve the Docker Engine API on a Unix socket (docker -H unix://PATH)
     #[command(after_help = crate::exit::HELP)]
     Serve(serve::Args),

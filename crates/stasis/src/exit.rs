@@ -47,6 +47,13 @@ impl Refusal {
         }
     }
 
+    pub fn not_found(message: String) -> Self {
+        Refusal {
+            code: NOT_FOUND,
+            message,
+        }
+    }
+
     pub fn conflict(message: String) -> Self {
         Refusal {
             code: CONFLICT,

@@ -16,6 +16,7 @@ pub mod pod;
 pub mod ps;
 pub mod rm;
 pub mod run;
+pub mod sandbox_image;
 pub mod serve;
 pub mod state;
 pub mod stats;
@@ -80,6 +81,7 @@ fn dispatch(global: &Global, command: Command) -> Result<u8> {
         Command::Kill(args) => kill::run(global, &args).map(|()| ok),
         Command::Wait(args) => wait::run(global, &args).map(|()| ok),
         Command::Rm(args) => rm::run(global, &args).map(|()| ok),
+        Command::SandboxImage(args) => sandbox_image::run(global, &args).map(|()| ok),
         Command::Serve(args) => serve::run(global, &args).map(|()| ok),
         Command::InternalMonitor(args) => internal::run(global, &args).map(|()| ok),
         Command::InternalHealth(args) => internal::health(global, &args).map(|()| ok),
