@@ -22,9 +22,11 @@ cd "$(dirname "$0")/.."
 # python3-pika: the broker and clients of crates/stasis/tests/rabbitmq.rs;
 # python3-grpcio: the gRPC servers and client of crates/stasis/tests/reset.rs;
 # python3-docker: the Python docker SDK of crates/stasis/tests/docker_clients.rs
-# (docker.io gives that test its docker CLI).
+# (docker.io gives that test its docker CLI); protobuf-compiler: protoc for the
+# k8s-cri crate, the CRI client of crates/stasis/tests/sandbox_image.rs.
 packages=(python3 util-linux binutils gcc runc crun podman containerd docker.io
-  busybox-static tar nftables rabbitmq-server python3-pika python3-grpcio python3-docker)
+  busybox-static tar nftables rabbitmq-server python3-pika python3-grpcio python3-docker
+  protobuf-compiler)
 
 if [ "$(id -u)" -eq 0 ]; then
   missing=()

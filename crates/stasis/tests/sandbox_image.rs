@@ -82,35 +82,40 @@ fn a_missing_or_dynamic_binary_and_a_bad_name_are_refused() {
 }
 
 /// A containerd of the test's own: root, state, sockets and its cgroups
-/// (`/<unique>/...` in every hierarchy) private; on drop it kills and
-/// deletes the task, removes the container and image, stops the daemon by
-/// its PID and removes its cgroups and mounts.
+/// (`/<unique>/...` in every hierarchy) private. On drop it kills and
+/// deletes every task, removes every container and the image, stops the
+/// daemon by its PID and removes its cgroups and mounts.
 struct Containerd {
     dir: PathBuf,
     child: Child,
     cgroup_parent: String,
-    task: Option<String>,
     image: Option<String>,
+    runc_k8s_existed: bool,
 }
 
 impl Containerd {
-    fn start(dir: &Path) -> Self {
+    /// With `cri`, the CRI plugin's section (without it the plugin is
+    /// disabled: it would look for CNI and a sandbox image of its own).
+    fn start(dir: &Path, cri: Option<&str>) -> Self {
         let config = dir.join("config.toml");
         let d = dir.display();
-        // The CRI plugin is not wanted here: it would look for CNI and a
-        // sandbox image of its own.
+        let plugins = match cri {
+            None => "disabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n".to_owned(),
+            Some(section) => format!("{section}\n"),
+        };
         std::fs::write(
             &config,
             format!(
                 "version = 2\nroot = \"{d}/root\"\nstate = \"{d}/state\"\n\
-                 disabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n\
                  [grpc]\n  address = \"{d}/c.sock\"\n\
                  [ttrpc]\n  address = \"{d}/c.sock.ttrpc\"\n\
                  [debug]\n  address = \"{d}/debug.sock\"\n\
-                 [plugins.\"io.containerd.internal.v1.opt\"]\n  path = \"{d}/opt\"\n"
+                 [plugins.\"io.containerd.internal.v1.opt\"]\n  path = \"{d}/opt\"\n\
+                 {plugins}"
             ),
         )
         .expect("write config");
+        let runc_k8s_existed = Path::new(RUNC_K8S).exists();
         let log = std::fs::File::create(dir.join("containerd.log")).expect("log");
         let child = Command::new("containerd")
             .arg("--config")
@@ -124,8 +129,8 @@ impl Containerd {
             dir: dir.to_owned(),
             child,
             cgroup_parent: format!("/{}", unique_name()),
-            task: None,
             image: None,
+            runc_k8s_existed,
         };
         wait_until(Duration::from_secs(20), "containerd answers", || {
             c.ctr(&["version"]).status.success()
@@ -146,20 +151,26 @@ impl Containerd {
 
 impl Drop for Containerd {
     fn drop(&mut self) {
-        if let Some(task) = self.task.take() {
-            let _ = self.ctr(&["task", "kill", "-s", "SIGKILL", &task]);
+        // Every task and container of this daemon is the test's.
+        let tasks = self.ctr(&["task", "ls", "-q"]).stdout;
+        for task in tasks.lines().filter(|t| !t.is_empty()) {
+            let _ = self.ctr(&["task", "kill", "-s", "SIGKILL", task]);
             for _ in 0..100 {
-                if self
-                    .ctr(&["task", "delete", &task])
-                    .stderr
-                    .contains("not found")
-                    || !self.ctr(&["task", "ls", "-q"]).stdout.contains(&task)
+                let _ = self.ctr(&["task", "delete", task]);
+                if !self
+                    .ctr(&["task", "ls", "-q"])
+                    .stdout
+                    .lines()
+                    .any(|t| t == task)
                 {
                     break;
                 }
                 std::thread::sleep(Duration::from_millis(50));
             }
-            let _ = self.ctr(&["container", "rm", &task]);
+        }
+        let containers = self.ctr(&["container", "ls", "-q"]).stdout;
+        for c in containers.lines().filter(|c| !c.is_empty()) {
+            let _ = self.ctr(&["container", "rm", c]);
         }
         if let Some(image) = self.image.take() {
             let _ = self.ctr(&["images", "rm", &image]);
@@ -189,12 +200,34 @@ impl Drop for Containerd {
                 let _ = Command::new("umount").arg("-l").arg(p).status();
             }
         }
+        // The runtime removes a container's cgroup, not the parents it
+        // made (a pod's `pod<uid>`, as the kubelet would): deepest first.
         if let Ok(entries) = std::fs::read_dir("/sys/fs/cgroup") {
             for e in entries.flatten() {
-                let _ = std::fs::remove_dir(e.path().join(&self.cgroup_parent[1..]));
+                remove_cgroup_tree(&e.path().join(&self.cgroup_parent[1..]));
+            }
+        }
+        if !self.runc_k8s_existed {
+            // containerd 1.6 keeps runc's state in /run/containerd/runc/NS
+            // whatever its config says (other daemons share the rest).
+            let _ = std::fs::remove_dir(RUNC_K8S);
+        }
+    }
+}
+
+/// runc's state directory for the `k8s.io` namespace.
+const RUNC_K8S: &str = "/run/containerd/runc/k8s.io";
+
+/// Removes the cgroup directory `dir` and the empty ones below it.
+fn remove_cgroup_tree(dir: &Path) {
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                remove_cgroup_tree(&e.path());
             }
         }
     }
+    let _ = std::fs::remove_dir(dir);
 }
 
 #[test]
@@ -209,7 +242,7 @@ fn containerd_imports_the_image_and_runs_stasis_pause_as_its_pid_1() {
     build(&s, &archive, Some(&name)).ok();
 
     // Declared after the scratch directory: dropped (stopped) before it.
-    let mut ctd = Containerd::start(&scratch.0);
+    let mut ctd = Containerd::start(&scratch.0, None);
     ctd.image = Some(name.clone());
     let import = ctd.ctr(&["images", "import", archive.to_str().expect("utf-8")]);
     assert!(import.status.success(), "{import:?}");
@@ -218,7 +251,6 @@ fn containerd_imports_the_image_and_runs_stasis_pause_as_its_pid_1() {
 
     let id = unique_name();
     let cgroup = format!("{}/{id}", ctd.cgroup_parent);
-    ctd.task = Some(id.clone());
     let started = ctd.ctr(&["run", "-d", "--cgroup", &cgroup, &name, &id]);
     assert!(started.status.success(), "{started:?}");
     let mut pid = 0u32;
@@ -268,7 +300,168 @@ fn containerd_imports_the_image_and_runs_stasis_pause_as_its_pid_1() {
         "SIGTERM did not end it with 0: {deleted:?}"
     );
     ctd.ctr(&["container", "rm", &id]).ok();
-    ctd.task = None;
     ctd.ctr(&["images", "rm", &name]).ok();
     ctd.image = None;
+}
+
+/// The kubelet's calls to containerd's CRI plugin with the image as its
+/// `sandbox_image`: Version, RunPodSandbox with host networking, its
+/// status, StopPodSandbox, RemovePodSandbox. The sandbox's process is
+/// stasis-pause, PID 1 of the pod's PID namespace, and nothing is left.
+#[test]
+fn the_cri_plugin_runs_a_host_network_pod_sandbox_on_stasis_pause() {
+    use k8s_cri::v1 as cri;
+    if !root_or_skip("the_cri_plugin_runs_a_host_network_pod_sandbox_on_stasis_pause") {
+        return;
+    }
+    let s = Stasis::new();
+    let scratch = Scratch::new();
+    let name = format!("localhost/{}:1", unique_name());
+    let archive = scratch.0.join("pause.tar");
+    build(&s, &archive, Some(&name)).ok();
+    let d = scratch.0.display();
+    // restrict_oom_score_adj: these machines' bounding set lacks
+    // CAP_SYS_RESOURCE, so runc could not lower oom_score_adj. Host
+    // networking needs no CNI; its directories are private all the same.
+    let cri_section = format!(
+        "[plugins.\"io.containerd.grpc.v1.cri\"]\n  sandbox_image = \"{name}\"\n  \
+         restrict_oom_score_adj = true\n  stream_server_address = \"127.0.0.1\"\n  \
+         stream_server_port = \"0\"\n\
+         [plugins.\"io.containerd.grpc.v1.cri\".cni]\n  bin_dir = \"{d}/cni-bin\"\n  \
+         conf_dir = \"{d}/cni-conf\"\n\
+         [plugins.\"io.containerd.grpc.v1.cri\".containerd]\n  default_runtime_name = \"runc\"\n\
+         [plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.runc]\n  \
+         runtime_type = \"io.containerd.runc.v2\"\n\
+         [plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.runc.options]\n  \
+         SystemdCgroup = false\n"
+    );
+    let mut ctd = Containerd::start(&scratch.0, Some(&cri_section));
+    ctd.image = Some(name.clone());
+    let import = ctd.ctr(&["images", "import", archive.to_str().expect("utf-8")]);
+    assert!(import.status.success(), "{import:?}");
+
+    let socket = scratch.0.join("c.sock");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    let limit = Duration::from_secs(60);
+    rt.block_on(async {
+        let channel = tonic::transport::Endpoint::try_from("http://[::]")
+            .expect("an endpoint")
+            .connect_with_connector(tower::service_fn(move |_: tonic::transport::Uri| {
+                let socket = socket.clone();
+                async move {
+                    Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(
+                        tokio::net::UnixStream::connect(socket).await?,
+                    ))
+                }
+            }))
+            .await
+            .expect("connect to containerd");
+        let mut client = cri::runtime_service_client::RuntimeServiceClient::new(channel);
+        macro_rules! call {
+            ($method:ident, $req:expr) => {
+                tokio::time::timeout(limit, client.$method($req))
+                    .await
+                    .unwrap_or_else(|_| panic!("{} timed out", stringify!($method)))
+                    .unwrap_or_else(|e| panic!("{}: {e}", stringify!($method)))
+                    .into_inner()
+            };
+        }
+
+        let version = call!(version, cri::VersionRequest::default());
+        assert_eq!(version.runtime_name, "containerd");
+        assert!(version.runtime_api_version.starts_with("v1"), "{version:?}");
+
+        let uid = unique_name();
+        let config = cri::PodSandboxConfig {
+            metadata: Some(cri::PodSandboxMetadata {
+                name: "pause-test".into(),
+                uid: uid.clone(),
+                namespace: "default".into(),
+                attempt: 0,
+            }),
+            // Host-network pods have no UTS namespace of their own.
+            hostname: String::new(),
+            log_directory: scratch.0.join("pod-logs").display().to_string(),
+            linux: Some(cri::LinuxPodSandboxConfig {
+                cgroup_parent: format!("{}/pod{uid}", ctd.cgroup_parent),
+                security_context: Some(cri::LinuxSandboxSecurityContext {
+                    namespace_options: Some(cri::NamespaceOption {
+                        network: cri::NamespaceMode::Node as i32,
+                        pid: cri::NamespaceMode::Pod as i32,
+                        ipc: cri::NamespaceMode::Pod as i32,
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let id = call!(
+            run_pod_sandbox,
+            cri::RunPodSandboxRequest {
+                config: Some(config),
+                runtime_handler: String::new(),
+            }
+        )
+        .pod_sandbox_id;
+
+        let status = call!(
+            pod_sandbox_status,
+            cri::PodSandboxStatusRequest {
+                pod_sandbox_id: id.clone(),
+                verbose: true,
+            }
+        );
+        assert_eq!(
+            status.status.as_ref().map(|s| s.state),
+            Some(cri::PodSandboxState::SandboxReady as i32),
+            "{status:?}"
+        );
+        let info: serde_json::Value =
+            serde_json::from_str(status.info.get("info").expect("verbose info")).expect("json");
+        assert_eq!(info["image"], name.as_str(), "{info}");
+        let pid = info["pid"].as_u64().expect("the sandbox's pid");
+        let exe = std::fs::read(format!("/proc/{pid}/exe")).expect("its executable");
+        assert_eq!(
+            exe,
+            std::fs::read(pause_binary()).expect("the pause artifact"),
+            "the sandbox's process is not stasis-pause"
+        );
+        let proc_status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
+        let nspid = proc_status
+            .lines()
+            .find_map(|l| l.strip_prefix("NSpid:"))
+            .expect("NSpid");
+        assert_eq!(nspid.split_whitespace().last(), Some("1"), "{proc_status}");
+
+        call!(
+            stop_pod_sandbox,
+            cri::StopPodSandboxRequest {
+                pod_sandbox_id: id.clone(),
+            }
+        );
+        // Its shim reaps it (the zombie's /proc entry goes a moment later).
+        wait_until(Duration::from_secs(10), "stasis-pause has ended", || {
+            !Path::new(&format!("/proc/{pid}")).exists()
+        });
+        call!(
+            remove_pod_sandbox,
+            cri::RemovePodSandboxRequest {
+                pod_sandbox_id: id.clone(),
+            }
+        );
+        let left = call!(list_pod_sandbox, cri::ListPodSandboxRequest::default());
+        assert!(left.items.is_empty(), "{left:?}");
+    });
+    let tasks = ctd.ctr(&["task", "ls", "-q"]).stdout;
+    assert!(tasks.trim().is_empty(), "tasks left: {tasks}");
+    let containers = ctd.ctr(&["container", "ls", "-q"]).stdout;
+    assert!(
+        containers.trim().is_empty(),
+        "containers left: {containers}"
+    );
 }
