@@ -215,6 +215,18 @@ impl Drop for Containerd {
     }
 }
 
+/// Waits until process `pid` runs the pause artifact: a runtime reports
+/// the task started once runc's init was told to exec, and for a moment
+/// the process is still runc.
+fn wait_until_pause_runs(pid: u32) {
+    let pause = std::fs::read(pause_binary()).expect("the pause artifact");
+    wait_until(
+        Duration::from_secs(10),
+        &format!("process {pid} runs stasis-pause"),
+        || std::fs::read(format!("/proc/{pid}/exe")).is_ok_and(|exe| exe == pause),
+    );
+}
+
 /// runc's state directory for the `k8s.io` namespace.
 const RUNC_K8S: &str = "/run/containerd/runc/k8s.io";
 
@@ -268,12 +280,7 @@ fn containerd_imports_the_image_and_runs_stasis_pause_as_its_pid_1() {
 
     // The task's process is stasis-pause itself, PID 1 of its namespace,
     // as the image's user.
-    let exe = std::fs::read(format!("/proc/{pid}/exe")).expect("its executable");
-    assert_eq!(
-        exe,
-        std::fs::read(pause_binary()).expect("the pause artifact"),
-        "the task's executable is not stasis-pause"
-    );
+    wait_until_pause_runs(pid);
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
     let field = |k: &str| {
         status
@@ -425,12 +432,7 @@ fn the_cri_plugin_runs_a_host_network_pod_sandbox_on_stasis_pause() {
             serde_json::from_str(status.info.get("info").expect("verbose info")).expect("json");
         assert_eq!(info["image"], name.as_str(), "{info}");
         let pid = info["pid"].as_u64().expect("the sandbox's pid");
-        let exe = std::fs::read(format!("/proc/{pid}/exe")).expect("its executable");
-        assert_eq!(
-            exe,
-            std::fs::read(pause_binary()).expect("the pause artifact"),
-            "the sandbox's process is not stasis-pause"
-        );
+        wait_until_pause_runs(u32::try_from(pid).expect("a pid"));
         let proc_status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
         let nspid = proc_status
             .lines()
