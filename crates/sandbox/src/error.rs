@@ -419,6 +419,11 @@ impl Error {
         }
     }
 
+    /// The pod or container is not running (it has exited, or never ran).
+    pub fn is_not_running(&self) -> bool {
+        matches!(self, Error::NotRunning { .. })
+    }
+
     /// The user's input was malformed or ambiguous.
     pub fn is_invalid(&self) -> bool {
         match self {
