@@ -276,6 +276,18 @@ pub enum Error {
     },
     #[error("waiting for the container's process")]
     WaitChild(#[source] io::Error),
+    #[error("setting up the attach socket {}", path.display())]
+    AttachSocket {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("attaching to the container through {}", path.display())]
+    Attach {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
     #[error("starting the health checker of container {container}")]
     SpawnChecker {
         container: String,

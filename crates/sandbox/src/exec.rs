@@ -77,6 +77,7 @@ impl Sandbox {
             mount_ns: Some(mount_ns),
             mount_proc: false,
             new_session: false,
+            controlling_tty: false,
             user: c.user,
             new_pid_ns: false,
             // The container's own confinement, as docker's exec has it.

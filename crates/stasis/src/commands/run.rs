@@ -3,7 +3,6 @@
 //! layers, its config), or a command on the host's filesystem or a
 //! `--rootfs` directory (`run -- CMD...`).
 
-use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
@@ -18,6 +17,15 @@ pub struct Args {
     /// Run in the background and print the container's ID
     #[arg(short, long)]
     pub detach: bool,
+    /// Keep the container's stdin open, fed from this command's (and from `attach`)
+    #[arg(short, long)]
+    pub interactive: bool,
+    /// Give the container a pseudo-terminal (stdin, stdout and stderr on it; with -i, this terminal in raw mode)
+    #[arg(short, long)]
+    pub tty: bool,
+    /// The key sequence that detaches from the container, leaving it running (docker's format)
+    #[arg(long, value_name = "KEYS", default_value = crate::commands::attach::DEFAULT_DETACH_KEYS, value_parser = crate::commands::attach::parse_detach_keys)]
+    pub detach_keys: crate::commands::attach::DetachKeys,
     /// Remove the container (and the pod made for it) once it exits
     #[arg(long = "rm")]
     pub remove: bool,
@@ -138,19 +146,20 @@ pub fn run(global: &Global, args: Args) -> Result<u8> {
             isolation: args.isolation.to_isolation(),
             hostname: args.hostname,
             init: args.init,
+            stdio: sandbox::StdioMode {
+                open_stdin: args.interactive,
+                tty: args.tty,
+            },
         })
         .context("creating the container")
         .map_err(permission_hint)?;
     // Attached, the signals a user sends (Ctrl-C, `kill`) go to the
     // container, as docker's --sig-proxy does; caught from before the start,
     // so that none ends this command and leaves the container running.
-    let mut signals = if args.detach {
+    let signals = if args.detach {
         None
     } else {
-        Some(
-            signal_hook::iterator::Signals::new(FORWARDED)
-                .context("setting up the forwarding of signals")?,
-        )
+        Some(crate::commands::attach::catch_signals()?)
     };
     let monitor = crate::commands::internal::monitor_command(global, &container.id)?;
     let started = sandbox.start_container(&container, monitor);
@@ -177,72 +186,24 @@ pub fn run(global: &Global, args: Args) -> Result<u8> {
         println!("{}", container.id);
         return Ok(0);
     }
-    let code = std::thread::scope(|scope| {
-        let handle = signals.as_ref().map(|s| s.handle());
-        if let Some(signals) = signals.as_mut() {
-            let (sandbox, container) = (&sandbox, &container);
-            scope.spawn(move || forward_signals(sandbox, container, signals));
-        }
-        let mut out = std::io::stdout().lock();
-        let mut err = std::io::stderr().lock();
-        // Each stream to its own, as docker's attached run does.
-        let code = sandbox.copy_log_streams(
-            &container,
-            &mut |stream, bytes| match stream {
-                sandbox::logs::Stream::Stdout => out.write_all(bytes).and_then(|()| out.flush()),
-                sandbox::logs::Stream::Stderr => err.write_all(bytes).and_then(|()| err.flush()),
-            },
-            sandbox::logs::LogOptions {
-                follow: true,
-                ..Default::default()
-            },
-        );
-        // Ends the forwarding thread, which the scope then joins.
-        if let Some(h) = handle {
-            h.close();
-        }
-        code
-    })?;
+    let Some(signals) = signals else {
+        return Ok(0);
+    };
+    let code = crate::commands::attach::session(
+        &sandbox,
+        &container,
+        crate::commands::attach::Session {
+            signals,
+            stdin: args.interactive,
+            tty: args.tty,
+            detach_keys: args.detach_keys,
+            from_start: true,
+        },
+    )?;
     if args.remove {
         remove(&sandbox, &container.id);
     }
-    Ok(code.map_or(1, |c| (c & 0xff) as u8))
-}
-
-/// The signals an attached `run` passes on to the container's main process
-/// (docker's sig-proxy forwards these too); SIGWINCH only matters with a TTY.
-const FORWARDED: &[i32] = &[
-    libc::SIGINT,
-    libc::SIGTERM,
-    libc::SIGHUP,
-    libc::SIGQUIT,
-    libc::SIGUSR1,
-    libc::SIGUSR2,
-];
-
-/// Sends each signal this command gets to the container, until the
-/// iterator is closed. The container's command decides what a signal does:
-/// as PID 1 of its own PID namespace, one it does not handle is ignored by
-/// the kernel (as in docker; `--init` puts stasis-pause there instead).
-fn forward_signals(
-    sandbox: &sandbox::Sandbox,
-    container: &sandbox::ContainerRecord,
-    signals: &mut signal_hook::iterator::Signals,
-) {
-    for raw in signals.forever() {
-        let Some(signal) = rustix::process::Signal::from_named_raw(raw) else {
-            continue;
-        };
-        if let Err(e) = sandbox.kill_container(container, signal) {
-            // Exited meanwhile: following the log ends this command soon.
-            if !e.is_not_running() {
-                eprintln!(
-                    "stasis: forwarding signal {raw} to the container: {:#}",
-                    anyhow::Error::from(e)
-                );
-            }
-        }
-    }
+    Ok(code)
 }
 
 /// `--rm`: removes the exited container and the pod made for it.
