@@ -276,6 +276,8 @@ pub enum Error {
     },
     #[error("waiting for the container's process")]
     WaitChild(#[source] io::Error),
+    #[error("allocating the container's pseudo-terminal")]
+    Pty(#[source] io::Error),
     #[error("setting up the attach socket {}", path.display())]
     AttachSocket {
         path: PathBuf,
@@ -521,9 +523,11 @@ impl Error {
             | Error::AppendEvent { source, .. }
             | Error::ReadEvents { source, .. }
             | Error::RotateEvents { source, .. } => Some(source),
-            Error::Random(source) | Error::Subreaper(source) | Error::WaitChild(source) => {
-                Some(source)
-            }
+            Error::Random(source)
+            | Error::Subreaper(source)
+            | Error::WaitChild(source)
+            | Error::Pty(source) => Some(source),
+            Error::AttachSocket { source, .. } | Error::Attach { source, .. } => Some(source),
             _ => None,
         }
     }

@@ -341,10 +341,10 @@ impl Sandbox {
         // A TTY: one terminal for the three streams, its master read into
         // the log as stdout (docker's TTY logs have one stream).
         let stdio = if c.stdio.tty {
-            let (master, slave) = open_pty().map_err(|e| open_log(e))?;
-            let input = master.try_clone().map_err(|e| open_log(e))?;
+            let (master, slave) = open_pty().map_err(Error::Pty)?;
+            let input = master.try_clone().map_err(Error::Pty)?;
             rustix::fs::fcntl_setfl(&input, rustix::fs::OFlags::NONBLOCK)
-                .map_err(|e| open_log(e.into()))?;
+                .map_err(|e| Error::Pty(e.into()))?;
             server.input = Some(crate::attach::Input {
                 fd: Some(input),
                 pending: Vec::new(),
@@ -401,9 +401,9 @@ impl Sandbox {
                 let dup = |fd: &OwnedFd| fd.try_clone().map(Stdio::from);
                 let (i, o, e) = (dup(&slave), dup(&slave), dup(&slave));
                 let (i, o, e) = (
-                    i.map_err(open_log)?,
-                    o.map_err(open_log)?,
-                    e.map_err(open_log)?,
+                    i.map_err(Error::Pty)?,
+                    o.map_err(Error::Pty)?,
+                    e.map_err(Error::Pty)?,
                 );
                 let child = spawn_member(spec, move |cmd| {
                     cmd.stdin(i).stdout(o).stderr(e);
