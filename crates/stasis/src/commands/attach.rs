@@ -169,6 +169,9 @@ pub fn session(sandbox: &Sandbox, c: &ContainerRecord, mut s: Session) -> Result
     } else {
         None
     }));
+    // Restores the terminal on every way out of here, a panic included
+    // (the stdin thread holds the mode too, until it detaches).
+    let _restore = Restore(&raw);
     if let (true, Some(a)) = (s.tty, &attach) {
         send_winsize(a);
     }
@@ -206,9 +209,16 @@ pub fn session(sandbox: &Sandbox, c: &ContainerRecord, mut s: Session) -> Result
         handle.close();
         code
     });
-    // The terminal as it was, before the exit status is printed or used.
-    drop(raw.lock().map(|mut r| r.take()));
     Ok(code?.map_or(1, |c| (c & 0xff) as u8))
+}
+
+/// Takes this terminal out of raw mode when dropped.
+struct Restore<'a>(&'a Mutex<Option<RawMode>>);
+
+impl Drop for Restore<'_> {
+    fn drop(&mut self) {
+        drop(self.0.lock().map(|mut r| r.take()));
+    }
 }
 
 /// Sends this terminal's size to the container's; nothing if stdin is not
