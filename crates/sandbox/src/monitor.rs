@@ -538,7 +538,7 @@ enum ChildStdio {
 
 /// A new pseudo-terminal: its master and its slave, neither of them the
 /// monitor's controlling terminal.
-fn open_pty() -> std::io::Result<(OwnedFd, OwnedFd)> {
+pub(crate) fn open_pty() -> std::io::Result<(OwnedFd, OwnedFd)> {
     use rustix::pty::{grantpt, openpt, ptsname, unlockpt, OpenptFlags};
     let master = openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC)?;
     grantpt(&master)?;

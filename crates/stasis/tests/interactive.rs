@@ -268,3 +268,25 @@ fn ctrl_p_ctrl_q_detaches_and_attach_gets_the_shell_back() {
 
     s.run(&["attach", &name]).fails_with(4, "is not running");
 }
+
+#[test]
+fn exec_it_gives_a_shell_on_a_terminal_of_its_own() {
+    if !root_or_skip("exec_it_gives_a_shell_on_a_terminal_of_its_own") {
+        return;
+    }
+    let s = Stasis::new();
+    let name = unique_name();
+    s.run(&["run", "-d", "--name", &name, "--", "sleep", "60"])
+        .ok();
+    let mut t = Terminal::start(&s, &["exec", "-it", &name, "--", "sh"], 30, 90);
+    t.wait_for("# ", 1);
+    // Its own terminal, of the outer one's size, in the container's PID
+    // namespace (sleep is its PID 1).
+    t.type_keys(b"stty size; tty; cat /proc/1/comm\n");
+    t.wait_for("30 90", 1);
+    t.wait_for("/dev/pts/", 1);
+    t.wait_for("\r\nsleep\r\n", 1);
+    t.type_keys(b"exit 6\n");
+    assert_eq!(t.exit_code(), Some(6), "the shell's status; {:?}", t.seen());
+    assert_eq!(s.inspect(&name)["State"]["Status"], "running");
+}

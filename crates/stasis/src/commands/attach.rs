@@ -90,13 +90,13 @@ impl Detacher {
 
 /// This terminal in raw mode (`-t`: every key goes to the container's
 /// terminal, whose line discipline does the echo and ^C), restored on drop.
-struct RawMode {
+pub(crate) struct RawMode {
     saved: rustix::termios::Termios,
 }
 
 impl RawMode {
     /// `None` if stdin is not a terminal.
-    fn enter() -> Result<Option<RawMode>> {
+    pub(crate) fn enter() -> Result<Option<RawMode>> {
         let stdin = std::io::stdin();
         if !rustix::termios::isatty(stdin.as_fd()) {
             return Ok(None);
