@@ -284,6 +284,7 @@ impl api::Backend for CliBackend {
                 isolation: sandbox::Isolation::default(),
                 hostname: None,
                 init: false,
+                stdio: sandbox::StdioMode::default(),
             })
             .map_err(|e| match &e {
                 sandbox::Error::NotFound { .. } => {
