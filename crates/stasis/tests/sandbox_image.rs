@@ -90,7 +90,7 @@ struct Containerd {
     child: Child,
     cgroup_parent: String,
     image: Option<String>,
-    runc_k8s_existed: bool,
+    shared_existed: [bool; 2],
 }
 
 impl Containerd {
@@ -115,7 +115,7 @@ impl Containerd {
             ),
         )
         .expect("write config");
-        let runc_k8s_existed = Path::new(RUNC_K8S).exists();
+        let shared_existed = SHARED_DIRS.map(|d| Path::new(d).exists());
         let log = std::fs::File::create(dir.join("containerd.log")).expect("log");
         let child = Command::new("containerd")
             .arg("--config")
@@ -130,7 +130,7 @@ impl Containerd {
             child,
             cgroup_parent: format!("/{}", unique_name()),
             image: None,
-            runc_k8s_existed,
+            shared_existed,
         };
         wait_until(Duration::from_secs(20), "containerd answers", || {
             c.ctr(&["version"]).status.success()
@@ -207,10 +207,14 @@ impl Drop for Containerd {
                 remove_cgroup_tree(&e.path().join(&self.cgroup_parent[1..]));
             }
         }
-        if !self.runc_k8s_existed {
-            // containerd 1.6 keeps runc's state in /run/containerd/runc/NS
-            // whatever its config says (other daemons share the rest).
-            let _ = std::fs::remove_dir(RUNC_K8S);
+        // containerd 1.6 and ctr keep runc's state in
+        // /run/containerd/runc/NS and ctr's FIFOs in /run/containerd/fifo
+        // whatever the config says; the ones the test made go if empty
+        // (other daemons share the rest).
+        for dir in SHARED_DIRS.iter().zip(self.shared_existed) {
+            if let (dir, false) = dir {
+                let _ = std::fs::remove_dir(dir);
+            }
         }
     }
 }
@@ -227,8 +231,12 @@ fn wait_until_pause_runs(pid: u32) {
     );
 }
 
-/// runc's state directory for the `k8s.io` namespace.
-const RUNC_K8S: &str = "/run/containerd/runc/k8s.io";
+/// runc's state directory for the `k8s.io` namespace and ctr's FIFOs.
+const SHARED_DIRS: [&str; 2] = ["/run/containerd/runc/k8s.io", "/run/containerd/fifo"];
+
+/// One containerd test at a time: one's cleanup of those directories must
+/// not race the other's use of them.
+static ONE_CONTAINERD: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// Removes the cgroup directory `dir` and the empty ones below it.
 fn remove_cgroup_tree(dir: &Path) {
@@ -247,6 +255,9 @@ fn containerd_imports_the_image_and_runs_stasis_pause_as_its_pid_1() {
     if !root_or_skip("containerd_imports_the_image_and_runs_stasis_pause_as_its_pid_1") {
         return;
     }
+    let _one = ONE_CONTAINERD
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let s = Stasis::new();
     let scratch = Scratch::new();
     let name = format!("localhost/{}:1", unique_name());
@@ -321,6 +332,9 @@ fn the_cri_plugin_runs_a_host_network_pod_sandbox_on_stasis_pause() {
     if !root_or_skip("the_cri_plugin_runs_a_host_network_pod_sandbox_on_stasis_pause") {
         return;
     }
+    let _one = ONE_CONTAINERD
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let s = Stasis::new();
     let scratch = Scratch::new();
     let name = format!("localhost/{}:1", unique_name());
