@@ -499,22 +499,10 @@ async fn run(
                 | ContainerStatus::Restarting(_) => {
                     return Ok(no_content(StatusCode::NOT_MODIFIED))
                 }
-                ContainerStatus::Exited(_) => {
-                    return Err(ApiError::conflict(format!(
-                        "Container {target} has exited; stasis does not start a container twice (run a new one)"
-                    )))
-                }
+                // Again, as the same container in a new process.
+                ContainerStatus::Exited(_) => {}
             }
-            let backend = svc.backend.clone();
-            svc.spawner
-                .run(move || backend.start(&target))
-                .await
-                .unwrap_or_else(|| {
-                    Err(ApiError::internal(
-                        "starting the container",
-                        &"the spawner thread is gone",
-                    ))
-                })?;
+            start_on_spawner(svc, target).await?;
             Ok(no_content(StatusCode::NO_CONTENT))
         }
         Op::Stop => {
@@ -546,14 +534,22 @@ async fn run(
             .await
         }
         Op::Restart => {
-            let svc = svc.clone();
+            // docker's restart: stop (SIGTERM, SIGKILL after `t`) if it
+            // runs, then start, whatever state it was in.
+            let grace = Duration::from_secs(query.number::<u64>("t")?.unwrap_or(10));
+            let stopping = svc.clone();
+            let t = target.clone();
             blocking("restarting the container", move || {
-                find(&svc.sandbox, &target)?;
-                Err(ApiError::not_implemented(
-                    "restarting a container is not implemented: a stasis container runs once (stop it and run a new one)",
-                ))
+                stopping.backend.refresh();
+                let c = find(&stopping.sandbox, &t)?;
+                if stopping.sandbox.container_status(&c).is_running() {
+                    stopping.backend.stop(&t, grace)?;
+                }
+                Ok(())
             })
-            .await
+            .await?;
+            start_on_spawner(svc, target).await?;
+            Ok(no_content(StatusCode::NO_CONTENT))
         }
         Op::Pause => {
             let options = PauseOptions {
@@ -597,6 +593,21 @@ async fn run(
         Op::EmptyList(v) => Ok(json_response(StatusCode::OK, v)),
         Op::NotServed(what) => Err(ApiError::not_implemented(*what)),
     }
+}
+
+/// Starts a created or exited container on the spawner thread (it forks
+/// into the pod's namespaces, and may start the pod's pause process again).
+async fn start_on_spawner(svc: &Arc<Service>, target: String) -> Result<(), ApiError> {
+    let backend = svc.backend.clone();
+    svc.spawner
+        .run(move || backend.start(&target))
+        .await
+        .unwrap_or_else(|| {
+            Err(ApiError::internal(
+                "starting the container",
+                &"the spawner thread is gone",
+            ))
+        })
 }
 
 /// A start body docker's clients send when they send none.

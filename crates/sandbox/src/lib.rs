@@ -17,6 +17,7 @@
 //!   Pods: [`Sandbox::create_pod`], [`Sandbox::pause_pod`],
 //!   [`Sandbox::stop_pod`], [`Sandbox::remove_pod`]. Containers:
 //!   [`Sandbox::create_container`], [`Sandbox::start_container`],
+//!   [`Sandbox::start_again`] (an exited one, in a new process),
 //!   [`Sandbox::run_monitor`], [`Sandbox::exec`], [`Sandbox::kill_container`],
 //!   [`Sandbox::copy_logs`].
 //! - [`ProcessRef`] — a recorded process (PID + start time), opened as a
@@ -62,6 +63,7 @@
 
 #![deny(unsafe_code)]
 
+mod again;
 pub mod audit;
 mod cgroups;
 mod container;
@@ -154,7 +156,7 @@ impl Sandbox {
     }
     /// The pause binary: the one given, else `stasis-pause` next to the
     /// running executable, else on `PATH`.
-    fn pause_binary(&self) -> Result<PathBuf> {
+    pub(crate) fn pause_binary(&self) -> Result<PathBuf> {
         if let Some(p) = &self.pause_binary {
             return Ok(p.clone());
         }

@@ -907,8 +907,41 @@ fn start_runs_on_the_spawner_and_the_monitor_is_reaped() {
         proc_state(monitor).is_none_or(|st| st != 'Z')
             && !std::path::Path::new(&format!("/proc/{monitor}")).exists()
     });
-    let (status, _, _) = raw(&serve.socket, "POST", "/containers/later/start", b"");
-    assert_eq!(status, 409, "a stasis container runs once");
+    // Exited, it starts again: the same record in a new process, its own
+    // pod (which ended with it) with a new pause process, its log appended.
+    let before = sandbox.container(&created.id).expect("record");
+    let old_pause = sandbox.pod(&before.pod).expect("pod").pause;
+    let (status, _, body) = raw(&serve.socket, "POST", "/containers/later/start", b"");
+    assert_eq!(status, 204, "{}", String::from_utf8_lossy(&body));
+    let again = sandbox.container(&created.id).expect("the same ID");
+    assert_eq!(again.name, "later");
+    assert!(again.exit.is_none(), "{again:?}");
+    assert!(again.started > before.started, "StartedAt changes");
+    assert_ne!(again.process, before.process);
+    let new_pause = sandbox.pod(&again.pod).expect("its pod").pause;
+    assert!(
+        new_pause.is_some() && new_pause != old_pause,
+        "a new pause process"
+    );
+    wait_until(Duration::from_secs(15), "the second run's output", || {
+        s.run(&["logs", "later"]).stdout.matches("started").count() == 2
+    });
+    // A restart of a running one: stopped, then started once more.
+    let (status, _, body) = raw(&serve.socket, "POST", "/containers/later/restart?t=0", b"");
+    assert_eq!(status, 204, "{}", String::from_utf8_lossy(&body));
+    wait_until(Duration::from_secs(15), "the third run's output", || {
+        s.run(&["logs", "later"]).stdout.matches("started").count() == 3
+    });
+    let (status, _, body) = raw(&serve.socket, "GET", "/containers/later/json", b"");
+    assert_eq!(status, 200);
+    let inspect: serde_json::Value = serde_json::from_slice(&body).expect("json");
+    assert_eq!(inspect["Id"], created.id.as_str());
+    assert_eq!(
+        inspect["RestartCount"], 0,
+        "docker counts the policy's restarts only"
+    );
+    let (status, _, _) = raw(&serve.socket, "POST", "/containers/later/wait", b"");
+    assert_eq!(status, 200);
 }
 
 #[test]
