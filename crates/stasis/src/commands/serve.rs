@@ -270,6 +270,10 @@ impl api::Backend for CliBackend {
             },
         )
         .map_err(|e| image_error(&e, &o.image, "creating the container"))?;
+        // Read as `run` reads its flags of the same meaning.
+        let isolation = crate::flags::Isolation::from_api(&o.confinement)
+            .map_err(|e| ApiError::bad_request(api::capitalized(&e)))?
+            .to_isolation();
         let created = self
             .sandbox
             .create_container(sandbox::ContainerOptions {
@@ -286,11 +290,9 @@ impl api::Backend for CliBackend {
                 healthcheck: None,
                 limits: o.limits,
                 restart: o.restart,
-                // docker's default confinement; HostConfig's Privileged,
-                // CapAdd, Binds... are not read by the API yet.
-                isolation: sandbox::Isolation::default(),
-                hostname: None,
-                init: false,
+                isolation,
+                hostname: o.hostname.clone(),
+                init: o.init,
             })
             .map_err(|e| match &e {
                 sandbox::Error::NotFound { .. } => {
