@@ -103,7 +103,7 @@ pub fn on_ram_fs(path: &Path) -> bool {
         path.parent()
             .map_or(Err(rustix::io::Errno::NOENT), rustix::fs::statfs)
     });
-    stat.is_ok_and(|s| is_ram_fs(s.f_type as i64))
+    stat.is_ok_and(|s| is_ram_fs(s.f_type))
 }
 
 /// tmpfs and ramfs, by `statfs`'s magic numbers.
@@ -173,7 +173,7 @@ pub fn append_with(path: &Path, record: &Record, sync: bool) -> Result<(), Error
             if !sync {
                 return Ok(());
             }
-            let ram = rustix::fs::fstatfs(&file).is_ok_and(|s| is_ram_fs(s.f_type as i64));
+            let ram = rustix::fs::fstatfs(&file).is_ok_and(|s| is_ram_fs(s.f_type));
             if ram {
                 Ok(())
             } else {
