@@ -11,7 +11,7 @@
 #
 # Needs root, cargo, hyperfine, the docker CLI, docker.io (dockerd,
 # containerd), podman, busybox-static, which it checks for but does not
-# install. Settings: RUNS=100 WARMUP=10 OWN_ROUNDS=500 CLIENTS=32 SECONDS=10
+# install. Settings: RUNS=100 WARMUP=10 OWN_ROUNDS=500 CLIENTS=32 LOAD_SECONDS=10
 # BENCH_RT=1 (hyperfine and the drivers under chrt -f 50).
 #
 # Everything it creates (a state root, dockerd's and podman's directories,
@@ -31,7 +31,7 @@ RUNS=${RUNS:-100}
 WARMUP=${WARMUP:-10}
 OWN_ROUNDS=${OWN_ROUNDS:-500}
 CLIENTS=${CLIENTS:-32}
-SECONDS_LOAD=${SECONDS:-10}
+LOAD_SECONDS=${LOAD_SECONDS:-10}
 BENCH_RT=${BENCH_RT:-1}
 RT=(); [[ $BENCH_RT == 1 ]] && RT=(chrt -f 50)
 
@@ -136,7 +136,7 @@ for i in $(seq "$CLIENTS"); do
     "$S" run -d --name "load$i" -- sleep 100000 >/dev/null
     names+=("load$i")
 done
-SERVE_PID=$serve_pid "${RT[@]}" python3 "$REPO/bench/serve.py" load "$D/stasis.sock" "$SECONDS_LOAD" "${names[@]}"
+SERVE_PID=$serve_pid "${RT[@]}" python3 "$REPO/bench/serve.py" load "$D/stasis.sock" "$LOAD_SECONDS" "${names[@]}"
 
 echo "== resident memory (MB)"
 rss() { awk '/^VmRSS:/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }

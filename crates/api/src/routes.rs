@@ -1578,6 +1578,7 @@ mod tests {
             restarting: false,
             stopped: false,
             isolation: Default::default(),
+            stdio: Default::default(),
         };
         let f = |s: &str| Filters::parse(s).expect("filters");
         let running = ContainerStatus::Running;

@@ -244,6 +244,7 @@ mod tests {
             restarting: false,
             stopped: false,
             isolation: Default::default(),
+            stdio: Default::default(),
         }
     }
 

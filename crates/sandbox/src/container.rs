@@ -91,6 +91,21 @@ pub struct ContainerRecord {
     /// How it is confined (capabilities, seccomp, devices, volumes).
     #[serde(default)]
     pub isolation: Isolation,
+    /// Its stdin kept open (`-i`) and a pseudo-terminal (`-t`).
+    #[serde(default)]
+    pub stdio: StdioMode,
+}
+
+/// docker's `OpenStdin` and `Tty`: what a container's standard streams are.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StdioMode {
+    /// Its stdin is a pipe from the monitor, fed by whoever attaches
+    /// (otherwise `/dev/null`).
+    pub open_stdin: bool,
+    /// Its stdin, stdout and stderr are a pseudo-terminal the monitor
+    /// holds the master of (its controlling terminal), and its log has
+    /// one stream.
+    pub tty: bool,
 }
 
 /// A numeric user and group (no supplementary groups), as the process
@@ -194,6 +209,8 @@ pub struct ContainerOptions {
     /// namespace, reaping what the command orphans (the pod made for it
     /// shares `pid`; a given pod must share it already).
     pub init: bool,
+    /// `-i` and `-t`.
+    pub stdio: StdioMode,
 }
 
 impl Sandbox {
@@ -359,6 +376,7 @@ impl Sandbox {
             restarting: false,
             stopped: false,
             isolation: opts.isolation,
+            stdio: opts.stdio,
         };
         let created = (|| {
             let _lock = self.store.lock()?;

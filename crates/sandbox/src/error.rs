@@ -276,6 +276,20 @@ pub enum Error {
     },
     #[error("waiting for the container's process")]
     WaitChild(#[source] io::Error),
+    #[error("allocating the container's pseudo-terminal")]
+    Pty(#[source] io::Error),
+    #[error("setting up the attach socket {}", path.display())]
+    AttachSocket {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("attaching to the container through {}", path.display())]
+    Attach {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
     #[error("starting the health checker of container {container}")]
     SpawnChecker {
         container: String,
@@ -419,6 +433,11 @@ impl Error {
         }
     }
 
+    /// The pod or container is not running (it has exited, or never ran).
+    pub fn is_not_running(&self) -> bool {
+        matches!(self, Error::NotRunning { .. })
+    }
+
     /// The user's input was malformed or ambiguous.
     pub fn is_invalid(&self) -> bool {
         match self {
@@ -504,9 +523,11 @@ impl Error {
             | Error::AppendEvent { source, .. }
             | Error::ReadEvents { source, .. }
             | Error::RotateEvents { source, .. } => Some(source),
-            Error::Random(source) | Error::Subreaper(source) | Error::WaitChild(source) => {
-                Some(source)
-            }
+            Error::Random(source)
+            | Error::Subreaper(source)
+            | Error::WaitChild(source)
+            | Error::Pty(source) => Some(source),
+            Error::AttachSocket { source, .. } | Error::Attach { source, .. } => Some(source),
             _ => None,
         }
     }

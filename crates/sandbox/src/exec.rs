@@ -30,6 +30,37 @@ impl Sandbox {
         Ok(exit_code(status))
     }
 
+    /// `exec -t`: runs a command as [`Sandbox::exec`] does, but on a new
+    /// pseudo-terminal (its controlling terminal, in a session of its
+    /// own); returns it running, with the terminal's master, which the
+    /// caller copies to and from until it reads end of file (EIO).
+    pub fn exec_tty(
+        &self,
+        c: &ContainerRecord,
+        argv: Vec<String>,
+        env: Vec<String>,
+        workdir: Option<PathBuf>,
+    ) -> Result<(std::process::Child, std::os::fd::OwnedFd)> {
+        let mut spec = self.member_spec(c, argv, env, workdir)?;
+        spec.new_session = true;
+        spec.controlling_tty = true;
+        let (master, slave) = crate::monitor::open_pty().map_err(Error::Pty)?;
+        let dup = || {
+            slave
+                .try_clone()
+                .map(std::process::Stdio::from)
+                .map_err(Error::Pty)
+        };
+        let (i, o, e) = (dup()?, dup()?, dup()?);
+        let child = spawn_member(spec, move |cmd| {
+            cmd.stdin(i).stdout(o).stderr(e);
+        })?;
+        // The child's copies only: the master reads end of file once the
+        // command and what it started have closed the terminal.
+        drop(slave);
+        Ok((child, master))
+    }
+
     /// What a command run in a running container (an exec, a health check)
     /// needs: its pod's namespaces, its mount namespace when it has one,
     /// its leaf, its environment with `env` added. Refused while paused.
@@ -77,6 +108,7 @@ impl Sandbox {
             mount_ns: Some(mount_ns),
             mount_proc: false,
             new_session: false,
+            controlling_tty: false,
             user: c.user,
             new_pid_ns: false,
             // The container's own confinement, as docker's exec has it.

@@ -127,6 +127,7 @@ impl FakeHost {
             restarting: false,
             stopped: false,
             isolation: Default::default(),
+            stdio: Default::default(),
         };
         let store = self.sandbox.store();
         let _lock = store.lock().expect("lock");

@@ -64,6 +64,7 @@
 #![deny(unsafe_code)]
 
 mod again;
+pub mod attach;
 pub mod audit;
 mod cgroups;
 mod container;
@@ -95,7 +96,9 @@ mod watch;
 use std::path::{Path, PathBuf};
 
 pub use cgroups::PodCgroups;
-pub use container::{ContainerOptions, ContainerRecord, ContainerStatus, ExitRecord, User};
+pub use container::{
+    ContainerOptions, ContainerRecord, ContainerStatus, ExitRecord, StdioMode, User,
+};
 pub use error::{Error, Kind, Result};
 pub use freezer;
 pub use health::{HealthConfig, HealthLog, HealthState, HealthStatus, Probe};

@@ -66,7 +66,19 @@ impl Sandbox {
             source,
         })?;
         let container = self.container(id)?;
-        let (child, mut output) = match self.start_process(&container) {
+        // Before the process starts: once `run` hears it started, it
+        // connects.
+        let interactive = container.stdio.open_stdin || container.stdio.tty;
+        let mut server = Server {
+            listener: if interactive {
+                Some(crate::attach::listen(&self.store.dir(Kind::Container, id))?)
+            } else {
+                None
+            },
+            clients: Vec::new(),
+            input: None,
+        };
+        let (child, mut output) = match self.start_process(&container, &mut server) {
             Ok(started) => started,
             Err(e) => {
                 // Docker's codes for a command that cannot run.
@@ -112,7 +124,13 @@ impl Sandbox {
         loop {
             let began = Instant::now();
             let oom_before = cgroups.oom_kills(leaf);
-            let code = self.reap_until(&child, &mut output, &mut checker, &container.name)?;
+            let code = self.reap_until(
+                &child,
+                &mut output,
+                &mut server,
+                &mut checker,
+                &container.name,
+            )?;
             drop(child);
             let oom_killed = cgroups.oom_kills(leaf) > oom_before;
             if oom_killed {
@@ -143,7 +161,7 @@ impl Sandbox {
                 break;
             }
             let fresh = self.container(id)?;
-            match self.start_process(&fresh) {
+            match self.start_process(&fresh, &mut server) {
                 Ok((next, next_output)) => {
                     output = next_output;
                     let mut stopped = false;
@@ -215,6 +233,7 @@ impl Sandbox {
         &self,
         child: &Child,
         output: &mut Output,
+        server: &mut Server,
         checker: &mut Option<Child>,
         name: &str,
     ) -> Result<i32> {
@@ -235,12 +254,14 @@ impl Sandbox {
             for (_, fd) in output.open() {
                 fds.push(PollFd::new(fd, PollFlags::IN));
             }
+            server.poll_fds(&mut fds);
             match rustix::event::poll(&mut fds, Some(&timeout)) {
                 Ok(_) | Err(rustix::io::Errno::INTR) => {}
                 Err(e) => return Err(Error::WaitChild(e.into())),
             }
             drop(fds);
             output.copy()?;
+            server.service();
             loop {
                 match rustix::process::wait(WaitOptions::NOHANG) {
                     Ok(Some((p, status))) => {
@@ -298,7 +319,9 @@ impl Sandbox {
         }
     }
 
-    fn start_process(&self, c: &ContainerRecord) -> Result<(Child, Output)> {
+    /// Starts the container's process; its input (`-i`, `-t`) goes to
+    /// `server`.
+    fn start_process(&self, c: &ContainerRecord, server: &mut Server) -> Result<(Child, Output)> {
         let pod = self.pod(&c.pod)?;
         let log_path = self.log_path(c);
         let open_log = |source| Error::OpenLog {
@@ -315,8 +338,45 @@ impl Sandbox {
             rustix::pipe::pipe_with(rustix::pipe::PipeFlags::CLOEXEC)
                 .map_err(|e| open_log(e.into()))
         };
-        let (out_read, out_write) = pipe()?;
-        let (err_read, err_write) = pipe()?;
+        // A TTY: one terminal for the three streams, its master read into
+        // the log as stdout (docker's TTY logs have one stream).
+        let stdio = if c.stdio.tty {
+            let (master, slave) = open_pty().map_err(Error::Pty)?;
+            let input = master.try_clone().map_err(Error::Pty)?;
+            rustix::fs::fcntl_setfl(&input, rustix::fs::OFlags::NONBLOCK)
+                .map_err(|e| Error::Pty(e.into()))?;
+            server.input = Some(crate::attach::Input {
+                fd: Some(input),
+                pending: Vec::new(),
+                tty: true,
+                close_after: false,
+            });
+            ChildStdio::Tty { master, slave }
+        } else {
+            let (out_read, out_write) = pipe()?;
+            let (err_read, err_write) = pipe()?;
+            let stdin = if c.stdio.open_stdin {
+                let (read, write) = pipe()?;
+                rustix::fs::fcntl_setfl(&write, rustix::fs::OFlags::NONBLOCK)
+                    .map_err(|e| open_log(e.into()))?;
+                server.input = Some(crate::attach::Input {
+                    fd: Some(write),
+                    pending: Vec::new(),
+                    tty: false,
+                    close_after: false,
+                });
+                Some(read)
+            } else {
+                None
+            };
+            ChildStdio::Pipes {
+                stdin,
+                out_read,
+                out_write,
+                err_read,
+                err_write,
+            }
+        };
         let spec = MemberSpawn {
             proc: self.host.proc.clone(),
             argv: c.command.clone(),
@@ -331,16 +391,46 @@ impl Sandbox {
             // own, and so a mount namespace of its own.
             mount_proc: true,
             new_session: true,
+            controlling_tty: c.stdio.tty,
             user: c.user,
             new_pid_ns: !pod.share.contains(&Namespace::Pid),
             confine: Some(c.isolation.confine()?),
         };
-        let child = spawn_member(spec, move |cmd| {
-            cmd.stdin(Stdio::null())
-                .stdout(Stdio::from(out_write))
-                .stderr(Stdio::from(err_write));
-        })?;
-        let output = Output::new(log, log_path.clone(), out_read, err_read)?;
+        let (child, output) = match stdio {
+            ChildStdio::Tty { master, slave } => {
+                let dup = |fd: &OwnedFd| fd.try_clone().map(Stdio::from);
+                let (i, o, e) = (dup(&slave), dup(&slave), dup(&slave));
+                let (i, o, e) = (
+                    i.map_err(Error::Pty)?,
+                    o.map_err(Error::Pty)?,
+                    e.map_err(Error::Pty)?,
+                );
+                let child = spawn_member(spec, move |cmd| {
+                    cmd.stdin(i).stdout(o).stderr(e);
+                })?;
+                // The child's copies only: the master sees the end of the
+                // terminal once the container's processes close it.
+                drop(slave);
+                (child, Output::new(log, log_path.clone(), vec![master])?)
+            }
+            ChildStdio::Pipes {
+                stdin,
+                out_read,
+                out_write,
+                err_read,
+                err_write,
+            } => {
+                let child = spawn_member(spec, move |cmd| {
+                    cmd.stdin(stdin.map_or_else(Stdio::null, Stdio::from))
+                        .stdout(Stdio::from(out_write))
+                        .stderr(Stdio::from(err_write));
+                })?;
+                (
+                    child,
+                    Output::new(log, log_path.clone(), vec![out_read, err_read])?,
+                )
+            }
+        };
         Ok((child, output))
     }
 
@@ -363,13 +453,9 @@ struct Output {
 }
 
 impl Output {
-    fn new(
-        log: std::fs::File,
-        path: std::path::PathBuf,
-        out: OwnedFd,
-        err: OwnedFd,
-    ) -> Result<Self> {
-        for fd in [&out, &err] {
+    /// `fds`: stdout and stderr, or a terminal's master alone (stdout).
+    fn new(log: std::fs::File, path: std::path::PathBuf, fds: Vec<OwnedFd>) -> Result<Self> {
+        for fd in &fds {
             // Drained without blocking: a pipe is read only as far as it has
             // data, so one stream cannot hold the other up.
             rustix::fs::fcntl_setfl(fd, rustix::fs::OFlags::NONBLOCK).map_err(|e| {
@@ -379,11 +465,12 @@ impl Output {
                 }
             })?;
         }
-        Ok(Output {
-            log,
-            path,
-            pipes: vec![(Stream::Stdout, Some(out)), (Stream::Stderr, Some(err))],
-        })
+        let pipes = [Stream::Stdout, Stream::Stderr]
+            .into_iter()
+            .zip(fds)
+            .map(|(s, fd)| (s, Some(fd)))
+            .collect();
+        Ok(Output { log, path, pipes })
     }
 
     /// The pipes still open.
@@ -415,6 +502,12 @@ impl Output {
                     }
                     Err(rustix::io::Errno::AGAIN) => break,
                     Err(rustix::io::Errno::INTR) => {}
+                    // A terminal's master once no process holds its slave:
+                    // its end of file.
+                    Err(rustix::io::Errno::IO) => {
+                        *slot = None;
+                        break;
+                    }
                     Err(e) => {
                         return Err(Error::ReadLog {
                             path: self.path.clone(),
@@ -425,6 +518,122 @@ impl Output {
             }
         }
         Ok(())
+    }
+}
+
+/// The container's standard streams, before its start.
+enum ChildStdio {
+    Tty {
+        master: OwnedFd,
+        slave: OwnedFd,
+    },
+    Pipes {
+        stdin: Option<OwnedFd>,
+        out_read: OwnedFd,
+        out_write: OwnedFd,
+        err_read: OwnedFd,
+        err_write: OwnedFd,
+    },
+}
+
+/// A new pseudo-terminal: its master and its slave, neither of them the
+/// monitor's controlling terminal.
+pub(crate) fn open_pty() -> std::io::Result<(OwnedFd, OwnedFd)> {
+    use rustix::pty::{grantpt, openpt, ptsname, unlockpt, OpenptFlags};
+    let master = openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC)?;
+    grantpt(&master)?;
+    unlockpt(&master)?;
+    let name = ptsname(&master, Vec::new())?;
+    let slave = rustix::fs::open(
+        name.as_c_str(),
+        rustix::fs::OFlags::RDWR | rustix::fs::OFlags::NOCTTY | rustix::fs::OFlags::CLOEXEC,
+        rustix::fs::Mode::empty(),
+    )?;
+    Ok((master, slave))
+}
+
+/// The attach socket, the clients connected to it, and the container's
+/// input they feed.
+struct Server {
+    listener: Option<std::os::unix::net::UnixListener>,
+    /// Each client and the bytes of a frame it has not finished.
+    clients: Vec<(std::os::unix::net::UnixStream, Vec<u8>)>,
+    input: Option<crate::attach::Input>,
+}
+
+/// Input held for a container that does not read it: past this, clients
+/// are not read until it does (they then block, not the monitor).
+const INPUT_BACKLOG: usize = 64 * 1024;
+
+impl Server {
+    /// What the monitor's poll waits on for it.
+    fn poll_fds<'a>(&'a self, fds: &mut Vec<rustix::event::PollFd<'a>>) {
+        use rustix::event::{PollFd, PollFlags};
+        if let Some(l) = &self.listener {
+            fds.push(PollFd::new(l, PollFlags::IN));
+        }
+        let backlog = self.input.as_ref().map_or(0, |i| i.pending.len());
+        if backlog < INPUT_BACKLOG {
+            for (c, _) in &self.clients {
+                fds.push(PollFd::new(c, PollFlags::IN));
+            }
+        }
+        if let Some(fd) = self
+            .input
+            .as_ref()
+            .filter(|i| !i.pending.is_empty())
+            .and_then(|i| i.fd.as_ref())
+        {
+            fds.push(PollFd::new(fd, PollFlags::OUT));
+        }
+    }
+
+    /// Accepts new clients, reads what they sent, and passes it on, all
+    /// without blocking. A client that hangs up or sends garbage is
+    /// dropped; the container runs on.
+    fn service(&mut self) {
+        if let Some(l) = &self.listener {
+            while let Ok((stream, _)) = l.accept() {
+                if stream.set_nonblocking(true).is_ok() {
+                    self.clients.push((stream, Vec::new()));
+                }
+            }
+        }
+        let mut buf = [0u8; 16 * 1024];
+        let mut i = 0;
+        while i < self.clients.len() {
+            if self.input.as_ref().map_or(0, |i| i.pending.len()) >= INPUT_BACKLOG {
+                break;
+            }
+            let (stream, partial) = &mut self.clients[i];
+            let keep = loop {
+                match std::io::Read::read(stream, &mut buf) {
+                    Ok(0) => break false,
+                    Ok(n) => {
+                        partial.extend_from_slice(&buf[..n]);
+                        let Ok(frames) = crate::attach::decode(partial) else {
+                            break false;
+                        };
+                        if let Some(input) = self.input.as_mut() {
+                            for f in frames {
+                                input.apply(f);
+                            }
+                        }
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break true,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(_) => break false,
+                }
+            };
+            if keep {
+                i += 1;
+            } else {
+                self.clients.swap_remove(i);
+            }
+        }
+        if let Some(input) = self.input.as_mut() {
+            input.flush();
+        }
     }
 }
 

@@ -124,6 +124,9 @@ pub(crate) struct MemberSpawn {
     pub mount_proc: bool,
     /// Start a new session (a container); an exec stays in the caller's.
     pub new_session: bool,
+    /// Make its stdin, a pseudo-terminal's slave, the controlling terminal
+    /// of its new session (`-t`).
+    pub controlling_tty: bool,
     /// Become this user and group (dropping supplementary groups) last,
     /// once every step that needs root is done.
     pub user: Option<crate::container::User>,
@@ -181,6 +184,7 @@ pub(crate) fn spawn_member(spec: MemberSpawn, stdio: impl FnOnce(&mut Command)) 
     let mount_ns = spec.mount_ns;
     let mount_proc = spec.mount_proc;
     let new_session = spec.new_session;
+    let controlling_tty = spec.new_session && spec.controlling_tty;
     let user = spec.user.map(|u| {
         (
             rustix::process::Uid::from_raw(u.uid),
@@ -209,6 +213,7 @@ pub(crate) fn spawn_member(spec: MemberSpawn, stdio: impl FnOnce(&mut Command)) 
             };
             setup_member(
                 new_session,
+                controlling_tty,
                 &leaf,
                 &joins,
                 mount_ns.as_ref(),
@@ -358,6 +363,7 @@ fn install_seccomp(program: &[libc::sock_filter]) -> std::io::Result<()> {
 /// In the forked child: session, cgroup leaves, namespaces, mounts.
 fn setup_member(
     new_session: bool,
+    controlling_tty: bool,
     leaf: &[CString],
     joins: &[(Namespace, OwnedFd)],
     mount_ns: Option<&OwnedFd>,
@@ -366,6 +372,11 @@ fn setup_member(
 ) -> std::io::Result<()> {
     if new_session {
         rustix::process::setsid()?;
+    }
+    if controlling_tty {
+        // A session leader without a terminal, so the pts on fd 0 becomes
+        // its controlling terminal: job control and ^C work inside.
+        rustix::process::ioctl_tiocsctty(rustix::stdio::stdin())?;
     }
     for p in leaf {
         write_self(p)?;

@@ -5,8 +5,8 @@ use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
 use crate::commands::{
-    events, exec, image, inspect, internal, kill, logs, pause, pod, ps, rm, run, serve, start,
-    state, stats, stop, top, unpause, wait, watchdog,
+    attach, events, exec, image, inspect, internal, kill, logs, pause, pod, ps, rm, run, serve,
+    start, state, stats, stop, top, unpause, wait, watchdog,
 };
 
 /// Pause and unpause processes and cgroups through the kernel's cgroup freezer.
@@ -65,6 +65,9 @@ stasis run [OPTIONS] IMAGE [CMD]...   (the image's root filesystem and config)
     /// Run a command in a running container
     #[command(after_help = crate::exit::HELP)]
     Exec(exec::Args),
+    /// Attach to a running container: its output, and its stdin and terminal if it has them (ctrl-p ctrl-q detaches)
+    #[command(after_help = crate::exit::HELP)]
+    Attach(attach::Args),
     /// Show what happens to pods and containers, as it happens (docker events)
     #[command(after_help = crate::exit::HELP)]
     Events(events::Args),

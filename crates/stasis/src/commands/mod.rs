@@ -3,6 +3,7 @@
 //! module of its own: [`named`] (acting on names), [`crate::flags`],
 //! [`crate::filter`], [`crate::table`], [`crate::human`], [`crate::signal`].
 
+pub mod attach;
 pub mod events;
 pub mod exec;
 pub mod image;
@@ -76,6 +77,7 @@ fn dispatch(global: &Global, command: Command) -> Result<u8> {
         Command::Stats(args) => stats::run(global, &args).map(|()| ok),
         Command::Top(args) => top::run(global, &args).map(|()| ok),
         Command::Exec(args) => exec::run(global, args),
+        Command::Attach(args) => attach::run(global, &args),
         Command::Events(args) => events::run(global, &args).map(|()| ok),
         Command::Start(args) => start::run(global, &args).map(|()| ok),
         Command::Stop(args) => stop::run(global, &args).map(|()| ok),

@@ -3,7 +3,6 @@
 //! layers, its config), or a command on the host's filesystem or a
 //! `--rootfs` directory (`run -- CMD...`).
 
-use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
@@ -18,6 +17,15 @@ pub struct Args {
     /// Run in the background and print the container's ID
     #[arg(short, long)]
     pub detach: bool,
+    /// Keep the container's stdin open, fed from this command's (and from `attach`)
+    #[arg(short, long)]
+    pub interactive: bool,
+    /// Give the container a pseudo-terminal (stdin, stdout and stderr on it; with -i, this terminal in raw mode)
+    #[arg(short, long)]
+    pub tty: bool,
+    /// The key sequence that detaches from the container, leaving it running (docker's format)
+    #[arg(long, value_name = "KEYS", default_value = crate::commands::attach::DEFAULT_DETACH_KEYS, value_parser = crate::commands::attach::parse_detach_keys)]
+    pub detach_keys: crate::commands::attach::DetachKeys,
     /// Remove the container (and the pod made for it) once it exits
     #[arg(long = "rm")]
     pub remove: bool,
@@ -138,9 +146,21 @@ pub fn run(global: &Global, args: Args) -> Result<u8> {
             isolation: args.isolation.to_isolation(),
             hostname: args.hostname,
             init: args.init,
+            stdio: sandbox::StdioMode {
+                open_stdin: args.interactive,
+                tty: args.tty,
+            },
         })
         .context("creating the container")
         .map_err(permission_hint)?;
+    // Attached, the signals a user sends (Ctrl-C, `kill`) go to the
+    // container, as docker's --sig-proxy does; caught from before the start,
+    // so that none ends this command and leaves the container running.
+    let signals = if args.detach {
+        None
+    } else {
+        Some(crate::commands::attach::catch_signals()?)
+    };
     let monitor = crate::commands::internal::monitor_command(global, &container.id)?;
     let started = sandbox.start_container(&container, monitor);
     let container = match started {
@@ -166,24 +186,24 @@ pub fn run(global: &Global, args: Args) -> Result<u8> {
         println!("{}", container.id);
         return Ok(0);
     }
-    let mut out = std::io::stdout().lock();
-    let mut err = std::io::stderr().lock();
-    // Each stream to its own, as docker's attached run does.
-    let code = sandbox.copy_log_streams(
+    let Some(signals) = signals else {
+        return Ok(0);
+    };
+    let code = crate::commands::attach::session(
+        &sandbox,
         &container,
-        &mut |stream, bytes| match stream {
-            sandbox::logs::Stream::Stdout => out.write_all(bytes).and_then(|()| out.flush()),
-            sandbox::logs::Stream::Stderr => err.write_all(bytes).and_then(|()| err.flush()),
-        },
-        sandbox::logs::LogOptions {
-            follow: true,
-            ..Default::default()
+        crate::commands::attach::Session {
+            signals,
+            stdin: args.interactive,
+            tty: args.tty,
+            detach_keys: args.detach_keys,
+            from_start: true,
         },
     )?;
     if args.remove {
         remove(&sandbox, &container.id);
     }
-    Ok(code.map_or(1, |c| (c & 0xff) as u8))
+    Ok(code)
 }
 
 /// `--rm`: removes the exited container and the pod made for it.
