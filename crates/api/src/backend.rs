@@ -32,7 +32,8 @@ pub trait Backend: Send + Sync + 'static {
     /// Runs before each request that reads or changes containers: the CLI's
     /// enforcement of leases that ran out.
     fn refresh(&self) {}
-    /// Starts a created container. Forks: called on the spawner thread.
+    /// Starts a created container, or an exited one again (a new process
+    /// for the same record). Forks: called on the spawner thread.
     fn start(&self, query: &str) -> Result<(), ApiError>;
     /// SIGTERM, then SIGKILL after `grace`.
     fn stop(&self, query: &str, grace: Duration) -> Result<(), ApiError>;

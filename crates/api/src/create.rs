@@ -7,8 +7,12 @@
 //! `MemorySwap`, `NanoCpus`, `CpuShares`, `PidsLimit` (0 or null: unset, as
 //! docker sends them), `HostConfig.RestartPolicy`, and `HostConfig.NetworkMode`,
 //! `PidMode`, `IpcMode` of `container:X` (joining X's pod; all that name
-//! one must name the same). Refused: `Tty` (stasis containers have none),
-//! host namespaces. Accepted as what stasis does anyway: the default,
+//! one must name the same), `Hostname` (of the pod made for it), and the
+//! confinement `run` has flags for, passed on as [`Confinement`] for the
+//! host program to read exactly as it reads the flags: `Privileged`,
+//! `CapAdd`, `CapDrop`, `SecurityOpt`, `ReadonlyRootfs`, `Devices`, `Binds`,
+//! `Mounts` (bind and tmpfs), `Tmpfs` and `Init`. Refused: `Tty` (stasis
+//! containers have none), host namespaces, volume mounts. Accepted as what stasis does anyway: the default,
 //! `bridge` and `none` networks (a pod has its own loopback only), private
 //! IPC and PID namespaces, and the attach flags (output is attached by
 //! `POST /containers/{id}/attach`; stdin is not).
@@ -40,11 +44,42 @@ pub struct CreateOptions {
     /// `HostConfig`'s limits (checked by the sandbox, with docker's rules).
     pub limits: sandbox::Limits,
     pub restart: sandbox::RestartPolicy,
+    /// `Hostname`: the hostname of the pod made for it.
+    pub hostname: Option<String>,
+    /// `HostConfig.Init`: `stasis-pause` as its PID 1.
+    pub init: bool,
+    /// How it is confined, in the words of `run`'s flags.
+    pub confinement: Confinement,
+}
+
+/// `HostConfig`'s confinement, each field as the `run` flag of the same
+/// meaning takes it, so that the host program reads both the same way.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Confinement {
+    pub privileged: bool,
+    /// `--cap-add`.
+    pub cap_add: Vec<String>,
+    /// `--cap-drop`.
+    pub cap_drop: Vec<String>,
+    /// `--security-opt`, except that a seccomp profile comes inline (the
+    /// docker CLI reads the file and sends its JSON).
+    pub security_opt: Vec<String>,
+    /// `--read-only`.
+    pub read_only: bool,
+    /// `--device HOST[:CONTAINER]`.
+    pub devices: Vec<String>,
+    /// `-v HOST:CONTAINER[:ro|rw]`: `Binds`.
+    pub volumes: Vec<String>,
+    /// `--mount type=...`: `Mounts`.
+    pub mounts: Vec<String>,
+    /// `--tmpfs CONTAINER[:OPTIONS]`: `Tmpfs`.
+    pub tmpfs: Vec<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(rename_all = "PascalCase", default)]
 struct Body {
+    hostname: Option<String>,
     image: Option<String>,
     cmd: Option<StrOrList>,
     entrypoint: Option<StrOrList>,
@@ -70,6 +105,42 @@ struct HostConfig {
     cpu_shares: Option<i64>,
     pids_limit: Option<i64>,
     restart_policy: Option<RestartPolicy>,
+    cap_add: Option<Vec<String>>,
+    cap_drop: Option<Vec<String>>,
+    security_opt: Option<Vec<String>>,
+    readonly_rootfs: Option<bool>,
+    devices: Option<Vec<DeviceMapping>>,
+    binds: Option<Vec<String>>,
+    mounts: Option<Vec<MountSpec>>,
+    tmpfs: Option<BTreeMap<String, String>>,
+    init: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+struct DeviceMapping {
+    path_on_host: String,
+    path_in_container: String,
+    cgroup_permissions: String,
+}
+
+/// moby's `mount.Mount`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+struct MountSpec {
+    #[serde(rename = "Type")]
+    kind: String,
+    source: String,
+    target: String,
+    read_only: bool,
+    tmpfs_options: Option<TmpfsOptions>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+struct TmpfsOptions {
+    size_bytes: Option<i64>,
+    mode: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -115,11 +186,7 @@ impl CreateOptions {
             ));
         }
         let hc = b.host_config.unwrap_or_default();
-        if hc.privileged == Some(true) {
-            return Err(ApiError::bad_request(
-                "stasis does not run privileged containers",
-            ));
-        }
+        let confinement = confinement(&hc)?;
         let mut pod: Option<String> = None;
         for (what, mode, fine) in [
             (
@@ -184,6 +251,9 @@ impl CreateOptions {
             pids_limit: set(hc.pids_limit),
         };
         Ok(CreateOptions {
+            hostname: b.hostname.filter(|h| !h.is_empty()),
+            init: hc.init.unwrap_or(false),
+            confinement,
             name: name
                 .filter(|n| !n.is_empty())
                 .map(|n| n.trim_start_matches('/').to_owned()),
@@ -200,6 +270,85 @@ impl CreateOptions {
             restart,
         })
     }
+}
+
+/// `HostConfig`'s confinement as `run`'s flags say it.
+fn confinement(hc: &HostConfig) -> Result<Confinement, ApiError> {
+    let mut devices = Vec::new();
+    for d in hc.devices.iter().flatten() {
+        let container = if d.path_in_container.is_empty() {
+            &d.path_on_host
+        } else {
+            &d.path_in_container
+        };
+        // docker's default permissions are the only ones stasis gives.
+        if !matches!(d.cgroup_permissions.as_str(), "" | "rwm") {
+            return Err(ApiError::bad_request(format!(
+                "device {}: permissions other than rwm are not supported",
+                d.path_on_host
+            )));
+        }
+        devices.push(format!("{}:{container}", d.path_on_host));
+    }
+    let mut mounts = Vec::new();
+    for m in hc.mounts.iter().flatten() {
+        let spec = match m.kind.as_str() {
+            "bind" => format!(
+                "type=bind,source={},target={}{}",
+                m.source,
+                m.target,
+                if m.read_only { ",readonly" } else { "" }
+            ),
+            "tmpfs" => {
+                let mut spec = format!("type=tmpfs,target={}", m.target);
+                if let Some(o) = &m.tmpfs_options {
+                    if let Some(size) = o.size_bytes.filter(|s| *s > 0) {
+                        spec.push_str(&format!(",tmpfs-size={size}"));
+                    }
+                    if let Some(mode) = o.mode.filter(|m| *m != 0) {
+                        spec.push_str(&format!(",tmpfs-mode={mode:o}"));
+                    }
+                }
+                spec
+            }
+            other => {
+                return Err(ApiError::bad_request(format!(
+                    "mount type {other:?} is not supported: use bind or tmpfs (named volumes are not supported)"
+                )))
+            }
+        };
+        // A comma would be read as the start of another field.
+        if m.source.contains(',') || m.target.contains(',') {
+            return Err(ApiError::bad_request(format!(
+                "mount {}: a path with a comma is not supported",
+                m.target
+            )));
+        }
+        mounts.push(spec);
+    }
+    let tmpfs = hc
+        .tmpfs
+        .iter()
+        .flatten()
+        .map(|(target, options)| {
+            if options.is_empty() {
+                target.clone()
+            } else {
+                format!("{target}:{options}")
+            }
+        })
+        .collect();
+    Ok(Confinement {
+        privileged: hc.privileged.unwrap_or(false),
+        cap_add: hc.cap_add.clone().unwrap_or_default(),
+        cap_drop: hc.cap_drop.clone().unwrap_or_default(),
+        security_opt: hc.security_opt.clone().unwrap_or_default(),
+        read_only: hc.readonly_rootfs.unwrap_or(false),
+        devices,
+        volumes: hc.binds.clone().unwrap_or_default(),
+        mounts,
+        tmpfs,
+    })
 }
 
 #[cfg(test)]
@@ -238,7 +387,42 @@ mod tests {
             .expect("strslice");
         assert_eq!(one.entrypoint, Some(vec!["/bin/sh".to_owned()]));
         assert!(one.cmd.is_empty());
+        let confined = CreateOptions::parse(
+            br#"{"Image":"x","Hostname":"h","HostConfig":{"Privileged":true,"CapAdd":["NET_ADMIN"],"CapDrop":["ALL"],
+                "SecurityOpt":["seccomp={\"defaultAction\":\"SCMP_ACT_ALLOW\"}","no-new-privileges"],"ReadonlyRootfs":true,
+                "Devices":[{"PathOnHost":"/dev/null","PathInContainer":"/dev/n","CgroupPermissions":"rwm"},{"PathOnHost":"/dev/zero","PathInContainer":""}],
+                "Binds":["/h:/c:ro"],"Tmpfs":{"/t":"size=1m","/u":""},"Init":true,
+                "Mounts":[{"Type":"bind","Source":"/a","Target":"/b","ReadOnly":true},{"Type":"tmpfs","Target":"/m","TmpfsOptions":{"SizeBytes":4096,"Mode":1023}}]}}"#,
+            None,
+        )
+        .expect("confinement");
+        assert_eq!(confined.hostname.as_deref(), Some("h"));
+        assert!(confined.init);
+        let c = &confined.confinement;
+        assert!(c.privileged && c.read_only);
+        assert_eq!(c.cap_add, ["NET_ADMIN"]);
+        assert_eq!(c.cap_drop, ["ALL"]);
+        assert_eq!(
+            c.security_opt,
+            [
+                r#"seccomp={"defaultAction":"SCMP_ACT_ALLOW"}"#,
+                "no-new-privileges"
+            ]
+        );
+        assert_eq!(c.devices, ["/dev/null:/dev/n", "/dev/zero:/dev/zero"]);
+        assert_eq!(c.volumes, ["/h:/c:ro"]);
+        assert_eq!(c.tmpfs, ["/t:size=1m", "/u"]);
+        assert_eq!(
+            c.mounts,
+            [
+                "type=bind,source=/a,target=/b,readonly",
+                "type=tmpfs,target=/m,tmpfs-size=4096,tmpfs-mode=1777"
+            ]
+        );
         for bad in [
+            &br#"{"Image":"x","HostConfig":{"Mounts":[{"Type":"volume","Target":"/v"}]}}"#[..],
+            br#"{"Image":"x","HostConfig":{"Mounts":[{"Type":"bind","Source":"/a,b","Target":"/v"}]}}"#,
+            br#"{"Image":"x","HostConfig":{"Devices":[{"PathOnHost":"/dev/null","CgroupPermissions":"r"}]}}"#,
             &br#"{"Image":"#[..],
             br#"{"Cmd":["true"]}"#,
             br#"{"Image":"x","Tty":true}"#,

@@ -51,7 +51,7 @@ pub mod shape;
 pub mod version;
 
 pub use backend::{Backend, PauseOptions};
-pub use create::CreateOptions;
+pub use create::{Confinement, CreateOptions};
 pub use error::{capitalized, format_chain, ApiError, Error};
 pub use hyper::StatusCode;
 pub use peer::Peer;

@@ -22,7 +22,7 @@ use crate::error::{format_chain, ApiError};
 use crate::peer::Peer;
 use crate::policy::{Policy, Verb};
 use crate::query::{Filters, Query};
-use crate::server::{Limits, Spawner};
+use crate::server::{AuditSyncer, Limits, Spawner};
 use crate::version;
 
 /// The content type of docker's multiplexed log stream.
@@ -34,6 +34,10 @@ pub(crate) struct Service {
     pub backend: Arc<dyn Backend>,
     pub policy: Policy,
     pub audit_log: PathBuf,
+    /// Wakes the audit log's syncer (see [`crate::server`]): each record
+    /// is written on the worker before its response, and `fdatasync`ed by
+    /// the syncer thread soon after, many records at a time.
+    pub audit_sync: AuditSyncer,
     pub proc_root: PathBuf,
     pub limits: Limits,
     pub spawner: Spawner,
@@ -261,20 +265,20 @@ async fn dispatch(
             status: u32::from(status.as_u16()),
             message,
         };
-        let log = svc.audit_log.clone();
-        // One write and an fdatasync: off the async workers.
-        tokio::task::spawn_blocking(move || {
-            if let Err(e) = sandbox::audit::append(&log, &record) {
-                tracing::error!(error = %format_chain(&e), "writing the audit record");
-            }
-        })
+        // One buffered write, on the worker: a hop to the blocking pool
+        // and back cost a pause as much as the freeze, and the
+        // fdatasync (as long again on a disk) is the syncer's.
+        if let Err(e) = sandbox::audit::append_with(&svc.audit_log, &record, false) {
+            tracing::error!(error = %format_chain(&e), "writing the audit record");
+        }
+        svc.audit_sync.wake();
     };
     if !svc.policy.allows(peer, route.verb) {
         let message = format!(
             "permission denied: {peer} may not {} (ask for --allow on the service)",
             route.verb
         );
-        let _ = audit(StatusCode::FORBIDDEN, "refused", Some(message.clone())).await;
+        audit(StatusCode::FORBIDDEN, "refused", Some(message.clone()));
         return Err(ApiError::new(StatusCode::FORBIDDEN, message));
     }
     let _ = version;
@@ -293,7 +297,7 @@ async fn dispatch(
             Ok(r) => (r.status(), "ok", None),
             Err(e) => (e.status, "error", Some(e.message.clone())),
         };
-        let _ = audit(status, outcome, message).await;
+        audit(status, outcome, message);
     }
     result
 }
@@ -499,22 +503,10 @@ async fn run(
                 | ContainerStatus::Restarting(_) => {
                     return Ok(no_content(StatusCode::NOT_MODIFIED))
                 }
-                ContainerStatus::Exited(_) => {
-                    return Err(ApiError::conflict(format!(
-                        "Container {target} has exited; stasis does not start a container twice (run a new one)"
-                    )))
-                }
+                // Again, as the same container in a new process.
+                ContainerStatus::Exited(_) => {}
             }
-            let backend = svc.backend.clone();
-            svc.spawner
-                .run(move || backend.start(&target))
-                .await
-                .unwrap_or_else(|| {
-                    Err(ApiError::internal(
-                        "starting the container",
-                        &"the spawner thread is gone",
-                    ))
-                })?;
+            start_on_spawner(svc, target).await?;
             Ok(no_content(StatusCode::NO_CONTENT))
         }
         Op::Stop => {
@@ -546,14 +538,22 @@ async fn run(
             .await
         }
         Op::Restart => {
-            let svc = svc.clone();
+            // docker's restart: stop (SIGTERM, SIGKILL after `t`) if it
+            // runs, then start, whatever state it was in.
+            let grace = Duration::from_secs(query.number::<u64>("t")?.unwrap_or(10));
+            let stopping = svc.clone();
+            let t = target.clone();
             blocking("restarting the container", move || {
-                find(&svc.sandbox, &target)?;
-                Err(ApiError::not_implemented(
-                    "restarting a container is not implemented: a stasis container runs once (stop it and run a new one)",
-                ))
+                stopping.backend.refresh();
+                let c = find(&stopping.sandbox, &t)?;
+                if stopping.sandbox.container_status(&c).is_running() {
+                    stopping.backend.stop(&t, grace)?;
+                }
+                Ok(())
             })
-            .await
+            .await?;
+            start_on_spawner(svc, target).await?;
+            Ok(no_content(StatusCode::NO_CONTENT))
         }
         Op::Pause => {
             let options = PauseOptions {
@@ -597,6 +597,21 @@ async fn run(
         Op::EmptyList(v) => Ok(json_response(StatusCode::OK, v)),
         Op::NotServed(what) => Err(ApiError::not_implemented(*what)),
     }
+}
+
+/// Starts a created or exited container on the spawner thread (it forks
+/// into the pod's namespaces, and may start the pod's pause process again).
+async fn start_on_spawner(svc: &Arc<Service>, target: String) -> Result<(), ApiError> {
+    let backend = svc.backend.clone();
+    svc.spawner
+        .run(move || backend.start(&target))
+        .await
+        .unwrap_or_else(|| {
+            Err(ApiError::internal(
+                "starting the container",
+                &"the spawner thread is gone",
+            ))
+        })
 }
 
 /// A start body docker's clients send when they send none.

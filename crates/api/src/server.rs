@@ -201,6 +201,7 @@ pub fn serve(
         backend,
         policy: config.policy.clone(),
         audit_log: config.audit_log.clone(),
+        audit_sync: AuditSyncer::start(config.audit_log.clone()),
         proc_root: config.proc_root.clone(),
         limits: limits.clone(),
         spawner,
@@ -303,4 +304,47 @@ async fn accept_loop(
         tracing::warn!(drain = ?limits.drain, "requests still in flight at the end of the drain");
     }
     Ok(())
+}
+
+/// The audit log's group commit: a thread that `fdatasync`s the log
+/// whenever records were written since its last sync. A request's record is
+/// written (one `write(2)`, seen by every reader) before its response; it is
+/// on disk once the syncer's next `fdatasync` returns, a few milliseconds at
+/// most after the response, and one sync covers every record written before
+/// it. A crash of the host in between can lose those records, never leave a
+/// line that breaks a reader. On a RAM filesystem nothing is synced.
+pub(crate) struct AuditSyncer {
+    wake: std::sync::mpsc::SyncSender<()>,
+}
+
+impl AuditSyncer {
+    pub(crate) fn start(path: PathBuf) -> Self {
+        // One pending wake is enough: a sync that has not begun yet covers
+        // every record written before it.
+        let (wake, pending) = std::sync::mpsc::sync_channel::<()>(1);
+        let ram = sandbox::audit::on_ram_fs(&path);
+        let spawned = std::thread::Builder::new()
+            .name("audit-sync".into())
+            .spawn(move || {
+                // Ends when the service (the sender) is dropped.
+                while pending.recv().is_ok() {
+                    if ram {
+                        continue;
+                    }
+                    if let Err(e) = sandbox::audit::sync(&path) {
+                        tracing::error!(error = %crate::error::format_chain(&e), "syncing the audit log");
+                    }
+                }
+            });
+        if let Err(e) = spawned {
+            tracing::error!(error = %e, "no audit syncer thread: records are written, not synced");
+        }
+        AuditSyncer { wake }
+    }
+
+    /// Asks for a sync of what was written so far.
+    pub(crate) fn wake(&self) {
+        // Full: a sync is pending already, and will cover this record.
+        let _ = self.wake.try_send(());
+    }
 }

@@ -8,7 +8,11 @@
 //! number of CLI processes) never interleave: the kernel appends each write
 //! whole at the end under the inode's lock. The file is `fdatasync`ed after
 //! every record, so a record that was written survives a crash of the host
-//! once the verb it describes has returned. A writer killed in the middle of
+//! once the verb it describes has returned — on a disk. On a RAM filesystem
+//! (tmpfs, ramfs: the default state root `/run/stasis` is one) there is
+//! nothing to sync and nothing survives a reboot anyway, so no `fdatasync`
+//! is made there ([`on_ram_fs`]); the write itself, which every reader sees
+//! at once, still comes before the verb returns. A writer killed in the middle of
 //! a write can still leave a partial line (a write to a regular file is not
 //! atomic against a crash of the host): the next writer sees that the file
 //! does not end in a newline and starts its record on a line of its own,
@@ -91,9 +95,50 @@ pub fn now() -> String {
     crate::time::rfc3339_nanos(std::time::SystemTime::now())
 }
 
+/// Whether the file at `path` (or, if it does not exist yet, its
+/// directory) is on a RAM filesystem, where `fdatasync` has nothing to do.
+/// Unknown (neither can be read) counts as a disk.
+pub fn on_ram_fs(path: &Path) -> bool {
+    let stat = rustix::fs::statfs(path).or_else(|_| {
+        path.parent()
+            .map_or(Err(rustix::io::Errno::NOENT), rustix::fs::statfs)
+    });
+    stat.is_ok_and(|s| is_ram_fs(s.f_type))
+}
+
+/// tmpfs and ramfs, by `statfs`'s magic numbers.
+fn is_ram_fs(f_type: i64) -> bool {
+    const TMPFS_MAGIC: i64 = 0x0102_1994;
+    const RAMFS_MAGIC: i64 = 0x8584_58f6;
+    matches!(f_type, TMPFS_MAGIC | RAMFS_MAGIC)
+}
+
 /// Appends `record` to the log at `path` (created 0600 if missing) with
-/// one write, then `fdatasync`.
+/// one write, then `fdatasync` unless the file is on a RAM filesystem.
 pub fn append(path: &Path, record: &Record) -> Result<(), Error> {
+    append_with(path, record, true)
+}
+
+/// `fdatasync`s the log at `path` (a missing one has nothing to sync): what
+/// a writer that appends with `sync: false` does later, for many records
+/// at once.
+pub fn sync(path: &Path) -> Result<(), Error> {
+    match File::open(path) {
+        Ok(f) => f.sync_data().map_err(|source| Error::Append {
+            path: path.to_owned(),
+            source,
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(source) => Err(Error::Open {
+            path: path.to_owned(),
+            source,
+        }),
+    }
+}
+
+/// [`append`], with the `fdatasync` only if `sync` (and the file is not on
+/// a RAM filesystem).
+pub fn append_with(path: &Path, record: &Record, sync: bool) -> Result<(), Error> {
     let mut line = serde_json::to_vec(record).map_err(Error::Encode)?;
     line.push(b'\n');
     // Readable too: the last byte tells whether a writer died mid-line.
@@ -124,7 +169,17 @@ pub fn append(path: &Path, record: &Record) -> Result<(), Error> {
                 ))
             }
         })
-        .and_then(|()| file.sync_data());
+        .and_then(|()| {
+            if !sync {
+                return Ok(());
+            }
+            let ram = rustix::fs::fstatfs(&file).is_ok_and(|s| is_ram_fs(s.f_type));
+            if ram {
+                Ok(())
+            } else {
+                file.sync_data()
+            }
+        });
     appended.map_err(|source| Error::Append {
         path: path.to_owned(),
         source,
@@ -187,6 +242,15 @@ mod tests {
             status: 204,
             message: None,
         }
+    }
+
+    #[test]
+    fn ram_filesystems_are_told_from_disks() {
+        assert!(is_ram_fs(0x0102_1994) && is_ram_fs(0x8584_58f6));
+        assert!(!is_ram_fs(0xEF53), "ext4");
+        // /dev/shm is a tmpfs on Linux; /proc is neither.
+        assert!(on_ram_fs(Path::new("/dev/shm/stasis-no-such-file")));
+        assert!(!on_ram_fs(Path::new("/proc/self/status")));
     }
 
     #[test]

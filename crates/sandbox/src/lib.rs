@@ -17,6 +17,7 @@
 //!   Pods: [`Sandbox::create_pod`], [`Sandbox::pause_pod`],
 //!   [`Sandbox::stop_pod`], [`Sandbox::remove_pod`]. Containers:
 //!   [`Sandbox::create_container`], [`Sandbox::start_container`],
+//!   [`Sandbox::start_again`] (an exited one, in a new process),
 //!   [`Sandbox::run_monitor`], [`Sandbox::exec`], [`Sandbox::kill_container`],
 //!   [`Sandbox::copy_logs`].
 //! - [`ProcessRef`] — a recorded process (PID + start time), opened as a
@@ -62,6 +63,7 @@
 
 #![deny(unsafe_code)]
 
+mod again;
 pub mod attach;
 pub mod audit;
 mod cgroups;
@@ -157,7 +159,7 @@ impl Sandbox {
     }
 
     /// The pause binary: the one given, else [`find_pause_binary`].
-    fn pause_binary(&self) -> Result<PathBuf> {
+    pub(crate) fn pause_binary(&self) -> Result<PathBuf> {
         match &self.pause_binary {
             Some(p) => Ok(p.clone()),
             None => find_pause_binary(),

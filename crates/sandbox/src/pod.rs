@@ -125,7 +125,11 @@ impl Sandbox {
         Ok(record)
     }
 
-    fn start_pause(&self, record: &mut PodRecord, binary: &std::path::Path) -> Result<()> {
+    pub(crate) fn start_pause(
+        &self,
+        record: &mut PodRecord,
+        binary: &std::path::Path,
+    ) -> Result<()> {
         let cgroups = self.pod_cgroups(record)?;
         cgroups.create(&[PAUSE_LEAF])?;
         cgroups.set_limits(None, &record.limits)?;

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use crate::commands::{
     attach, events, exec, image, inspect, internal, kill, logs, pause, pod, ps, rm, run,
-    sandbox_image, serve, state, stats, stop, top, unpause, wait, watchdog,
+    sandbox_image, serve, start, state, stats, stop, top, unpause, wait, watchdog,
 };
 
 /// Pause and unpause processes and cgroups through the kernel's cgroup freezer.
@@ -71,6 +71,9 @@ stasis run [OPTIONS] IMAGE [CMD]...   (the image's root filesystem and config)
     /// Show what happens to pods and containers, as it happens (docker events)
     #[command(after_help = crate::exit::HELP)]
     Events(events::Args),
+    /// Start created or exited containers again, as the same containers (docker start)
+    #[command(after_help = crate::exit::HELP)]
+    Start(start::Args),
     /// Stop containers (SIGTERM, then SIGKILL after a grace period)
     #[command(after_help = crate::exit::HELP)]
     Stop(stop::Args),

@@ -524,7 +524,44 @@ impl Isolation {
     }
 }
 
+impl Isolation {
+    /// The API's `HostConfig` confinement, read by the same parsers as
+    /// the flags; the first value they refuse, with their message.
+    pub fn from_api(c: &api::Confinement) -> Result<Self, String> {
+        fn each<T>(v: &[String], parse: fn(&str) -> Result<T, String>) -> Result<Vec<T>, String> {
+            v.iter().map(|s| parse(s)).collect()
+        }
+        Ok(Isolation {
+            privileged: c.privileged,
+            cap_add: c.cap_add.clone(),
+            cap_drop: c.cap_drop.clone(),
+            security_opt: each(&c.security_opt, parse_inline_security_opt)?,
+            read_only: c.read_only,
+            device: each(&c.devices, parse_device)?,
+            volume: each(&c.volumes, parse_volume)?,
+            mount: each(&c.mounts, parse_mount)?,
+            tmpfs: each(&c.tmpfs, parse_tmpfs)?,
+        })
+    }
+}
+
+/// `--security-opt`, whose seccomp profile is a file.
 fn parse_security_opt(s: &str) -> Result<SecurityOpt, String> {
+    security_opt(s, |path| {
+        std::fs::read_to_string(path)
+            .map_err(|e| format!("reading the seccomp profile {path}: {e}"))
+    })
+}
+
+/// The API's `SecurityOpt`, whose seccomp profile is the JSON itself.
+fn parse_inline_security_opt(s: &str) -> Result<SecurityOpt, String> {
+    security_opt(s, |json| Ok(json.to_owned()))
+}
+
+fn security_opt(
+    s: &str,
+    profile: impl FnOnce(&str) -> Result<String, String>,
+) -> Result<SecurityOpt, String> {
     // docker takes both `key=value` and the older `key:value`.
     let (key, value) = s
         .split_once('=')
@@ -532,11 +569,9 @@ fn parse_security_opt(s: &str) -> Result<SecurityOpt, String> {
         .map_or((s, None), |(k, v)| (k, Some(v)));
     match (key, value) {
         ("seccomp", Some("unconfined")) => Ok(SecurityOpt::Seccomp(sandbox::Seccomp::Unconfined)),
-        ("seccomp", Some(path)) if !path.is_empty() => {
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| format!("reading the seccomp profile {path}: {e}"))?;
-            Ok(SecurityOpt::Seccomp(sandbox::Seccomp::Profile(text)))
-        }
+        ("seccomp", Some(source)) if !source.is_empty() => Ok(SecurityOpt::Seccomp(
+            sandbox::Seccomp::Profile(profile(source)?),
+        )),
         ("no-new-privileges", None | Some("true")) => Ok(SecurityOpt::NoNewPrivileges(true)),
         ("no-new-privileges", Some("false")) => Ok(SecurityOpt::NoNewPrivileges(false)),
         _ => Err(format!(

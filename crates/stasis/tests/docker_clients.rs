@@ -199,6 +199,30 @@ fn the_docker_cli_drives_stasis() {
     let logs = docker(&serve, &["logs", "web"]).ok();
     assert!(logs.stdout.starts_with("hi\n"), "{logs:?}");
     docker(&serve, &["stop", "-t", "1", "side"]).ok();
+    assert_eq!(status("side"), "exited");
+    // An exited container starts again, the same one in the same pod.
+    docker(&serve, &["start", "side"]).ok();
+    assert_eq!(status("side"), "running");
+    assert_eq!(s.inspect("side")["pod"], s.inspect("web")["pod"]);
+    // A restart: stopped (its sleep, PID 1 of its namespace, ignores the
+    // SIGTERM: killed after 1 s), started again, its log going on.
+    let pid = s.inspect("web")["State"]["Pid"].clone();
+    docker(&serve, &["restart", "-t", "1", "web"]).ok();
+    assert_eq!(status("web"), "running");
+    assert_ne!(s.inspect("web")["State"]["Pid"], pid, "a new process");
+    assert_eq!(s.inspect("web")["Id"], id.trim(), "the same container");
+    wait_until(
+        Duration::from_secs(15),
+        "the restarted run's output",
+        || {
+            docker(&serve, &["logs", "web"])
+                .ok()
+                .stdout
+                .matches("hi\n")
+                .count()
+                == 2
+        },
+    );
     docker(&serve, &["rm", "-f", "web", "side"]).ok();
     assert_eq!(docker(&serve, &["ps", "-aq"]).ok().stdout, "");
     docker(&serve, &["inspect", "nosuch"]).fails_with(1, "No such object");

@@ -245,3 +245,96 @@ fn restart_and_rm_conflict_and_a_bad_policy_is_refused() {
     s.run(&["run", "--restart", "always:3", "--", "true"])
         .fails_with(2, "only on-failure");
 }
+
+#[test]
+fn start_runs_an_exited_container_again_in_its_own_pod_or_its_users() {
+    if !root_or_skip("start_runs_an_exited_container_again_in_its_own_pod_or_its_users") {
+        return;
+    }
+    let s = Stasis::new();
+    // Its own pod, a label and a policy that restarts it once.
+    s.run(&[
+        "run",
+        "-d",
+        "--name",
+        "again",
+        "--label",
+        "team=a",
+        "--restart",
+        "on-failure:1",
+        "--",
+        "sh",
+        "-c",
+        "echo run; sleep 1; exit 3",
+    ])
+    .ok();
+    wait_until(Duration::from_secs(20), "the policy to give up", || {
+        let c = s.inspect("again");
+        c["State"]["Status"] == "exited" && c["RestartCount"] == 1
+    });
+    let first = s.inspect("again");
+    let pod_id = first["pod"].as_str().expect("its pod").to_owned();
+    let first_pause = s.pod(&pod_id)["pause"].clone();
+    assert!(first_pause.is_object(), "{first_pause}");
+    let out = s.run(&["start", "again"]).ok();
+    assert_eq!(out.stdout.trim(), "again", "docker start prints the name");
+    let second = s.inspect("again");
+    assert_eq!(second["Id"], first["Id"], "the same container");
+    assert_eq!(second["Config"]["Labels"]["team"], "a");
+    assert_ne!(second["State"]["StartedAt"], first["State"]["StartedAt"]);
+    assert_eq!(second["RestartCount"], 0, "a start resets docker's count");
+    assert_eq!(status(&s, "again"), "running");
+    // Its policy holds in the new run too, and the log goes on.
+    wait_until(
+        Duration::from_secs(20),
+        "the second policy to give up",
+        || {
+            let c = s.inspect("again");
+            c["State"]["Status"] == "exited" && c["RestartCount"] == 1
+        },
+    );
+    let log = s.run(&["logs", "again"]).ok().stdout;
+    assert_eq!(log.matches("run").count(), 4, "{log}");
+    let pod = s.pod(&pod_id);
+    assert!(pod["pause"].is_object(), "{pod}");
+    assert_ne!(
+        pod["pause"], first_pause,
+        "its ended pod got a new pause process"
+    );
+
+    // A member of a pod the user made: the pod must run.
+    s.run(&["pod", "create", "--name", "users"]).ok();
+    s.run(&[
+        "run", "-d", "--pod", "users", "--name", "member", "--", "echo", "member",
+    ])
+    .ok();
+    wait_until(Duration::from_secs(20), "the member to exit", || {
+        status(&s, "member") == "exited"
+    });
+    s.run(&["start", "member"]).ok();
+    wait_until(Duration::from_secs(20), "the member's second run", || {
+        s.run(&["logs", "member"])
+            .ok()
+            .stdout
+            .matches("member")
+            .count()
+            == 2
+    });
+    wait_until(Duration::from_secs(20), "the member to exit again", || {
+        status(&s, "member") == "exited"
+    });
+    s.run(&["pod", "stop", "users"]).ok();
+    s.run(&["start", "member"])
+        .fails_with(4, "pod users is not running");
+    assert_eq!(
+        status(&s, "member"),
+        "exited",
+        "a refused start changes nothing"
+    );
+    // Running already: left alone, as docker leaves it.
+    s.run(&["run", "-d", "--name", "busy", "--", "sleep", "30"])
+        .ok();
+    let busy = s.inspect("busy");
+    s.run(&["start", "busy"]).ok();
+    assert_eq!(s.inspect("busy")["State"]["Pid"], busy["State"]["Pid"]);
+}

@@ -907,8 +907,41 @@ fn start_runs_on_the_spawner_and_the_monitor_is_reaped() {
         proc_state(monitor).is_none_or(|st| st != 'Z')
             && !std::path::Path::new(&format!("/proc/{monitor}")).exists()
     });
-    let (status, _, _) = raw(&serve.socket, "POST", "/containers/later/start", b"");
-    assert_eq!(status, 409, "a stasis container runs once");
+    // Exited, it starts again: the same record in a new process, its own
+    // pod (which ended with it) with a new pause process, its log appended.
+    let before = sandbox.container(&created.id).expect("record");
+    let old_pause = sandbox.pod(&before.pod).expect("pod").pause;
+    let (status, _, body) = raw(&serve.socket, "POST", "/containers/later/start", b"");
+    assert_eq!(status, 204, "{}", String::from_utf8_lossy(&body));
+    let again = sandbox.container(&created.id).expect("the same ID");
+    assert_eq!(again.name, "later");
+    assert!(again.exit.is_none(), "{again:?}");
+    assert!(again.started > before.started, "StartedAt changes");
+    assert_ne!(again.process, before.process);
+    let new_pause = sandbox.pod(&again.pod).expect("its pod").pause;
+    assert!(
+        new_pause.is_some() && new_pause != old_pause,
+        "a new pause process"
+    );
+    wait_until(Duration::from_secs(15), "the second run's output", || {
+        s.run(&["logs", "later"]).stdout.matches("started").count() == 2
+    });
+    // A restart of a running one: stopped, then started once more.
+    let (status, _, body) = raw(&serve.socket, "POST", "/containers/later/restart?t=0", b"");
+    assert_eq!(status, 204, "{}", String::from_utf8_lossy(&body));
+    wait_until(Duration::from_secs(15), "the third run's output", || {
+        s.run(&["logs", "later"]).stdout.matches("started").count() == 3
+    });
+    let (status, _, body) = raw(&serve.socket, "GET", "/containers/later/json", b"");
+    assert_eq!(status, 200);
+    let inspect: serde_json::Value = serde_json::from_slice(&body).expect("json");
+    assert_eq!(inspect["Id"], created.id.as_str());
+    assert_eq!(
+        inspect["RestartCount"], 0,
+        "docker counts the policy's restarts only"
+    );
+    let (status, _, _) = raw(&serve.socket, "POST", "/containers/later/wait", b"");
+    assert_eq!(status, 200);
 }
 
 #[test]
@@ -1223,4 +1256,141 @@ fn a_pause_with_a_lease_ends_by_itself() {
         "running",
         "a bad lease pauses nothing"
     );
+}
+
+#[test]
+fn create_honours_host_config_confinement_mounts_hostname_and_init() {
+    if !root_or_skip("create_honours_host_config_confinement_mounts_hostname_and_init") {
+        return;
+    }
+    let s = Stasis::new();
+    let scratch = Scratch::new();
+    let rootfs = busybox_tar(&scratch.0);
+    let shared = scratch.0.join("shared");
+    std::fs::create_dir(&shared).expect("dir");
+    std::fs::write(shared.join("marker"), "from the host\n").expect("marker");
+    let serve = Serve::start(&s, &[]);
+    let sock = &serve.socket;
+    let (status, _, body) = raw(sock, "POST", "/images/create?fromSrc=-&repo=bbox", &rootfs);
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    let script = "grep CapBnd /proc/self/status; cat /mnt/marker; \
+                  touch /etc/x 2>/dev/null || echo read-only root; \
+                  grep -c ' /scratch tmpfs' /proc/mounts; grep -c ' /m2 tmpfs' /proc/mounts; \
+                  hostname; echo pid1 $(cat /proc/1/comm); \
+                  grep NoNewPrivs /proc/self/status; grep Seccomp: /proc/self/status";
+    // What `docker create --cap-drop ALL --cap-add NET_ADMIN -v DIR:/mnt:ro
+    // --read-only --tmpfs /scratch:size=1m --mount type=tmpfs,dst=/m2
+    // --security-opt no-new-privileges --security-opt seccomp=unconfined
+    // --hostname hc --init` sends.
+    let create = serde_json::json!({
+        "Image": "bbox",
+        "Hostname": "hc",
+        "Cmd": ["sh", "-c", script],
+        "HostConfig": {
+            "CapDrop": ["ALL"],
+            "CapAdd": ["NET_ADMIN"],
+            "Binds": [format!("{}:/mnt:ro", shared.display())],
+            "ReadonlyRootfs": true,
+            "Tmpfs": {"/scratch": "size=1m"},
+            "Mounts": [{"Type": "tmpfs", "Target": "/m2", "TmpfsOptions": {"SizeBytes": 1048576}}],
+            "SecurityOpt": ["no-new-privileges", "seccomp=unconfined"],
+            "Init": true
+        }
+    });
+    let (status, _, body) = raw(
+        sock,
+        "POST",
+        "/v1.44/containers/create?name=hc",
+        create.to_string().as_bytes(),
+    );
+    assert_eq!(status, 201, "{}", String::from_utf8_lossy(&body));
+    let (status, _, body) = raw(sock, "POST", "/containers/hc/start", b"");
+    assert_eq!(status, 204, "{}", String::from_utf8_lossy(&body));
+    let (status, _, _) = raw(sock, "POST", "/containers/hc/wait", b"");
+    assert_eq!(status, 200);
+    let log = s.run(&["logs", "hc"]).ok().stdout;
+    // NET_ADMIN is bit 12: the bounding set holds it alone.
+    assert!(log.contains("CapBnd:\t0000000000001000"), "{log}");
+    assert!(log.contains("from the host"), "the bind mount: {log}");
+    assert!(log.contains("read-only root"), "{log}");
+    assert_eq!(
+        log.matches("\n1\n").count() + usize::from(log.starts_with("1\n")),
+        1,
+        "{log}"
+    );
+    assert!(log.contains("\nhc\n"), "the hostname: {log}");
+    assert!(log.contains("pid1 stasis-pause"), "--init: {log}");
+    assert!(log.contains("NoNewPrivs:\t1"), "{log}");
+    assert!(log.contains("Seccomp:\t0"), "seccomp=unconfined: {log}");
+
+    // A seccomp profile inline, as the docker CLI sends it: mkdir refused.
+    let profile = serde_json::json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13}]
+    });
+    let create = serde_json::json!({
+        "Image": "bbox",
+        "Cmd": ["sh", "-c", "mkdir /tmp/d || echo mkdir refused"],
+        "HostConfig": {"SecurityOpt": [format!("seccomp={profile}")], "Privileged": false}
+    });
+    let (status, _, body) = raw(
+        sock,
+        "POST",
+        "/containers/create?name=prof",
+        create.to_string().as_bytes(),
+    );
+    assert_eq!(status, 201, "{}", String::from_utf8_lossy(&body));
+    raw(sock, "POST", "/containers/prof/start", b"");
+    raw(sock, "POST", "/containers/prof/wait", b"");
+    let log = s.wait_log("prof", "mkdir refused");
+    assert!(
+        log.contains("Permission denied"),
+        "EACCES from the profile: {log}"
+    );
+
+    // Privileged: every capability.
+    let create = serde_json::json!({
+        "Image": "bbox",
+        "Cmd": ["grep", "CapBnd", "/proc/self/status"],
+        "HostConfig": {"Privileged": true}
+    });
+    let (status, _, body) = raw(
+        sock,
+        "POST",
+        "/containers/create?name=priv",
+        create.to_string().as_bytes(),
+    );
+    assert_eq!(status, 201, "{}", String::from_utf8_lossy(&body));
+    raw(sock, "POST", "/containers/priv/start", b"");
+    raw(sock, "POST", "/containers/priv/wait", b"");
+    let log = s.run(&["logs", "priv"]).ok().stdout;
+    assert!(
+        !log.contains("00000000a80425fb"),
+        "not docker's default set: {log}"
+    );
+
+    // What the flags refuse, the API refuses with their words.
+    for (bad, says) in [
+        (
+            serde_json::json!({"Image": "bbox", "Cmd": ["true"], "HostConfig": {"Binds": ["relative:/mnt"]}}),
+            "not an absolute path",
+        ),
+        (
+            serde_json::json!({"Image": "bbox", "Cmd": ["true"], "HostConfig": {"SecurityOpt": ["apparmor=x"]}}),
+            "seccomp=unconfined",
+        ),
+        (
+            serde_json::json!({"Image": "bbox", "Cmd": ["true"], "HostConfig": {"Mounts": [{"Type": "volume", "Target": "/v"}]}}),
+            "not supported",
+        ),
+    ] {
+        let (status, _, body) = raw(
+            sock,
+            "POST",
+            "/containers/create",
+            bad.to_string().as_bytes(),
+        );
+        assert_eq!(status, 400, "{bad}: {}", String::from_utf8_lossy(&body));
+        assert!(message(&body).contains(says), "{bad}: {}", message(&body));
+    }
 }

@@ -19,6 +19,7 @@ pub mod rm;
 pub mod run;
 pub mod sandbox_image;
 pub mod serve;
+pub mod start;
 pub mod state;
 pub mod stats;
 pub mod stop;
@@ -79,6 +80,7 @@ fn dispatch(global: &Global, command: Command) -> Result<u8> {
         Command::Exec(args) => exec::run(global, args),
         Command::Attach(args) => attach::run(global, &args),
         Command::Events(args) => events::run(global, &args).map(|()| ok),
+        Command::Start(args) => start::run(global, &args).map(|()| ok),
         Command::Stop(args) => stop::run(global, &args).map(|()| ok),
         Command::Kill(args) => kill::run(global, &args).map(|()| ok),
         Command::Wait(args) => wait::run(global, &args).map(|()| ok),
@@ -112,6 +114,7 @@ fn audited(command: &Command) -> Option<(&'static str, String)> {
         Command::Run(a) => ("run", a.name.clone().unwrap_or_default()),
         Command::Pause(a) => ("pause", named(&a.named, &a.target)),
         Command::Unpause(a) => ("unpause", named(&a.named, &a.target)),
+        Command::Start(a) => ("start", a.containers.containers.join(" ")),
         Command::Stop(a) => ("stop", a.containers.containers.join(" ")),
         Command::Kill(a) => ("kill", a.containers.containers.join(" ")),
         Command::Rm(a) => ("rm", a.containers.containers.join(" ")),

@@ -162,16 +162,23 @@ impl api::Backend for CliBackend {
 
     fn start(&self, query: &str) -> Result<(), ApiError> {
         let c = self.container(query)?;
+        let pause_before = self.pause_of(&c);
         let monitor = crate::commands::internal::monitor_command(&self.global, &c.id)
             .map_err(|e| to_api(&e, query, "starting the container"))?;
-        let started = self.sandbox.start_container(&c, monitor);
-        // Started or not, the monitor ran as this process's child.
+        // A created container, or an exited one again (its ended implicit
+        // pod with a new pause process first).
+        let started = self.sandbox.start_again(&c, monitor);
+        // Started or not, the monitor ran as this process's child, and so
+        // does a new pause process.
         let monitor = match &started {
             Ok(record) => record.monitor,
             Err(_) => self.sandbox.container(&c.id).ok().and_then(|r| r.monitor),
         };
-        if let Some(m) = monitor {
+        if let Some(m) = monitor.filter(|m| Some(*m) != c.monitor) {
             self.reap_later(m.pid);
+        }
+        if let Some(p) = self.pause_of(&c).filter(|p| Some(*p) != pause_before) {
+            self.reap_later(p.pid);
         }
         started
             .map(drop)
@@ -263,6 +270,10 @@ impl api::Backend for CliBackend {
             },
         )
         .map_err(|e| image_error(&e, &o.image, "creating the container"))?;
+        // Read as `run` reads its flags of the same meaning.
+        let isolation = crate::flags::Isolation::from_api(&o.confinement)
+            .map_err(|e| ApiError::bad_request(api::capitalized(&e)))?
+            .to_isolation();
         let created = self
             .sandbox
             .create_container(sandbox::ContainerOptions {
@@ -279,11 +290,9 @@ impl api::Backend for CliBackend {
                 healthcheck: None,
                 limits: o.limits,
                 restart: o.restart,
-                // docker's default confinement; HostConfig's Privileged,
-                // CapAdd, Binds... are not read by the API yet.
-                isolation: sandbox::Isolation::default(),
-                hostname: None,
-                init: false,
+                isolation,
+                hostname: o.hostname.clone(),
+                init: o.init,
                 stdio: sandbox::StdioMode::default(),
             })
             .map_err(|e| match &e {
@@ -418,6 +427,11 @@ impl CliBackend {
     fn image_store(&self) -> Result<images::Images, ApiError> {
         crate::commands::image::open(&self.global)
             .map_err(|e| ApiError::internal("opening the image store", &format!("{e:#}")))
+    }
+
+    /// The pause process of a container's pod, as recorded now.
+    fn pause_of(&self, c: &sandbox::ContainerRecord) -> Option<sandbox::ProcessRef> {
+        self.sandbox.pod(&c.pod).ok().and_then(|p| p.pause)
     }
 
     /// Waits for `pid`, this process's child, once it exits.
