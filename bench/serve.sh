@@ -39,7 +39,8 @@ RT=(); [[ $BENCH_RT == 1 ]] && RT=(chrt -f 50)
 S=$TARGET_DIR/x86_64-unknown-linux-gnu/release/stasis
 export STASIS_PAUSE=$TARGET_DIR/x86_64-unknown-linux-gnu/release/stasis-pause
 D=$(mktemp -d /tmp/stasis-bench-serve-XXXXXX)
-# The state root on tmpfs, as stasis's default /run/stasis is.
+# The state root under /run, where stasis's default /run/stasis is (a tmpfs on
+# most hosts; ext4 on these machines).
 export STASIS_ROOT=$(mktemp -d /run/stasis-bench-root-XXXXXX)
 pids=()
 cleanup() {
