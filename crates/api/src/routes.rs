@@ -984,6 +984,7 @@ async fn logs(
         tail,
         since,
         timestamps,
+        from_offset: None,
     };
     let permit = if follow {
         Some(stream_permit(svc)?)

@@ -12,7 +12,7 @@
 //! wrote) is copied as stdout, as it is.
 
 use std::fs::File;
-use std::io::{Read, Write};
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::time::{Duration, SystemTime};
 
 use crate::container::ContainerRecord;
@@ -48,6 +48,11 @@ pub struct LogOptions {
     pub since: Option<SystemTime>,
     /// Prefix each line with its time (RFC 3339, nanoseconds), as `-t`.
     pub timestamps: bool,
+    /// Start at this byte of the log ([`Sandbox::log_end`] taken earlier:
+    /// "from now" fixed before the caller does anything that makes
+    /// output, as `attach` must before it sends the first key). A frame
+    /// cut by it is skipped.
+    pub from_offset: Option<u64>,
 }
 
 /// The frames of one chunk read from `stream` at `at` (the monitor's
@@ -116,6 +121,12 @@ fn parse_frame(line: &[u8]) -> Frame<'_> {
 
 impl Sandbox {
     /// The path of a container's log.
+    /// The log's length now: where "from now" starts
+    /// ([`LogOptions::from_offset`]); 0 before the container wrote anything.
+    pub fn log_end(&self, c: &ContainerRecord) -> u64 {
+        std::fs::metadata(self.log_path(c)).map_or(0, |m| m.len())
+    }
+
     pub fn log_path(&self, c: &ContainerRecord) -> std::path::PathBuf {
         self.store.dir(Kind::Container, &c.id).join("log")
     }
@@ -160,6 +171,9 @@ impl Sandbox {
         };
         let since = opts.since.map(crate::time::rfc3339_nanos_fixed);
         let mut pending: Vec<u8> = Vec::new();
+        let mut positioned = opts.from_offset.is_none();
+        // Set when the offset fell inside a frame: drop up to its end.
+        let mut cut_frame = false;
         let mut first = true;
         let mut buf = vec![0u8; 64 * 1024];
         loop {
@@ -182,6 +196,19 @@ impl Sandbox {
             if log.is_none() {
                 log = File::open(&path).ok();
             }
+            if let (false, Some(f), Some(offset)) = (positioned, log.as_mut(), opts.from_offset) {
+                let seek_err = |source| Error::ReadLog {
+                    path: path.clone(),
+                    source,
+                };
+                if offset > 0 {
+                    let mut before = [0u8; 1];
+                    f.seek(SeekFrom::Start(offset - 1)).map_err(seek_err)?;
+                    cut_frame = f.read(&mut before).map_err(seek_err)? == 1 && before[0] != b'\n';
+                }
+                f.seek(SeekFrom::Start(offset)).map_err(seek_err)?;
+                positioned = true;
+            }
             if let Some(f) = log.as_mut() {
                 loop {
                     let n = f.read(&mut buf).map_err(|source| Error::ReadLog {
@@ -192,6 +219,15 @@ impl Sandbox {
                         break;
                     }
                     pending.extend_from_slice(&buf[..n]);
+                }
+            }
+            if cut_frame {
+                match pending.iter().position(|b| *b == b'\n') {
+                    Some(i) => {
+                        pending.drain(..=i);
+                        cut_frame = false;
+                    }
+                    None => pending.clear(),
                 }
             }
             // Whole frames only; a frame still being written waits.
@@ -286,5 +322,50 @@ mod tests {
         let old = parse_frame(b"plain output from an older monitor");
         assert_eq!(old.stream, Stream::Stdout);
         assert_eq!(old.text, b"plain output from an older monitor\n");
+    }
+
+    #[test]
+    fn from_an_offset_the_log_starts_there_and_a_cut_frame_is_skipped() {
+        let host = crate::fake::FakeHost::new("log-offset");
+        let sb = &host.sandbox;
+        let pod = host.pod("p", false, None);
+        let c = host.container("c", &pod, None, Some(0));
+        let at = std::time::UNIX_EPOCH + Duration::from_secs(1_796_161_200);
+        let first = frames(Stream::Stdout, at, b"before\n");
+        let mut log = first.clone();
+        log.extend(frames(Stream::Stderr, at, b"after\n"));
+        log.extend(frames(Stream::Stdout, at, b"last\n"));
+        std::fs::write(sb.log_path(&c), &log).expect("log");
+        let copy = |offset| {
+            let mut got = Vec::new();
+            sb.copy_log_streams(
+                &c,
+                &mut |stream, bytes| {
+                    got.push((stream, String::from_utf8_lossy(bytes).into_owned()));
+                    Ok(())
+                },
+                LogOptions {
+                    from_offset: Some(offset),
+                    ..Default::default()
+                },
+            )
+            .expect("copy");
+            got
+        };
+        assert_eq!(
+            copy(first.len() as u64),
+            [
+                (Stream::Stderr, "after\n".to_owned()),
+                (Stream::Stdout, "last\n".to_owned())
+            ],
+            "at a frame's start: from that frame"
+        );
+        assert_eq!(
+            copy(first.len() as u64 + 3),
+            [(Stream::Stdout, "last\n".to_owned())],
+            "inside a frame: from the next one"
+        );
+        assert_eq!(copy(0).len(), 3, "from the start");
+        assert_eq!(sb.log_end(&c), log.len() as u64);
     }
 }

@@ -175,6 +175,9 @@ pub fn session(sandbox: &Sandbox, c: &ContainerRecord, mut s: Session) -> Result
     if let (true, Some(a)) = (s.tty, &attach) {
         send_winsize(a);
     }
+    // "From now" is fixed before the first key can reach the container,
+    // so that nothing it answers is missed.
+    let from_offset = (!s.from_start).then(|| sandbox.log_end(c));
     let handle = s.signals.handle();
     let code = std::thread::scope(|scope| {
         {
@@ -201,7 +204,7 @@ pub fn session(sandbox: &Sandbox, c: &ContainerRecord, mut s: Session) -> Result
             },
             LogOptions {
                 follow: true,
-                tail: (!s.from_start).then_some(0),
+                from_offset,
                 ..Default::default()
             },
         );

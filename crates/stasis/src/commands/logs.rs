@@ -56,6 +56,7 @@ pub fn run(global: &Global, args: &Args) -> Result<()> {
         },
         since: args.since,
         timestamps: args.timestamps,
+        from_offset: None,
     };
     sandbox.copy_log_streams(
         &c,
