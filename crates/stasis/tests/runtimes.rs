@@ -899,9 +899,14 @@ fn containerd() {
     let scratch = Scratch::new();
     let d = scratch.0.clone();
     let leftovers = HostLeftovers::note(&["/run/containerd"]);
+    let ns = unique_name();
+    // The shim keeps a runc root per namespace under /run/containerd/runc,
+    // which outlives the daemon when /run/containerd was there before.
+    let runc_root = Path::new("/run/containerd/runc").join(&ns);
     let mut teardown = Teardown::new(&d);
     teardown.push("remove what containerd left on the host", move || {
-        leftovers.clean()
+        leftovers.clean();
+        let _ = fs::remove_dir(&runc_root);
     });
     let root = rootfs(&d);
     let (out, counter) = out_dir(&d);
@@ -932,7 +937,6 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
             .arg(d.join("config.toml")),
         &log,
     );
-    let ns = unique_name();
     let ctr = {
         let (sock, ns) = (sock.clone(), ns.clone());
         move || {
