@@ -40,32 +40,24 @@ pub struct Refusal {
 }
 
 impl Refusal {
+    fn with(code: u8, message: String) -> Self {
+        Refusal { code, message }
+    }
+
     pub fn usage(message: String) -> Self {
-        Refusal {
-            code: USAGE,
-            message,
-        }
+        Self::with(USAGE, message)
     }
 
     pub fn not_found(message: String) -> Self {
-        Refusal {
-            code: NOT_FOUND,
-            message,
-        }
+        Self::with(NOT_FOUND, message)
     }
 
     pub fn conflict(message: String) -> Self {
-        Refusal {
-            code: CONFLICT,
-            message,
-        }
+        Self::with(CONFLICT, message)
     }
 
     pub fn failure(message: String) -> Self {
-        Refusal {
-            code: FAILURE,
-            message,
-        }
+        Self::with(FAILURE, message)
     }
 }
 
@@ -103,27 +95,34 @@ fn sandbox_code(e: &sandbox::Error) -> u8 {
         // A command that could not start: docker's 126/127 (only `exec`
         // and `run` produce these).
         code
-    } else if e.is_not_found() {
-        NOT_FOUND
-    } else if e.is_conflict() {
-        CONFLICT
-    } else if e.is_invalid() {
-        USAGE
-    } else if e.is_permission_denied() {
-        PERMISSION
     } else {
-        FAILURE
+        by_kind(
+            e.is_not_found(),
+            e.is_conflict(),
+            e.is_invalid(),
+            e.is_permission_denied(),
+        )
     }
 }
 
 fn images_code(e: &images::Error) -> u8 {
-    if e.is_not_found() {
+    by_kind(
+        e.is_not_found(),
+        e.is_conflict(),
+        e.is_invalid(),
+        e.is_permission_denied(),
+    )
+}
+
+/// The code of a library error by what its predicates say, in this order.
+fn by_kind(not_found: bool, conflict: bool, invalid: bool, denied: bool) -> u8 {
+    if not_found {
         NOT_FOUND
-    } else if e.is_conflict() {
+    } else if conflict {
         CONFLICT
-    } else if e.is_invalid() {
+    } else if invalid {
         USAGE
-    } else if e.is_permission_denied() {
+    } else if denied {
         PERMISSION
     } else {
         FAILURE
