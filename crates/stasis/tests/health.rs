@@ -211,7 +211,8 @@ fn wait_healthy_returns_only_once_a_recovering_server_is_ready() {
         Some(0.into())
     );
     let log = s.run(&["logs", "web"]).ok().stdout;
-    assert_eq!(log.matches("recovering").count(), 2, "{log}");
+    // Both freezes were noticed (a stall of a loaded machine can add one).
+    assert!(log.matches("recovering").count() >= 2, "{log}");
 
     // --health-cmd gives the check instead (here: the same, from outside).
     s.run(&["pause", "web"]).ok();
