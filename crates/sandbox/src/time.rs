@@ -32,6 +32,45 @@ pub fn rfc3339_nanos_fixed(t: SystemTime) -> String {
     format!("{}.{:09}Z", date_time(d.as_secs()), d.subsec_nanos())
 }
 
+/// Parses a duration up to `max`, as the CLI's flags and the Kubernetes
+/// annotations take one: a number of seconds (`5`, `2.5`), or one with a
+/// unit (`300ms`, `2.5s`, `5m`, `1h`), docker-style.
+pub fn parse_duration_upto(s: &str, max: Duration) -> Result<Duration, String> {
+    let (number, scale) = if let Some(n) = s.strip_suffix("ms") {
+        (n, 1e-3)
+    } else if let Some(n) = s.strip_suffix('s') {
+        (n, 1.0)
+    } else if let Some(n) = s.strip_suffix('m') {
+        (n, 60.0)
+    } else if let Some(n) = s.strip_suffix('h') {
+        (n, 3600.0)
+    } else {
+        (s, 1.0)
+    };
+    let value: f64 = number
+        .trim()
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration (try 5, 2.5s, 300ms, 5m or 1h)"))?;
+    let max_secs = max.as_secs_f64();
+    if !value.is_finite() || value < 0.0 || value * scale > max_secs {
+        return Err(format!("{s:?} is out of range (0 to {max_secs} seconds)"));
+    }
+    Ok(Duration::from_secs_f64(value * scale))
+}
+
+/// The longest lease a pause takes (`stasis pause --lease`, the
+/// `stasis.dev/lease` annotation).
+pub const MAX_LEASE: Duration = Duration::from_secs(24 * 3600);
+
+/// A lease's length: a duration more than 0, at most [`MAX_LEASE`].
+pub fn parse_lease(s: &str) -> Result<Duration, String> {
+    let d = parse_duration_upto(s, MAX_LEASE)?;
+    if d.is_zero() {
+        return Err(format!("{s:?}: a lease must be longer than 0"));
+    }
+    Ok(d)
+}
+
 /// A point in time as `docker events --since/--until` (and the API's
 /// `since`/`until`) take one: RFC 3339 (`2026-12-01`, `2026-12-01T21:40`,
 /// `2026-12-01T21:40:00.5Z`, `...+01:00`; a time without an offset is UTC),
@@ -107,8 +146,9 @@ fn go_duration(s: &str) -> Option<Duration> {
     (total.is_finite() && total < 1e12).then(|| Duration::from_secs_f64(total))
 }
 
-/// `YYYY-MM-DD[(T| )HH:MM[:SS[.F]]][Z|±HH:MM]`.
-fn rfc3339(s: &str) -> Option<SystemTime> {
+/// An RFC 3339 time, `YYYY-MM-DD[(T| )HH:MM[:SS[.F]]][Z|±HH:MM]` (what
+/// [`rfc3339_millis`] writes reads back); without an offset, UTC.
+pub fn rfc3339(s: &str) -> Option<SystemTime> {
     let num = |t: &str, len: usize| -> Option<i64> {
         (t.len() == len && t.bytes().all(|b| b.is_ascii_digit()))
             .then(|| t.parse().ok())
@@ -206,6 +246,31 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations_up_to_a_bound_and_leases() {
+        let hour = Duration::from_secs(3600);
+        assert_eq!(parse_duration_upto("5", hour), Ok(Duration::from_secs(5)));
+        assert_eq!(
+            parse_duration_upto("2.5s", hour),
+            Ok(Duration::from_millis(2500))
+        );
+        assert_eq!(
+            parse_duration_upto("300ms", hour),
+            Ok(Duration::from_millis(300))
+        );
+        assert_eq!(
+            parse_duration_upto("5m", hour),
+            Ok(Duration::from_secs(300))
+        );
+        assert_eq!(parse_duration_upto("1h", hour), Ok(hour));
+        for bad in ["", "s", "-1", "soon", "NaN", "1e9", "61m", "2h", "m"] {
+            assert!(parse_duration_upto(bad, hour).is_err(), "{bad}");
+        }
+        assert_eq!(parse_lease("24h"), Ok(MAX_LEASE));
+        assert!(parse_lease("0").is_err());
+        assert!(parse_lease("25h").is_err());
+    }
 
     fn at(secs: u64, nanos: u32) -> SystemTime {
         UNIX_EPOCH + Duration::new(secs, nanos)

@@ -258,7 +258,7 @@ pub struct PauseOptions {
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct Lease {
     /// Thaw the target when this runs out (e.g. 30s, 5m, 1h; at most 24h), even if this command is killed
-    #[arg(long, value_name = "DURATION", value_parser = parse_lease)]
+    #[arg(long, value_name = "DURATION", value_parser = sandbox::time::parse_lease)]
     pub lease: Option<Duration>,
     /// Extend the lease of a target already paused with one: it ends --lease from now
     #[arg(long, requires = "lease", conflicts_with_all = ["until_exit", "reset_connections"])]
@@ -276,15 +276,6 @@ impl Lease {
             until_exit: self.until_exit,
         }
     }
-}
-
-/// A lease's length: a duration more than 0, at most [`crate::lease::MAX`].
-fn parse_lease(s: &str) -> Result<Duration, String> {
-    let d = crate::target::parse_duration_upto(s, crate::lease::MAX)?;
-    if d.is_zero() {
-        return Err(format!("{s:?}: a lease must be longer than 0"));
-    }
-    Ok(d)
 }
 
 /// `--health-cmd`: the check of `run`, and of `unpause --wait-healthy`.
@@ -331,7 +322,7 @@ impl HealthCheck {
 
 /// A health-check duration: up to a day.
 fn parse_health_duration(s: &str) -> Result<Duration, String> {
-    crate::target::parse_duration_upto(s, Duration::from_secs(86_400))
+    sandbox::time::parse_duration_upto(s, Duration::from_secs(86_400))
 }
 
 /// `--wait-healthy` of `unpause` and `pod unpause`, and how to tell.
@@ -366,7 +357,7 @@ impl WaitHealthy {
 }
 
 fn parse_wait(s: &str) -> Result<Duration, String> {
-    let d = crate::target::parse_duration_upto(s, Duration::from_secs(86_400))?;
+    let d = sandbox::time::parse_duration_upto(s, Duration::from_secs(86_400))?;
     if d.is_zero() {
         return Err(format!("{s:?}: give a time longer than 0"));
     }

@@ -44,8 +44,6 @@ use serde::{Deserialize, Serialize};
 use crate::exit::Refusal;
 use crate::reset::Fences;
 
-/// The longest lease `--lease` takes.
-pub const MAX: Duration = Duration::from_secs(24 * 3600);
 /// How long an enforcer waits for a lease's lock before acting without it.
 pub const LOCK_WAIT: Duration = Duration::from_secs(10);
 /// How long a watchdog waits before trying again when a thaw failed.

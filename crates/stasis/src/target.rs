@@ -285,32 +285,7 @@ impl Resolved {
 
 /// Parses `5`, `2.5s`, `300ms`, `5m`, `1h`, up to an hour (`--timeout`).
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    parse_duration_upto(s, Duration::from_secs(3600))
-}
-
-/// Parses a duration as [`parse_duration`] does, up to `max`: a number of
-/// seconds, or one with a unit (`ms`, `s`, `m`, `h`), docker-style.
-pub fn parse_duration_upto(s: &str, max: Duration) -> Result<Duration, String> {
-    let (number, scale) = if let Some(n) = s.strip_suffix("ms") {
-        (n, 1e-3)
-    } else if let Some(n) = s.strip_suffix('s') {
-        (n, 1.0)
-    } else if let Some(n) = s.strip_suffix('m') {
-        (n, 60.0)
-    } else if let Some(n) = s.strip_suffix('h') {
-        (n, 3600.0)
-    } else {
-        (s, 1.0)
-    };
-    let value: f64 = number
-        .trim()
-        .parse()
-        .map_err(|_| format!("{s:?} is not a duration (try 5, 2.5s, 300ms, 5m or 1h)"))?;
-    let max_secs = max.as_secs_f64();
-    if !value.is_finite() || value < 0.0 || value * scale > max_secs {
-        return Err(format!("{s:?} is out of range (0 to {max_secs} seconds)"));
-    }
-    Ok(Duration::from_secs_f64(value * scale))
+    sandbox::time::parse_duration_upto(s, Duration::from_secs(3600))
 }
 
 #[cfg(test)]
