@@ -84,6 +84,36 @@ pub enum Error {
         #[source]
         source: NftError,
     },
+    #[error("listing the processes of cgroup {cgroup}")]
+    ListProcesses {
+        cgroup: String,
+        #[source]
+        source: freezer::Error,
+    },
+    #[error("reading the fence {}", path.display())]
+    ReadFence {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("reading the fence {}", path.display())]
+    ParseFence {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("writing the fence {}", path.display())]
+    WriteFence {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("removing the fence {}", path.display())]
+    RemoveFence {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
 }
 
 /// What `nft` answered, with its stderr (which the `nftables` crate's own
@@ -136,9 +166,15 @@ impl Error {
             | Error::ReadDescriptors { source, .. }
             | Error::OpenSockDiag { source, .. }
             | Error::Dump { source, .. }
-            | Error::Destroy { source, .. } => Some(source),
+            | Error::Destroy { source, .. }
+            | Error::ReadFence { source, .. }
+            | Error::WriteFence { source, .. }
+            | Error::RemoveFence { source, .. } => Some(source),
+            Error::ListProcesses { source, .. } => source.io_error(),
             Error::Nft { source, .. } | Error::NftList { source, .. } => source.io(),
-            Error::ThreadPanicked { .. } | Error::InvalidTag { .. } => None,
+            Error::ThreadPanicked { .. } | Error::InvalidTag { .. } | Error::ParseFence { .. } => {
+                None
+            }
         }
     }
 

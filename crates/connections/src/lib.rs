@@ -31,6 +31,10 @@
 //!   of hanging in the frozen listener's accept queue. The [`Tag`] names the
 //!   paused target, so an unpause removes the table even if the pause that
 //!   added it was killed.
+//! - [`fence::Fences`]: all of it for one frozen cgroup, recorded under a
+//!   state root so that any later thaw removes the rules (the CLI's
+//!   `--reset-connections`, the Kubernetes agent's
+//!   `stasis.dev/reset-connections`).
 //! - [`Error`]: one variant per operation, with predicates
 //!   ([`Error::is_not_found`], [`Error::is_permission_denied`],
 //!   [`Error::is_unsupported`]).
@@ -92,13 +96,15 @@
 //!   the connection: Kafka's consumer group waits out
 //!   `session.timeout.ms`, NATS JetStream redelivers after `AckWait`,
 //!   whatever happens to the TCP connection.
-//! - Keep state or lock: the kernel holds the reject table, named by the
-//!   tag; two callers racing on one tag get nf_tables' last transaction.
+//! - Lock: the kernel holds the reject table, named by the tag; two callers
+//!   racing on one tag get nf_tables' last transaction. The only state kept
+//!   is [`fence`]'s record of where a fence's rules are.
 
 #![deny(unsafe_code)]
 
 mod diag;
 mod error;
+pub mod fence;
 pub mod namespaces;
 mod netns;
 pub mod proc;
