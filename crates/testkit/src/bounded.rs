@@ -15,6 +15,26 @@ pub fn unique_name() -> String {
     format!("stasis-test-{:016x}", h.finish())
 }
 
+/// A random Kubernetes pod UID (a version-4-shaped UUID), as the API
+/// server gives pods.
+pub fn pod_uid() -> String {
+    let hex: String = (0..2)
+        .map(|i| {
+            let mut h = RandomState::new().build_hasher();
+            h.write_u32(i);
+            format!("{:016x}", h.finish())
+        })
+        .collect();
+    format!(
+        "{}-{}-4{}-a{}-{}",
+        &hex[..8],
+        &hex[8..12],
+        &hex[13..16],
+        &hex[17..20],
+        &hex[20..32]
+    )
+}
+
 /// Polls `cond` until it holds, panicking after `limit`.
 pub fn wait_until(limit: Duration, what: &str, mut cond: impl FnMut() -> bool) {
     let end = Instant::now() + limit;

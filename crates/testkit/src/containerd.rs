@@ -43,6 +43,12 @@ pub const SHARED_DIRS: [&str; 2] = ["/run/containerd/runc/k8s.io", "/run/contain
 /// suites run on.
 const CGROUP_ROOT: &str = "/sys/fs/cgroup";
 
+/// The CRI runtime service's client (RunPodSandbox, CreateContainer, ...).
+pub type RuntimeClient =
+    cri::runtime_service_client::RuntimeServiceClient<tonic::transport::Channel>;
+/// The CRI image service's client.
+pub type ImageClient = cri::image_service_client::ImageServiceClient<tonic::transport::Channel>;
+
 static ONE_CONTAINERD: Mutex<()> = Mutex::new(());
 
 /// Takes the turn of one containerd test in this test process: one's
@@ -178,16 +184,12 @@ impl Containerd {
 
     /// A CRI runtime-service client over the daemon's socket, as the
     /// kubelet connects (call it inside a tokio runtime with I/O enabled).
-    pub async fn runtime_client(
-        &self,
-    ) -> cri::runtime_service_client::RuntimeServiceClient<tonic::transport::Channel> {
+    pub async fn runtime_client(&self) -> RuntimeClient {
         cri::runtime_service_client::RuntimeServiceClient::new(self.channel().await)
     }
 
     /// A CRI image-service client over the daemon's socket.
-    pub async fn image_client(
-        &self,
-    ) -> cri::image_service_client::ImageServiceClient<tonic::transport::Channel> {
+    pub async fn image_client(&self) -> ImageClient {
         cri::image_service_client::ImageServiceClient::new(self.channel().await)
     }
 
@@ -285,6 +287,62 @@ impl Drop for Containerd {
             }
         }
     }
+}
+
+/// A host-network pod's sandbox config, as the kubelet sends it for a
+/// best-effort pod with the cgroupfs driver: its cgroup parent is
+/// `<cgroup_parent>/kubepods/besteffort/pod<uid>`, and its containers share
+/// its PID namespace (`pid = POD`, `shareProcessNamespace`), so the
+/// sandbox's process is their PID 1 and the reaper of their orphans.
+/// Host-network pods have no UTS namespace of their own: no hostname.
+pub fn host_network_pod(
+    name: &str,
+    uid: &str,
+    cgroup_parent: &str,
+    log_directory: &Path,
+) -> cri::PodSandboxConfig {
+    cri::PodSandboxConfig {
+        metadata: Some(cri::PodSandboxMetadata {
+            name: name.to_owned(),
+            uid: uid.to_owned(),
+            namespace: "default".into(),
+            attempt: 0,
+        }),
+        hostname: String::new(),
+        log_directory: log_directory.display().to_string(),
+        linux: Some(cri::LinuxPodSandboxConfig {
+            cgroup_parent: format!("{cgroup_parent}/kubepods/besteffort/pod{uid}"),
+            security_context: Some(cri::LinuxSandboxSecurityContext {
+                namespace_options: Some(pod_namespaces()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// The namespaces of [`host_network_pod`]'s pods and their containers:
+/// the node's network, the pod's PID and IPC namespaces.
+pub fn pod_namespaces() -> cri::NamespaceOption {
+    cri::NamespaceOption {
+        network: cri::NamespaceMode::Node as i32,
+        pid: cri::NamespaceMode::Pod as i32,
+        ipc: cri::NamespaceMode::Pod as i32,
+        ..Default::default()
+    }
+}
+
+/// The host PID of a sandbox's process, from PodSandboxStatus's verbose
+/// info (containerd's `info.pid`).
+pub fn sandbox_pid(status: &cri::PodSandboxStatusResponse) -> u32 {
+    let info = status
+        .info
+        .get("info")
+        .expect("verbose PodSandboxStatus has info");
+    let info: serde_json::Value = serde_json::from_str(info).expect("the info is JSON");
+    let pid = info["pid"].as_u64().and_then(|p| u32::try_from(p).ok());
+    pid.unwrap_or_else(|| panic!("no pid in the sandbox's info: {info}"))
 }
 
 /// Thaws the cgroup directory `dir` and every one below it, in whichever

@@ -11,7 +11,7 @@
 //!   feature keeps tonic and the CRI protocol out of the suites that do not
 //!   need them.
 //! - [`wait_until`], [`run_bounded`], [`wait_bounded`]: every wait of a test
-//!   is bounded; [`unique_name`]: `stasis-test-<random>`.
+//!   is bounded; [`unique_name`]: `stasis-test-<random>`; [`pod_uid`].
 //! - [`pause_artifact`]: the `stasis-pause` binary the `pause` profile
 //!   builds (static, no libc), built on first use into the same target
 //!   directory.
@@ -21,7 +21,7 @@ mod bounded;
 pub mod containerd;
 pub mod rabbitmq;
 
-pub use bounded::{run_bounded, unique_name, wait_bounded, wait_until, Run};
+pub use bounded::{pod_uid, run_bounded, unique_name, wait_bounded, wait_until, Run};
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -62,7 +62,7 @@ fn mounts() -> &'static (String, String) {
 }
 
 #[allow(unused_imports)] // each suite uses some of them
-pub use testkit::{root_or_skip, run_bounded, unique_name, wait_bounded, wait_until, Run};
+pub use testkit::{pod_uid, root_or_skip, run_bounded, unique_name, wait_bounded, wait_until, Run};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum V {
@@ -748,4 +748,27 @@ pub fn stasis_tables() -> Vec<String> {
         .filter(|l| l.contains("stasis-"))
         .map(str::to_owned)
         .collect()
+}
+
+/// `stasis sandbox-image --output OUT --pause <the artifact> [--name NAME]`.
+pub fn sandbox_image(s: &Stasis, out: &Path, name: Option<&str>) -> Run {
+    let out = out.to_str().expect("utf-8");
+    let pause = pause_binary().to_str().expect("utf-8");
+    let mut args = vec!["sandbox-image", "--output", out, "--pause", pause];
+    if let Some(n) = name {
+        args.extend(["--name", n]);
+    }
+    s.run(&args)
+}
+
+/// Waits until process `pid` runs the pause artifact: a runtime reports
+/// the task started once runc's init was told to exec, and for a moment
+/// the process is still runc.
+pub fn wait_until_pause_runs(pid: u32) {
+    let pause = std::fs::read(pause_binary()).expect("the pause artifact");
+    wait_until(
+        Duration::from_secs(10),
+        &format!("process {pid} runs stasis-pause"),
+        || std::fs::read(format!("/proc/{pid}/exe")).is_ok_and(|exe| exe == pause),
+    );
 }
