@@ -9,34 +9,12 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use agent::reconcile::{self, Context};
-use common::{pod, Fake};
-use k8s_openapi::api::core::v1::Pod;
-use kube::runtime::events::{Recorder, Reporter};
+use common::{annotate, context, pass, pod, Fake, Scratch};
 use serde_json::json;
 
 const V1: &str = "/sys/fs/cgroup/freezer";
-
-fn random_hex(n: usize) -> String {
-    let mut bytes = vec![0u8; n.div_ceil(2)];
-    rustix::rand::getrandom(&mut bytes, rustix::rand::GetRandomFlags::empty()).expect("getrandom");
-    bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()[..n].to_owned()
-}
-
-fn new_uid() -> String {
-    let h = random_hex(32);
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..]
-    )
-}
 
 /// The v2 mount of this host (hybrid: `/sys/fs/cgroup/unified`).
 fn v2_mount() -> PathBuf {
@@ -59,8 +37,8 @@ struct TestPod {
 
 impl TestPod {
     fn new() -> Self {
-        let uid = new_uid();
-        let top_name = format!("stasis-test-{}", random_hex(8));
+        let uid = testkit::pod_uid();
+        let top_name = testkit::unique_name();
         let tops = vec![Path::new(V1).join(&top_name), v2_mount().join(&top_name)];
         let nodes: Vec<PathBuf> = tops
             .iter()
@@ -127,68 +105,6 @@ impl Drop for TestPod {
     }
 }
 
-/// A state root of the test's own (fence records), removed on drop.
-struct Root(PathBuf);
-
-impl Root {
-    fn new() -> Self {
-        let dir = std::env::temp_dir().join(format!("stasis-test-{}", random_hex(8)));
-        std::fs::create_dir(&dir).expect("mkdir state root");
-        Root(dir)
-    }
-}
-
-impl Drop for Root {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn context(fake: &Fake, state_root: &Path) -> Arc<Context> {
-    let client = fake.client();
-    let hierarchies = freezer::Hierarchies::detect(Path::new("/proc")).expect("hierarchies");
-    Arc::new(Context {
-        recorder: Recorder::new(
-            client.clone(),
-            Reporter {
-                controller: "stasis-agent".into(),
-                instance: Some("node-1".into()),
-            },
-        ),
-        client,
-        hierarchies,
-        freezer: freezer::Freezer::new(),
-        resync: Duration::from_secs(300),
-        state_root: state_root.to_owned(),
-    })
-}
-
-fn annotate(fake: &Fake, name: &str, annotations: serde_json::Value) {
-    fake.edit("pods", "default", name, |p| {
-        let map = p["metadata"]["annotations"]
-            .as_object()
-            .cloned()
-            .unwrap_or_default();
-        let mut map = serde_json::Value::Object(map);
-        for (k, v) in annotations.as_object().expect("an object") {
-            if v.is_null() {
-                map.as_object_mut().expect("object").remove(k);
-            } else {
-                map[k] = v.clone();
-            }
-        }
-        p["metadata"]["annotations"] = map;
-    });
-}
-
-async fn pass(fake: &Fake, ctx: &Arc<Context>, name: &str) -> kube::runtime::controller::Action {
-    let object: Pod =
-        serde_json::from_value(fake.get("pods", "default", name).expect("the pod")).expect("a Pod");
-    reconcile::reconcile(Arc::new(object), ctx.clone())
-        .await
-        .unwrap_or_else(|e| panic!("reconcile {name}: {e:#}"))
-}
-
 #[tokio::test]
 async fn pause_unpause_and_an_agent_restart_from_annotations_alone() {
     if !testkit::root_or_skip("pause_unpause_and_an_agent_restart_from_annotations_alone") {
@@ -197,7 +113,7 @@ async fn pause_unpause_and_an_agent_restart_from_annotations_alone() {
     let mut target = TestPod::new();
     let fake = Fake::new();
     fake.add(pod("default", "web", &target.uid, json!({}), None));
-    let root = Root::new();
+    let root = Scratch::new();
     let ctx = context(&fake, &root.0);
 
     // No stasis annotation: nothing is touched.
@@ -268,7 +184,7 @@ async fn a_lease_ends_the_pause_and_the_request() {
         "web",
         json!({"stasis.dev/pause": "true", "stasis.dev/lease": "1s"}),
     );
-    let root = Root::new();
+    let root = Scratch::new();
     let ctx = context(&fake, &root.0);
     pass(&fake, &ctx, "web").await;
     assert!(target.v1_frozen());
@@ -309,7 +225,7 @@ async fn a_pod_being_deleted_is_thawed_whoever_froze_it() {
     let target = TestPod::new();
     let fake = Fake::new();
     fake.add(pod("default", "web", &target.uid, json!({}), None));
-    let root = Root::new();
+    let root = Scratch::new();
     let ctx = context(&fake, &root.0);
     // Frozen from outside the agent (as `stasis pause --k8s-pod` does): left alone...
     std::fs::write(target.nodes[0].join("freezer.state"), "FROZEN").expect("freeze");
@@ -335,15 +251,27 @@ async fn a_pod_without_a_cgroup_here_fails_with_a_message() {
         return;
     }
     let fake = Fake::new();
-    fake.add(pod("default", "elsewhere", &new_uid(), json!({}), None));
-    fake.add(pod("default", "bad-lease", &new_uid(), json!({}), None));
+    fake.add(pod(
+        "default",
+        "elsewhere",
+        &testkit::pod_uid(),
+        json!({}),
+        None,
+    ));
+    fake.add(pod(
+        "default",
+        "bad-lease",
+        &testkit::pod_uid(),
+        json!({}),
+        None,
+    ));
     annotate(&fake, "elsewhere", json!({"stasis.dev/pause": "true"}));
     annotate(
         &fake,
         "bad-lease",
         json!({"stasis.dev/pause": "true", "stasis.dev/lease": "forever"}),
     );
-    let root = Root::new();
+    let root = Scratch::new();
     let ctx = context(&fake, &root.0);
     pass(&fake, &ctx, "elsewhere").await;
     pass(&fake, &ctx, "bad-lease").await;

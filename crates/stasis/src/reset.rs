@@ -10,7 +10,7 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use freezer::Cgroup;
 
-pub use connections::fence::{Fences, Outcome};
+pub use connections::fence::Fences;
 
 /// After a confirmed freeze of `cgroup` (`what` names it for people): with
 /// `reset`, resets its connections, and reports. A reset that fails undoes

@@ -5,7 +5,13 @@
 
 #![allow(dead_code)]
 
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use agent::reconcile::{self, Context};
+use k8s_openapi::api::core::v1::Pod;
+use kube::runtime::events::{Recorder, Reporter};
 
 use http::{Method, Request, Response, StatusCode};
 use kube::client::Body;
@@ -245,4 +251,71 @@ pub fn pod(
         "spec": {"nodeName": "node-1", "containers": [{"name": "app", "image": "busybox"}]},
         "status": {"phase": "Running"}
     })
+}
+
+/// A directory of the test's own (a state root for fence records, a
+/// containerd's), removed on drop.
+pub struct Scratch(pub PathBuf);
+
+impl Scratch {
+    pub fn new() -> Self {
+        let dir = std::env::temp_dir().join(testkit::unique_name());
+        std::fs::create_dir(&dir).expect("mkdir scratch");
+        Scratch(dir)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+pub fn context(fake: &Fake, state_root: &Path) -> Arc<Context> {
+    let client = fake.client();
+    let hierarchies = freezer::Hierarchies::detect(Path::new("/proc")).expect("hierarchies");
+    Arc::new(Context {
+        recorder: Recorder::new(
+            client.clone(),
+            Reporter {
+                controller: "stasis-agent".into(),
+                instance: Some("node-1".into()),
+            },
+        ),
+        client,
+        hierarchies,
+        freezer: freezer::Freezer::new(),
+        resync: Duration::from_secs(300),
+        state_root: state_root.to_owned(),
+    })
+}
+
+pub fn annotate(fake: &Fake, name: &str, annotations: serde_json::Value) {
+    fake.edit("pods", "default", name, |p| {
+        let map = p["metadata"]["annotations"]
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
+        let mut map = serde_json::Value::Object(map);
+        for (k, v) in annotations.as_object().expect("an object") {
+            if v.is_null() {
+                map.as_object_mut().expect("object").remove(k);
+            } else {
+                map[k] = v.clone();
+            }
+        }
+        p["metadata"]["annotations"] = map;
+    });
+}
+
+pub async fn pass(
+    fake: &Fake,
+    ctx: &Arc<Context>,
+    name: &str,
+) -> kube::runtime::controller::Action {
+    let object: Pod =
+        serde_json::from_value(fake.get("pods", "default", name).expect("the pod")).expect("a Pod");
+    reconcile::reconcile(Arc::new(object), ctx.clone())
+        .await
+        .unwrap_or_else(|e| panic!("reconcile {name}: {e:#}"))
 }
