@@ -182,17 +182,19 @@ pub fn timestamp(t: SystemTime) -> String {
     sandbox::time::rfc3339_millis(t)
 }
 
+/// The view of a pod with these annotations, for the unit tests.
+#[cfg(test)]
+pub(crate) fn view(pairs: &[(&str, &str)]) -> View {
+    let map: BTreeMap<String, String> = pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    View::of(Some(&map))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn view(pairs: &[(&str, &str)]) -> View {
-        let map: BTreeMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        View::of(Some(&map))
-    }
 
     #[test]
     fn requests_are_read_from_the_annotations() {

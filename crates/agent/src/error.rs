@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 /// What can go wrong in the agent's passes and the plugin's look-ups. A
 /// message names the operation and the object once; the cause is the
-/// `source`.
+/// `source` (kube's errors boxed: they are large).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -27,7 +27,7 @@ pub enum Error {
         namespace: String,
         pod: String,
         #[source]
-        source: kube::Error,
+        source: Box<kube::Error>,
     },
     #[error("a blocking task failed: {0}")]
     Task(String),
@@ -39,14 +39,14 @@ pub enum Error {
         namespace: String,
         name: String,
         #[source]
-        source: kube::Error,
+        source: Box<kube::Error>,
     },
     #[error("listing the {kind} of namespace {namespace}")]
     List {
         kind: &'static str,
         namespace: String,
         #[source]
-        source: kube::Error,
+        source: Box<kube::Error>,
     },
     #[error("{kind} {namespace}/{name} has no UID")]
     NoOwnerUid {
@@ -65,7 +65,7 @@ pub enum Error {
 impl Error {
     /// The API server answered 404 for what was looked up.
     pub fn is_not_found(&self) -> bool {
-        matches!(self, Error::Get { source: kube::Error::Api(e), .. } if e.code == 404)
+        matches!(self, Error::Get { source, .. } if matches!(source.as_ref(), kube::Error::Api(e) if e.code == 404))
     }
 }
 

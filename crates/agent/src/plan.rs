@@ -116,16 +116,7 @@ pub fn requeue(view: &View, now: SystemTime, resync: Duration) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::annotations::{timestamp, LEASE, PAUSE, PAUSED_AT, STATE};
-    use std::collections::BTreeMap;
-
-    fn view(pairs: &[(&str, &str)]) -> View {
-        let map: BTreeMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        View::of(Some(&map))
-    }
+    use crate::annotations::{timestamp, view, LEASE, PAUSE, PAUSED_AT, STATE};
 
     #[test]
     fn decisions() {

@@ -19,7 +19,9 @@ use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType, Recorder};
 use kube::{Resource, ResourceExt};
 
-use crate::annotations::{self, Patch, State, View, LEASE, PAUSE, PAUSED_AT, RESET_CONNECTIONS};
+use crate::annotations::{
+    self, Patch, Request, State, View, LEASE, PAUSE, PAUSED_AT, RESET_CONNECTIONS,
+};
 use crate::error::{Error, Result};
 use crate::plan::{self, Kernel, Plan, Thaw};
 
@@ -80,22 +82,42 @@ pub async fn reconcile(pod: Arc<Pod>, ctx: Arc<Context>) -> Result<Action> {
             "found frozen; the pause is the agent's now",
             view.paused_at.unwrap_or(now),
         )),
-        Plan::Record(_) => Some(Outcome::running(
-            "found running",
-            view.expiry().is_some_and(|t| t <= now),
-        )),
+        Plan::Record(_) => {
+            let lease_ended = view.expiry().is_some_and(|t| t <= now);
+            let message = if lease_ended {
+                "the lease ended; found thawed already"
+            } else {
+                "found running"
+            };
+            Some(Outcome::running(message, lease_ended))
+        }
         Plan::Fail(why) => Some(Outcome::failed(why.clone())),
     };
     let Some(outcome) = next else {
         return Ok(Action::requeue(plan::requeue(&view, now, ctx.resync)));
     };
-    answer(&ctx, &pod, &outcome, deleting).await?;
-    // The patch's watch event brings the pod back at once; the lease's end
-    // is the next pass that nothing else would trigger.
-    let after = View::of(pod.metadata.annotations.as_ref());
-    Ok(Action::requeue(match outcome.state {
-        State::Failed => ctx.resync.min(Duration::from_secs(30)),
-        _ => plan::requeue(&after, now, ctx.resync),
+    let failed_again = outcome.state == State::Failed
+        && view.state == Some(State::Failed)
+        && pod.annotations().get(annotations::MESSAGE) == Some(&outcome.message);
+    // The same failure again (a pod whose cgroup is not there yet) is
+    // neither patched nor told again; it is retried.
+    if !failed_again {
+        answer(&ctx, &pod, &outcome, deleting).await?;
+    }
+    // The patch's watch event brings the pod back at once; what nothing
+    // else would trigger is the lease's end, and a retry of a failure.
+    Ok(Action::requeue(match (outcome.state, outcome.paused_at) {
+        (State::Failed, _) => ctx.resync.min(Duration::from_secs(30)),
+        (State::Paused, Some(at)) => match &view.request {
+            Request::Pause {
+                lease: Some(lease), ..
+            } => (at + *lease)
+                .duration_since(now)
+                .unwrap_or_default()
+                .min(ctx.resync),
+            _ => ctx.resync,
+        },
+        _ => ctx.resync,
     }))
 }
 
@@ -112,6 +134,8 @@ struct Outcome {
     message: String,
     patch: Patch,
     event: Option<(EventType, &'static str)>,
+    /// When the pause began, for a pause.
+    paused_at: Option<SystemTime>,
 }
 
 impl Outcome {
@@ -121,6 +145,7 @@ impl Outcome {
             message: message.to_owned(),
             patch: Patch::new().set(PAUSED_AT, annotations::timestamp(at)),
             event: None,
+            paused_at: Some(at),
         }
     }
 
@@ -136,6 +161,7 @@ impl Outcome {
             message: message.to_owned(),
             patch,
             event: None,
+            paused_at: None,
         }
     }
 
@@ -145,6 +171,7 @@ impl Outcome {
             message,
             patch: Patch::new(),
             event: Some((EventType::Warning, "PauseFailed")),
+            paused_at: None,
         }
     }
 
@@ -312,7 +339,7 @@ async fn answer(ctx: &Context, pod: &Pod, outcome: &Outcome, deleting: bool) -> 
             return Err(Error::Patch {
                 namespace,
                 pod: name,
-                source,
+                source: Box::new(source),
             })
         }
     }

@@ -180,7 +180,7 @@ where
         kind: kind.as_str(),
         namespace: namespace.to_owned(),
         name: name.to_owned(),
-        source,
+        source: Box::new(source),
     })
 }
 
@@ -199,7 +199,7 @@ where
         .map_err(|source| Error::List {
             kind,
             namespace: namespace.to_owned(),
-            source,
+            source: Box::new(source),
         })
 }
 

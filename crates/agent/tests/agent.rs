@@ -37,6 +37,11 @@ struct TestPod {
 
 impl TestPod {
     fn new() -> Self {
+        Self::running(Command::new("sleep").arg("300"))
+    }
+
+    /// A pod whose process runs `command`.
+    fn running(command: &mut Command) -> Self {
         let uid = testkit::pod_uid();
         let top_name = testkit::unique_name();
         let tops = vec![Path::new(V1).join(&top_name), v2_mount().join(&top_name)];
@@ -44,10 +49,7 @@ impl TestPod {
             .iter()
             .map(|t| t.join("kubepods/besteffort").join(format!("pod{uid}")))
             .collect();
-        let child = Command::new("sleep")
-            .arg("300")
-            .spawn()
-            .expect("spawn sleep");
+        let child = command.spawn().expect("spawn the pod's process");
         let pod = TestPod {
             uid,
             tops,
@@ -298,4 +300,115 @@ async fn a_pod_without_a_cgroup_here_fails_with_a_message() {
         "{why}"
     );
     assert_eq!(fake.event_reasons(), ["PauseFailed", "PauseFailed"]);
+    // Tried again, the same failure is neither patched nor told again.
+    let patches = |f: &Fake| {
+        f.lock()
+            .requests
+            .iter()
+            .filter(|r| r.starts_with("PATCH"))
+            .count()
+    };
+    let before = patches(&fake);
+    let action = pass(&fake, &ctx, "elsewhere").await;
+    assert_eq!(patches(&fake), before);
+    assert_eq!(fake.event_reasons().len(), 2);
+    assert!(
+        format!("{action:?}").contains("30s"),
+        "retried soon: {action:?}"
+    );
+}
+
+/// The TCP echo server the CLI's reset tests use.
+const TCP_ECHO: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../stasis/tests/workloads/tcp_echo.py"
+);
+
+fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    l.local_addr().expect("addr").port()
+}
+
+/// A connection to the pod's server, once it listens (bounded).
+fn connect(port: u16) -> std::net::TcpStream {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match std::net::TcpStream::connect(("127.0.0.1", port)) {
+            Ok(s) => {
+                s.set_read_timeout(Some(Duration::from_secs(10)))
+                    .expect("timeout");
+                return s;
+            }
+            Err(e) if Instant::now() > deadline => panic!("connect to {port}: {e}"),
+            Err(_) => std::thread::sleep(Duration::from_millis(20)),
+        }
+    }
+}
+
+fn echo(stream: &mut std::net::TcpStream, line: &str) -> std::io::Result<String> {
+    use std::io::{BufRead, Write};
+    stream.write_all(format!("{line}\n").as_bytes())?;
+    let mut reply = String::new();
+    std::io::BufReader::new(stream.try_clone()?).read_line(&mut reply)?;
+    Ok(reply.trim_end().to_owned())
+}
+
+#[tokio::test]
+async fn reset_connections_resets_and_fences_until_the_unpause() {
+    if !testkit::root_or_skip("reset_connections_resets_and_fences_until_the_unpause") {
+        return;
+    }
+    let port = free_port();
+    let target =
+        TestPod::running(Command::new("python3").args([TCP_ECHO, "127.0.0.1", &port.to_string()]));
+    let mut client = connect(port);
+    assert_eq!(echo(&mut client, "a").expect("echo"), "a");
+    let fake = Fake::new();
+    fake.add(pod("default", "web", &target.uid, json!({}), None));
+    annotate(
+        &fake,
+        "web",
+        json!({"stasis.dev/pause": "true", "stasis.dev/reset-connections": "true"}),
+    );
+    let root = Scratch::new();
+    let ctx = context(&fake, &root.0);
+    pass(&fake, &ctx, "web").await;
+    assert!(target.v1_frozen());
+    let message = fake
+        .annotation("default", "web", "stasis.dev/message")
+        .expect("message");
+    assert!(
+        message.contains("refused until it is unpaused") && message.contains(&port.to_string()),
+        "{message}"
+    );
+    // The frozen server's end was destroyed, and a new connection is
+    // refused at once instead of hanging in the frozen listener's queue.
+    let mut buf = [0u8; 8];
+    let read = std::io::Read::read(&mut client, &mut buf);
+    assert_eq!(
+        read.map_err(|e| e.kind()),
+        Err(std::io::ErrorKind::ConnectionReset)
+    );
+    let refused = std::net::TcpStream::connect(("127.0.0.1", port)).expect_err("fenced");
+    assert_eq!(refused.kind(), std::io::ErrorKind::ConnectionRefused);
+    assert_eq!(
+        std::fs::read_dir(root.0.join("fences"))
+            .expect("fences")
+            .count(),
+        1
+    );
+
+    // A restarted agent lifts the fence from the record when it thaws.
+    annotate(&fake, "web", json!({"stasis.dev/pause": null}));
+    let restarted = context(&fake, &root.0);
+    pass(&fake, &restarted, "web").await;
+    assert!(!target.v1_frozen());
+    let mut again = connect(port);
+    assert_eq!(echo(&mut again, "b").expect("echo"), "b");
+    assert_eq!(
+        std::fs::read_dir(root.0.join("fences"))
+            .expect("fences")
+            .count(),
+        0
+    );
 }

@@ -638,23 +638,7 @@ fn parse_lease(s: &str) -> Result<Duration, ApiError> {
             "invalid value for lease: {s:?} (use a duration such as 30s, 5m or 1h, more than 0 and at most 24h)"
         ))
     };
-    let (number, scale) = if let Some(n) = s.strip_suffix("ms") {
-        (n, 1e-3)
-    } else if let Some(n) = s.strip_suffix('s') {
-        (n, 1.0)
-    } else if let Some(n) = s.strip_suffix('m') {
-        (n, 60.0)
-    } else if let Some(n) = s.strip_suffix('h') {
-        (n, 3600.0)
-    } else {
-        (s, 1.0)
-    };
-    let n: f64 = number.parse().map_err(|_| bad())?;
-    let secs = n * scale;
-    if !secs.is_finite() || secs <= 0.0 || secs > 86_400.0 {
-        return Err(bad());
-    }
-    Ok(Duration::from_secs_f64(secs))
+    sandbox::time::parse_lease(s).map_err(|_| bad())
 }
 
 fn container_view<'a>(sandbox: &Sandbox, c: &'a ContainerRecord) -> crate::shape::Container<'a> {

@@ -43,9 +43,10 @@ struct Targets {
     #[arg(
         value_name = "KIND/NAME",
         required_unless_present = "selector",
-        conflicts_with = "selector"
+        conflicts_with = "selector",
+        value_parser = parse_target
     )]
-    targets: Vec<String>,
+    targets: Vec<Selection>,
 
     /// The pods whose labels match (e.g. app=web)
     #[arg(short = 'l', long, value_name = "SELECTOR")]
@@ -82,6 +83,10 @@ struct PauseArgs {
     /// Reset the pods' TCP connections once frozen, and refuse new ones until thawed
     #[arg(long)]
     reset_connections: bool,
+}
+
+fn parse_target(s: &str) -> Result<Selection, String> {
+    Selection::parse(s).map_err(|e| e.to_string())
 }
 
 fn parse_timeout(s: &str) -> Result<Duration, String> {
@@ -124,9 +129,7 @@ async fn pods_of(client: &Client, targets: &Targets) -> Result<(String, Vec<Pod>
     if let Some(selector) = &targets.selector {
         selections.push(Selection::Labels(selector.clone()));
     }
-    for t in &targets.targets {
-        selections.push(Selection::parse(t)?);
-    }
+    selections.extend(targets.targets.iter().cloned());
     let mut pods: Vec<Pod> = Vec::new();
     for selection in &selections {
         for pod in resolve::pods(client, &namespace, selection).await? {

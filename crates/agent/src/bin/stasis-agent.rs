@@ -18,7 +18,8 @@ use agent::reconcile::{self, Context};
 /// Pause the pods of this node that ask for it (stasis.dev/pause: "true"),
 /// by the cgroup freezer, and answer in their annotations and Events.
 ///
-/// Exit status: 0 after SIGTERM or SIGINT, 1 on an error (printed on stderr).
+/// Exit status: 0 after SIGTERM or SIGINT, 1 on an error (printed on stderr),
+/// 2 on a usage error.
 #[derive(Debug, Parser)]
 #[command(name = "stasis-agent", version)]
 struct Args {
@@ -38,6 +39,10 @@ struct Args {
     #[arg(long, value_name = "DIR", default_value = sandbox::DEFAULT_ROOT)]
     state_root: PathBuf,
 
+    /// Whose cgroup namespace to work in: host (join PID 1's, as a DaemonSet pod must) or own (an agent run on the host itself)
+    #[arg(long, value_enum, value_name = "WHOSE", default_value = "host")]
+    cgroupns: CgroupNs,
+
     /// The /proc to read (the host's, with hostPID)
     #[arg(long, value_name = "DIR", default_value = "/proc")]
     proc: PathBuf,
@@ -45,6 +50,12 @@ struct Args {
     /// Log level: error, warn, info, debug or trace
     #[arg(long, env = "STASIS_LOG", value_name = "LEVEL", default_value = "info")]
     log_level: tracing_subscriber::filter::LevelFilter,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum CgroupNs {
+    Host,
+    Own,
 }
 
 fn parse_timeout(s: &str) -> Result<Duration, String> {
@@ -74,7 +85,7 @@ fn main() {
 fn run(args: &Args) -> Result<()> {
     // Before any thread exists: setns and a private mount change only the
     // calling thread, and the runtime's threads inherit them.
-    if agent::hostns::enter(&args.proc)? {
+    if args.cgroupns == CgroupNs::Host && agent::hostns::enter(&args.proc)? {
         tracing::info!("entered the host's cgroup namespace");
     }
     let (hierarchies, _mount) = freezer::open(&args.proc, freezer::Choice::Auto, Path::new("/tmp"))

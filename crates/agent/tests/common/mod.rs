@@ -134,7 +134,7 @@ impl Fake {
                 let selector = query
                     .split('&')
                     .find_map(|kv| kv.strip_prefix("labelSelector="))
-                    .map(|s| urldecode(s));
+                    .map(urldecode);
                 let items: Vec<Value> = self
                     .lock()
                     .objects
