@@ -824,3 +824,31 @@ fn c_path(p: &Path) -> Result<CString> {
 fn c_paths(paths: &[PathBuf]) -> Result<Vec<CString>> {
     paths.iter().map(|p| c_path(p)).collect()
 }
+
+/// Starts `cmd` (CRIU's restore) inside a container's cgroup leaves, so
+/// that what it forks is born there, with `inherit` open in it at the same
+/// numbers (they are CLOEXEC here; the child clears the flag).
+pub(crate) fn spawn_in_leaves(
+    mut cmd: Command,
+    leaf_procs: &[PathBuf],
+    inherit: &[OwnedFd],
+) -> std::io::Result<Child> {
+    let leaf = c_paths(leaf_procs).map_err(|_| std::io::Error::from(std::io::ErrorKind::InvalidInput))?;
+    let fds: Vec<std::os::fd::RawFd> = inherit.iter().map(std::os::fd::AsRawFd::as_raw_fd).collect();
+    // SAFETY: the closure runs in the forked child before exec and only
+    // makes syscalls on data prepared before the fork (C strings, and
+    // descriptor numbers that stay open in the caller until the spawn).
+    unsafe {
+        cmd.pre_exec(move || {
+            for p in &leaf {
+                write_self(p)?;
+            }
+            for fd in &fds {
+                let fd = std::os::fd::BorrowedFd::borrow_raw(*fd);
+                rustix::io::fcntl_setfd(fd, rustix::io::FdFlags::empty())?;
+            }
+            Ok(())
+        });
+    }
+    cmd.spawn()
+}
