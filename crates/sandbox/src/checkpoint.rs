@@ -65,6 +65,9 @@ pub enum CheckpointError {
     Refused { container: String, reason: String },
     #[error("container {container} has no checkpoint")]
     NoCheckpoint { container: String },
+    /// The monitor could not bring it back; `message` is its error.
+    #[error("{message}")]
+    RestoreFailed { container: String, message: String },
     #[error("reading {}", path.display())]
     ReadProc {
         path: PathBuf,
@@ -311,15 +314,22 @@ fn outer_mounts(container: &str, host: &str) -> std::result::Result<Vec<OuterMou
     Ok(out)
 }
 
-/// The first line of CRIU's log that reports an error, but the notice
-/// every run as root in a container prints (it cannot raise its own
-/// RLIMIT_NOFILE).
+/// Errors CRIU logs on every run here while it probes the kernel and
+/// itself, whatever the outcome: its own RLIMIT_NOFILE (no CAP_SYS_RESOURCE
+/// in the bounding set), a TUN device, its cgroup helper's end.
+const NOISE: [&str; 3] = [
+    "RLIMIT_NOFILE",
+    "Unable to create tun",
+    "cgroupd: recv req error",
+];
+
+/// The first line of CRIU's log that reports an error, but the noise.
 fn first_error(log: &Path) -> String {
     std::fs::read_to_string(log)
         .ok()
         .and_then(|text| {
             text.lines()
-                .find(|l| l.contains("Error (") && !l.contains("RLIMIT_NOFILE"))
+                .find(|l| l.contains("Error (") && !NOISE.iter().any(|n| l.contains(n)))
                 .map(|l| {
                     // "(00.123) Error (criu/x.c:1): what" → "what"
                     l.split_once("): ")
@@ -724,7 +734,7 @@ impl Sandbox {
         cgroups.create(&[c.id.as_str()])?;
         cgroups.thaw_frozen(Some(c.id.as_str()))?;
         let fresh = self.container(&c.id)?;
-        self.start_container(&fresh, monitor)
+        self.start_container(&fresh, monitor).map_err(restore_failed)
     }
 
     /// Restores a checkpoint (a container's, or an imported archive's) as a
@@ -800,7 +810,7 @@ impl Sandbox {
                 container: c.name.clone(),
                 source,
             })?;
-            self.start_container(&c, cmd)
+            self.start_container(&c, cmd).map_err(restore_failed)
         })();
         if restored.is_err() {
             let _ = self.remove_container(&self.container(&c.id).unwrap_or(c), true);
@@ -847,13 +857,8 @@ impl Sandbox {
             .arg("--restore-sibling")
             .arg("--pidfile")
             .arg(&pidfile)
-            .arg("--manage-cgroups=ignore")
-            .arg("--network-lock")
-            .arg(if meta.tcp_established {
-                "nftables"
-            } else {
-                "skip"
-            });
+            // The network lock's method is the dump's (in its inventory).
+            .arg("--manage-cgroups=ignore");
         if meta.tcp_established {
             cmd.arg("--tcp-established");
         }
@@ -958,6 +963,17 @@ impl Sandbox {
             }
         }
         Ok(pid)
+    }
+}
+
+/// The monitor's report of a restore that failed, as the restore's error
+/// (not a command's that could not run: no 126 or 127).
+fn restore_failed(e: crate::Error) -> crate::Error {
+    match e {
+        crate::Error::StartFailed {
+            container, message, ..
+        } => CheckpointError::RestoreFailed { container, message }.into(),
+        other => other,
     }
 }
 

@@ -211,6 +211,9 @@ pub(crate) fn spawn_member(spec: MemberSpawn, stdio: impl FnOnce(&mut Command)) 
                 let _ = rustix::io::write(&report_write, step);
                 e
             };
+            // Only its standard streams go in: a descriptor whoever ran
+            // stasis left open (a lock, say) must not reach the container.
+            close_on_exec_above_stdio().map_err(|e| report(STEP_SETUP, e))?;
             setup_member(
                 new_session,
                 controlling_tty,
@@ -272,6 +275,24 @@ pub(crate) fn spawn_member(spec: MemberSpawn, stdio: impl FnOnce(&mut Command)) 
             None => Error::SpawnCommand { program, source },
         }
     })
+}
+
+/// Marks every descriptor above 2 close-on-exec (`close_range(2)`).
+fn close_on_exec_above_stdio() -> std::io::Result<()> {
+    // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only sets a flag on
+    // descriptors; it takes no pointers and closes nothing before the exec.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            3u32,
+            u32::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        )
+    };
+    if r < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 /// The byte a failed setup step writes to the report pipe.

@@ -6,7 +6,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use sandbox::CheckpointOptions;
 
 use crate::commands::{open, Global};
@@ -34,9 +34,8 @@ pub fn run(global: &Global, args: &Args) -> Result<()> {
         tcp_established: args.tcp_established,
         export: args.export.clone(),
     };
-    let info = sandbox
-        .checkpoint_container(&c, &opts)
-        .with_context(|| format!("checkpointing container {}", c.name))?;
+    // Its errors name the container already.
+    let info = sandbox.checkpoint_container(&c, &opts)?;
     tracing::info!(container = %c.name, dir = %info.dir.display(), size = info.size, "checkpointed");
     println!("{}", c.name);
     Ok(())

@@ -48,18 +48,15 @@ pub fn run(global: &Global, args: &Args) -> Result<()> {
         })?;
         let c = sandbox.find_container(q)?;
         match &args.name {
-            Some(name) => sandbox
-                .restore_as(
-                    &RestoreSource::Container(c.clone()),
-                    Some(name.clone()),
-                    monitor,
-                )
-                .with_context(|| format!("restoring container {} as {name}", c.name))?,
+            // Their errors name the container already.
+            Some(name) => sandbox.restore_as(
+                &RestoreSource::Container(c.clone()),
+                Some(name.clone()),
+                monitor,
+            )?,
             None => {
                 let cmd = monitor(&c.id).context("finding the stasis binary")?;
-                sandbox
-                    .restore_container(&c, cmd)
-                    .with_context(|| format!("restoring container {}", c.name))?
+                sandbox.restore_container(&c, cmd)?
             }
         }
     };
