@@ -97,7 +97,7 @@ use std::path::{Path, PathBuf};
 
 pub use cgroups::PodCgroups;
 pub use container::{
-    ContainerOptions, ContainerRecord, ContainerStatus, ExitRecord, StdioMode, User,
+    exit_code, ContainerOptions, ContainerRecord, ContainerStatus, ExitRecord, StdioMode, User,
 };
 pub use error::{Error, Kind, Result};
 pub use freezer;
@@ -111,6 +111,7 @@ pub use overlay::ImageRoot;
 pub use pod::{PodOptions, PodRecord, PodStatus};
 pub use process::{Process, ProcessRef};
 pub use restart::RestartPolicy;
+pub use spawn::leave_real_time;
 pub use store::{Store, DEFAULT_ROOT};
 
 /// The pods and containers under one state root.
