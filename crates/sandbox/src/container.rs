@@ -787,7 +787,7 @@ pub(crate) fn parse_env(env: &[String]) -> Result<Vec<(String, String)>> {
 }
 
 /// An exit status as docker reports it: the code, or 128 + the signal.
-pub(crate) fn exit_code(status: std::process::ExitStatus) -> i32 {
+pub fn exit_code(status: std::process::ExitStatus) -> i32 {
     use std::os::unix::process::ExitStatusExt;
     status
         .code()
