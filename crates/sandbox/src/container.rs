@@ -269,7 +269,7 @@ impl Sandbox {
         opts.isolation
             .validate(opts.rootfs.is_some() || opts.image.is_some())?;
         let device_rules = opts.isolation.device_rules()?;
-        if device_rules.is_some() && self.host.devices.is_none() {
+        if device_rules.is_some() && self.host.devices == crate::host::DeviceControl::None {
             return Err(Error::NoDevicesController);
         }
         let rootfs = match &opts.rootfs {

@@ -68,6 +68,9 @@ pub mod attach;
 pub mod audit;
 mod cgroups;
 mod container;
+// bpf(2) for the cgroup2 device program.
+#[allow(unsafe_code)]
+pub mod devices;
 mod error;
 mod exec;
 #[cfg(test)]
@@ -102,7 +105,7 @@ pub use container::{
 pub use error::{Error, Kind, Result};
 pub use freezer;
 pub use health::{HealthConfig, HealthLog, HealthState, HealthStatus, Probe};
-pub use host::Host;
+pub use host::{DeviceControl, Host};
 pub use id::{validate_name, Id};
 pub use isolation::{Isolation, Mount, Seccomp};
 pub use journal::{Event, EventType, Journal};

@@ -205,7 +205,7 @@ impl Sandbox {
     pub(crate) fn cgroups_of(&self, pod: &Id) -> Result<PodCgroups> {
         Ok(PodCgroups::of(&self.host.hierarchies, pod)?
             .with_controllers(self.host.controllers(), pod)
-            .with_devices(self.host.devices.as_deref(), pod))
+            .with_devices(&self.host.devices, pod))
     }
 
     /// Freezes every member of the pod with one write at its node.

@@ -1,4 +1,5 @@
-//! Starting processes inside a pod — the crate's only unsafe code.
+//! Starting processes inside a pod — with `devices`' bpf(2) calls, the
+//! crate's only unsafe code.
 //!
 //! Each spawn runs a closure in the forked child before `exec` (std's
 //! `pre_exec`), where only the calling thread exists: there it joins or
