@@ -47,6 +47,9 @@ use crate::ns::Namespace;
 use crate::pod::PodRecord;
 use crate::Sandbox;
 
+/// Why a container with a terminal is not checkpointed.
+pub(crate) const TTY_REFUSAL: &str = "it has a terminal (-t), which CRIU cannot take over";
+
 /// The key the pod's network namespace has in CRIU's images.
 const NET_KEY: &str = "stasis-net";
 
@@ -63,6 +66,8 @@ pub enum CheckpointError {
     CriuMissing { path: PathBuf },
     #[error("cannot checkpoint container {container}: {reason}")]
     Refused { container: String, reason: String },
+    #[error("container {container} is {status}: restore brings back an exited container (restore --name makes a copy beside it)")]
+    NotExited { container: String, status: &'static str },
     #[error("container {container} has no checkpoint")]
     NoCheckpoint { container: String },
     /// The monitor could not bring it back; `message` is its error.
@@ -477,7 +482,7 @@ impl Sandbox {
             );
         }
         if c.stdio.tty {
-            return Some("it has a terminal (-t), which CRIU cannot take over".to_owned());
+            return Some(TTY_REFUSAL.to_owned());
         }
         None
     }
@@ -715,10 +720,13 @@ impl Sandbox {
     pub fn restore_container(&self, c: &ContainerRecord, monitor: Command) -> Result<ContainerRecord> {
         match self.container_status(c) {
             crate::ContainerStatus::Exited(_) => {}
-            crate::ContainerStatus::Paused => {
-                return Err(crate::Error::paused(Kind::Container, &c.name))
+            other => {
+                return Err(CheckpointError::NotExited {
+                    container: c.name.clone(),
+                    status: other.word(),
+                }
+                .into())
             }
-            _ => return Err(crate::Error::still_running(Kind::Container, &c.name)),
         }
         let dir = self.checkpoint_dir(c);
         if !dir.join("checkpoint.json").is_file() {

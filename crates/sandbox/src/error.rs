@@ -442,7 +442,10 @@ impl Error {
             | Error::PausedByPod { .. }
             | Error::StillRunning { .. }
             | Error::NameInUse { .. } => true,
-            Error::Checkpoint(crate::checkpoint::CheckpointError::Refused { .. }) => true,
+            Error::Checkpoint(
+                crate::checkpoint::CheckpointError::Refused { .. }
+                | crate::checkpoint::CheckpointError::NotExited { .. },
+            ) => true,
             Error::Freezer(e) => e.is_already_paused() || e.is_not_paused(),
             _ => false,
         }

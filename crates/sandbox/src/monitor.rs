@@ -368,7 +368,7 @@ impl Sandbox {
         match stdio {
             ChildStdio::Tty { .. } => Err(crate::checkpoint::CheckpointError::Refused {
                 container: c.name.clone(),
-                reason: "it has a terminal (-t), which CRIU cannot take over".to_owned(),
+                reason: crate::checkpoint::TTY_REFUSAL.to_owned(),
             }
             .into()),
             ChildStdio::Pipes {

@@ -204,6 +204,7 @@ fn leave_running_keeps_a_paused_container_paused_and_its_copy_runs_beside_it() {
         counted.first().is_some_and(|c| *c > 10),
         "the copy counts on from the checkpoint: {counted:?}"
     );
+    stasis.run(&["rm", "-f", copy]).ok();
     stasis.run(&["unpause", name]).ok();
     let mut last = original_log.clone();
     wait_until(Duration::from_secs(30), "the original to count again", || {
@@ -211,6 +212,22 @@ fn leave_running_keeps_a_paused_container_paused_and_its_copy_runs_beside_it() {
         counts(&last).len() > counts(&original_log).len()
     });
     assert_consecutive(&counts(&last));
+
+    // Paused and not left running: it ends frozen, its empty leaf thawed;
+    // `restore --paused` brings it back frozen.
+    stasis.run(&["pause", name]).ok();
+    stasis.run(&["checkpoint", name]).ok();
+    assert_eq!(stasis.inspect(name)["status"], "exited");
+    assert_eq!(read(&leaf.join("freezer.state")).trim(), "THAWED");
+    let at = read_count(&rootfs);
+    stasis.run(&["restore", "--paused", name]).ok();
+    assert_eq!(stasis.inspect(name)["status"], "paused");
+    assert_eq!(read(&leaf.join("freezer.state")).trim(), "FROZEN");
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(read_count(&rootfs), at, "restored frozen");
+    stasis.run(&["unpause", name]).ok();
+    let log = wait_count_past(&stasis, name, at + 5);
+    assert_consecutive(&counts(&log));
 }
 
 #[test]
@@ -334,7 +351,7 @@ fn what_cannot_be_checkpointed_or_restored_is_refused_in_one_line() {
     assert!(c["checkpoint"].is_null(), "{c}");
     stasis
         .run(&["restore", counter])
-        .fails_with(4, "is running");
+        .fails_with(4, "is running: restore brings back an exited container");
 
     // A corrupted image: CRIU's error and its log, nothing half-restored.
     let archive = scratch.0.join("good.tar");
