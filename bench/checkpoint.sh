@@ -59,14 +59,19 @@ PY
 now() { date +%s%N; }
 ms() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", (b - a) / 1e6 }'; }
 median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-wait_ready() {  # command... : until its output says ready (bounded)
-    local i
+wait_resident() {  # pid mb: until the process is that big (bounded)
+    local i rss
     for ((i = 0; i < 600; i++)); do
-        "$@" 2>/dev/null | grep -q ready && return 0
+        rss=$(awk '/^VmRSS:/ { print int($2 / 1024) }' "/proc/$1/status" 2>/dev/null || echo 0)
+        ((rss >= $2)) && return 0
         sleep 0.05
     done
-    echo "bench/checkpoint.sh: the workload did not start" >&2
+    echo "bench/checkpoint.sh: the workload did not grow to $2 MB" >&2
     exit 1
+}
+
+runc_pid() {
+    runc --root "$work/runc" state "$name" | python3 -c 'import json, sys; print(json.load(sys.stdin)["pid"])'
 }
 
 declare -A res=()
@@ -81,7 +86,7 @@ PY
     for ((r = 0; r < RUNS; r++)); do
         # stasis
         "$stasis" --root "$work/state" run -d --name "$name" --rootfs "$rootfs" -- /bin/resident "$mb" >/dev/null
-        wait_ready "$stasis" --root "$work/state" logs "$name"
+        wait_resident "$("$stasis" --root "$work/state" inspect -f '{{.State.Pid}}' "$name")" "$mb"
         t0=$(now); "$stasis" --root "$work/state" checkpoint "$name" >/dev/null; t1=$(now)
         dir=$("$stasis" --root "$work/state" inspect -f '{{.checkpoint.dir}}' "$name")
         size=$(du -sk "$dir/images" | cut -f1)
@@ -93,8 +98,9 @@ PY
         # runc
         img=$work/runc-images
         rm -rf "$img"
-        runc --root "$work/runc" run -d --bundle "$work/bundle" "$name" </dev/null >"$work/runc.out" 2>&1
-        wait_ready cat "$work/runc.out"
+        # Its streams on /dev/null: runc's CRIU cannot reconnect a host file.
+        runc --root "$work/runc" run -d --bundle "$work/bundle" "$name" </dev/null >/dev/null 2>&1
+        wait_resident "$(runc_pid)" "$mb"
         t0=$(now); runc --root "$work/runc" checkpoint --image-path "$img" "$name"; t1=$(now)
         size=$(du -sk "$img" | cut -f1)
         t2=$(now)

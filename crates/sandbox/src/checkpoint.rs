@@ -67,7 +67,10 @@ pub enum CheckpointError {
     #[error("cannot checkpoint container {container}: {reason}")]
     Refused { container: String, reason: String },
     #[error("container {container} is {status}: restore brings back an exited container (restore --name makes a copy beside it)")]
-    NotExited { container: String, status: &'static str },
+    NotExited {
+        container: String,
+        status: &'static str,
+    },
     #[error("container {container} has no checkpoint")]
     NoCheckpoint { container: String },
     /// The monitor could not bring it back; `message` is its error.
@@ -377,8 +380,7 @@ fn wait_criu(
     let pidfd = rustix::process::Pid::from_raw(child.id() as i32)
         .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::InvalidInput))
         .and_then(|p| {
-            rustix::process::pidfd_open(p, rustix::process::PidfdFlags::empty())
-                .map_err(Into::into)
+            rustix::process::pidfd_open(p, rustix::process::PidfdFlags::empty()).map_err(Into::into)
         })
         .map_err(CheckpointError::WaitCriu)?;
     let ended =
@@ -614,8 +616,11 @@ impl Sandbox {
             cmd.arg("--external").arg(format!("net[{ino}]:{NET_KEY}"));
         }
         for m in &mounts {
-            cmd.arg("--external")
-                .arg(format!("mnt[{}]:{}", m.target.display(), m.target.display()));
+            cmd.arg("--external").arg(format!(
+                "mnt[{}]:{}",
+                m.target.display(),
+                m.target.display()
+            ));
         }
         for f in files.iter().filter(|f| f.path.is_some()) {
             cmd.arg("--external").arg(&f.key);
@@ -717,7 +722,11 @@ impl Sandbox {
     /// pod `run` made for it gets a new pause process, as for `start`),
     /// through a new monitor: `monitor` runs [`Sandbox::run_monitor`] with
     /// a [`Restore`]. Returns once the restored process runs.
-    pub fn restore_container(&self, c: &ContainerRecord, monitor: Command) -> Result<ContainerRecord> {
+    pub fn restore_container(
+        &self,
+        c: &ContainerRecord,
+        monitor: Command,
+    ) -> Result<ContainerRecord> {
         match self.container_status(c) {
             crate::ContainerStatus::Exited(_) => {}
             other => {
@@ -742,7 +751,8 @@ impl Sandbox {
         cgroups.create(&[c.id.as_str()])?;
         cgroups.thaw_frozen(Some(c.id.as_str()))?;
         let fresh = self.container(&c.id)?;
-        self.start_container(&fresh, monitor).map_err(restore_failed)
+        self.start_container(&fresh, monitor)
+            .map_err(restore_failed)
     }
 
     /// Restores a checkpoint (a container's, or an imported archive's) as a
@@ -950,10 +960,13 @@ impl Sandbox {
                 path: pidfile.clone(),
                 source,
             })?;
-        let pid = text.trim().parse::<u32>().map_err(|_| CheckpointError::PidFile {
-            path: pidfile.clone(),
-            source: std::io::ErrorKind::InvalidData.into(),
-        })?;
+        let pid = text
+            .trim()
+            .parse::<u32>()
+            .map_err(|_| CheckpointError::PidFile {
+                path: pidfile.clone(),
+                source: std::io::ErrorKind::InvalidData.into(),
+            })?;
         if restore.paused {
             // Stopped by CRIU: frozen first, then continued, so no
             // instruction of it runs before the freeze.
@@ -1019,9 +1032,7 @@ impl Staged {
         std::fs::create_dir_all(&staged.0).map_err(import)?;
         let file = std::fs::File::open(archive).map_err(import)?;
         // `unpack` refuses entries that lead out of the directory.
-        tar::Archive::new(file)
-            .unpack(&staged.0)
-            .map_err(import)?;
+        tar::Archive::new(file).unpack(&staged.0).map_err(import)?;
         if !staged.0.join("checkpoint.json").is_file() || !staged.0.join("images").is_dir() {
             return Err(import(std::io::Error::new(
                 std::io::ErrorKind::InvalidData,

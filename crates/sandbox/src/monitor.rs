@@ -127,7 +127,11 @@ impl Sandbox {
         })?;
         // Before the answer, so that the event is in the journal by the time
         // `run` returns.
-        let event = if restore.is_some() { "restore" } else { "start" };
+        let event = if restore.is_some() {
+            "restore"
+        } else {
+            "start"
+        };
         self.container_event(&container, event, &[]);
         Ready::Started { pid: child }.send(ready);
         // The container runs either way: a checker that cannot start is
@@ -167,9 +171,8 @@ impl Sandbox {
             self.container_event(&container, "die", &[("exitCode", code.to_string())]);
             self.record(id, |c| {
                 let checkpointed = c.checkpointing;
-                restart = !c.stopped
-                    && !checkpointed
-                    && c.restart.should_restart(code, c.restart_count);
+                restart =
+                    !c.stopped && !checkpointed && c.restart.should_restart(code, c.restart_count);
                 c.restarting = restart;
                 c.exit = Some(ExitRecord {
                     // CRIU's kill once the images are written is how a
@@ -220,7 +223,7 @@ impl Sandbox {
                             finished: now(),
                             error: Some(message.clone()),
                             oom_killed: false,
-                        checkpointed: false,
+                            checkpointed: false,
                         })
                     })?;
                     break;

@@ -886,8 +886,12 @@ pub(crate) fn spawn_in_leaves(
     leaf_procs: &[PathBuf],
     inherit: &[OwnedFd],
 ) -> std::io::Result<Child> {
-    let leaf = c_paths(leaf_procs).map_err(|_| std::io::Error::from(std::io::ErrorKind::InvalidInput))?;
-    let fds: Vec<std::os::fd::RawFd> = inherit.iter().map(std::os::fd::AsRawFd::as_raw_fd).collect();
+    let leaf =
+        c_paths(leaf_procs).map_err(|_| std::io::Error::from(std::io::ErrorKind::InvalidInput))?;
+    let fds: Vec<std::os::fd::RawFd> = inherit
+        .iter()
+        .map(std::os::fd::AsRawFd::as_raw_fd)
+        .collect();
     // SAFETY: the closure runs in the forked child before exec and only
     // makes syscalls on data prepared before the fork (C strings, and
     // descriptor numbers that stay open in the caller until the spawn).

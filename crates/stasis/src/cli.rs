@@ -5,8 +5,9 @@ use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
 use crate::commands::{
-    attach, checkpoint, events, exec, image, inspect, internal, kill, logs, pause, pod, ps, restore, rm, run,
-    sandbox_image, serve, start, state, stats, stop, top, unpause, wait, watchdog,
+    attach, checkpoint, events, exec, image, inspect, internal, kill, logs, pause, pod, ps,
+    restore, rm, run, sandbox_image, serve, start, state, stats, stop, top, unpause, wait,
+    watchdog,
 };
 
 /// Pause and unpause processes and cgroups through the kernel's cgroup freezer.

@@ -55,7 +55,11 @@ fn ns_pids(pid: u32) -> Vec<u32> {
     read(Path::new(&format!("/proc/{pid}/status")))
         .lines()
         .find_map(|l| l.strip_prefix("NSpid:"))
-        .map(|v| v.split_whitespace().filter_map(|p| p.parse().ok()).collect())
+        .map(|v| {
+            v.split_whitespace()
+                .filter_map(|p| p.parse().ok())
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -129,7 +133,11 @@ fn a_checkpointed_container_stops_and_its_restore_counts_on_from_where_it_stoppe
     assert!(!Path::new(&format!("/proc/{before}")).exists(), "it ended");
     let stopped_at = read_count(&rootfs);
     std::thread::sleep(Duration::from_millis(300));
-    assert_eq!(read_count(&rootfs), stopped_at, "nothing counts while checkpointed");
+    assert_eq!(
+        read_count(&rootfs),
+        stopped_at,
+        "nothing counts while checkpointed"
+    );
     let ps = stasis.run(&["ps", "-a"]).ok().stdout;
     assert!(ps.contains("(checkpointed)"), "{ps}");
 
@@ -171,9 +179,7 @@ fn a_checkpointed_container_stops_and_its_restore_counts_on_from_where_it_stoppe
 
 #[test]
 fn leave_running_keeps_a_paused_container_paused_and_its_copy_runs_beside_it() {
-    if !root_or_skip(
-        "leave_running_keeps_a_paused_container_paused_and_its_copy_runs_beside_it",
-    ) {
+    if !root_or_skip("leave_running_keeps_a_paused_container_paused_and_its_copy_runs_beside_it") {
         return;
     }
     let scratch = Scratch::new();
@@ -207,10 +213,14 @@ fn leave_running_keeps_a_paused_container_paused_and_its_copy_runs_beside_it() {
     stasis.run(&["rm", "-f", copy]).ok();
     stasis.run(&["unpause", name]).ok();
     let mut last = original_log.clone();
-    wait_until(Duration::from_secs(30), "the original to count again", || {
-        last = stasis.run(&["logs", name]).stdout;
-        counts(&last).len() > counts(&original_log).len()
-    });
+    wait_until(
+        Duration::from_secs(30),
+        "the original to count again",
+        || {
+            last = stasis.run(&["logs", name]).stdout;
+            counts(&last).len() > counts(&original_log).len()
+        },
+    );
     assert_consecutive(&counts(&last));
 
     // Paused and not left running: it ends frozen, its empty leaf thawed;
@@ -286,13 +296,19 @@ fn an_established_loopback_connection_survives_checkpoint_and_restore() {
         echo \"client ended $?\"";
     let root = rootfs.to_str().expect("utf-8");
     stasis
-        .run(&["run", "-d", "--name", name, "--rootfs", root, "--", "/bin/sh", "-c", script])
+        .run(&[
+            "run", "-d", "--name", name, "--rootfs", root, "--", "/bin/sh", "-c", script,
+        ])
         .ok();
     wait_count_past(&stasis, name, 5);
     stasis
         .run(&["checkpoint", name])
         .fails_with(1, "--tcp-established");
-    assert_eq!(stasis.inspect(name)["status"], "running", "a failed dump resumes it");
+    assert_eq!(
+        stasis.inspect(name)["status"],
+        "running",
+        "a failed dump resumes it"
+    );
     let run = stasis.run(&["checkpoint", "--tcp-established", name]);
     assert!(
         !run.stderr.contains("Can't get 1:16 opt"),
@@ -323,7 +339,9 @@ fn what_cannot_be_checkpointed_or_restored_is_refused_in_one_line() {
     // stasis-pause is PID 1 of a container run with --init.
     let init = &format!("{base}-init");
     stasis
-        .run(&["run", "-d", "--init", "--name", init, "--rootfs", root, "--", "sleep", "1000"])
+        .run(&[
+            "run", "-d", "--init", "--name", init, "--rootfs", root, "--", "sleep", "1000",
+        ])
         .ok();
     stasis
         .run(&["checkpoint", init])
@@ -356,7 +374,12 @@ fn what_cannot_be_checkpointed_or_restored_is_refused_in_one_line() {
     // A corrupted image: CRIU's error and its log, nothing half-restored.
     let archive = scratch.0.join("good.tar");
     stasis
-        .run(&["checkpoint", "--export", archive.to_str().expect("utf-8"), counter])
+        .run(&[
+            "checkpoint",
+            "--export",
+            archive.to_str().expect("utf-8"),
+            counter,
+        ])
         .ok();
     let dir = PathBuf::from(
         stasis.inspect(counter)["checkpoint"]["dir"]
@@ -369,7 +392,10 @@ fn what_cannot_be_checkpointed_or_restored_is_refused_in_one_line() {
     let run = stasis
         .run(&["restore", counter])
         .fails_with(1, "criu restore of container");
-    assert!(run.stderr.contains("Head magic"), "CRIU's own words: {run:?}");
+    assert!(
+        run.stderr.contains("Head magic"),
+        "CRIU's own words: {run:?}"
+    );
     let log = run
         .stderr
         .rsplit("its log is ")
@@ -412,7 +438,13 @@ fn what_cannot_be_checkpointed_or_restored_is_refused_in_one_line() {
     .ok();
     let copy = &format!("{base}-copy");
     stasis
-        .run(&["restore", "--import", bad.to_str().expect("utf-8"), "--name", copy])
+        .run(&[
+            "restore",
+            "--import",
+            bad.to_str().expect("utf-8"),
+            "--name",
+            copy,
+        ])
         .fails_with(1, "criu restore of container");
     assert!(stasis.run(&["inspect", copy]).code() != 0, "removed again");
     let pods = stasis.run(&["pod", "ls"]).ok().stdout;

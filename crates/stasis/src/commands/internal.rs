@@ -43,8 +43,8 @@ pub fn run(global: &Global, args: &MonitorArgs) -> Result<()> {
         .context("taking the ready pipe")?;
     let devnull = std::fs::File::open("/dev/null").context("opening /dev/null")?;
     rustix::stdio::dup2_stdout(&devnull).context("redirecting stdout")?;
-    let checker = internal_command(global, "internal-health", &id)
-        .context("finding the stasis binary")?;
+    let checker =
+        internal_command(global, "internal-health", &id).context("finding the stasis binary")?;
     let restore = args.restore.then_some(sandbox::Restore {
         paused: args.paused,
     });
@@ -71,8 +71,8 @@ pub fn health(global: &Global, args: &Args) -> Result<()> {
 
 /// The command that runs a container's monitor: this binary, detached.
 pub fn monitor_command(global: &Global, id: &Id) -> Result<Command> {
-    let mut cmd = internal_command(global, "internal-monitor", id)
-        .context("finding the stasis binary")?;
+    let mut cmd =
+        internal_command(global, "internal-monitor", id).context("finding the stasis binary")?;
     // Its own process group: the terminal's signals are for the CLI.
     std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
     Ok(cmd)

@@ -127,7 +127,11 @@ fn audited(command: &Command) -> Option<(&'static str, String)> {
             "restore",
             a.container
                 .clone()
-                .or_else(|| a.import.as_ref().map(|p| format!("--import {}", p.display())))
+                .or_else(|| {
+                    a.import
+                        .as_ref()
+                        .map(|p| format!("--import {}", p.display()))
+                })
                 .unwrap_or_default(),
         ),
         Command::Exec(a) => ("exec", a.container.container.clone()),
