@@ -564,16 +564,12 @@ impl Sandbox {
             let flags = field("flags:")
                 .and_then(|v| u32::from_str_radix(&v, 8).ok())
                 .unwrap_or(0);
-            let ino = field("ino:")
-                .and_then(|v| v.parse::<u64>().ok())
-                .map_or_else(
-                    || {
-                        std::fs::metadata(proc_dir.join("fd").join(fd.to_string()))
-                            .map(|m| std::os::unix::fs::MetadataExt::ino(&m))
-                            .unwrap_or(0)
-                    },
-                    |i| i,
-                );
+            let ino = match field("ino:").and_then(|v| v.parse::<u64>().ok()) {
+                Some(i) => i,
+                None => std::fs::metadata(proc_dir.join("fd").join(fd.to_string()))
+                    .map(|m| std::os::unix::fs::MetadataExt::ino(&m))
+                    .unwrap_or(0),
+            };
             files.push(OuterFile {
                 fd,
                 key: format!("file[{mnt_id:x}:{ino:x}]"),
@@ -813,8 +809,8 @@ impl Sandbox {
             command: old.command.clone(),
             auto_remove: old.auto_remove,
             healthcheck: old.healthcheck.clone(),
-            limits: old.limits.clone(),
-            restart: old.restart.clone(),
+            limits: old.limits,
+            restart: old.restart,
             isolation: old.isolation.clone(),
             hostname: same_pod.is_none().then(|| meta.pod.hostname.clone()),
             init: false,
@@ -1009,7 +1005,7 @@ pub struct Restore {
 #[derive(Debug)]
 pub enum RestoreSource {
     /// A container's own checkpoint.
-    Container(ContainerRecord),
+    Container(Box<ContainerRecord>),
     /// An exported archive.
     Archive(PathBuf),
 }

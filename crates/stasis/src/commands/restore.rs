@@ -50,7 +50,7 @@ pub fn run(global: &Global, args: &Args) -> Result<()> {
         match &args.name {
             // Their errors name the container already.
             Some(name) => sandbox.restore_as(
-                &RestoreSource::Container(c.clone()),
+                &RestoreSource::Container(Box::new(c.clone())),
                 Some(name.clone()),
                 monitor,
             )?,
