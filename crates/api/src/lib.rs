@@ -41,6 +41,8 @@ mod backend;
 mod body;
 mod create;
 mod error;
+mod exec;
+mod hijack;
 pub mod human;
 mod peer;
 mod policy;

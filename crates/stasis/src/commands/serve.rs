@@ -293,7 +293,7 @@ impl api::Backend for CliBackend {
                 isolation,
                 hostname: o.hostname.clone(),
                 init: o.init,
-                stdio: sandbox::StdioMode::default(),
+                stdio: o.stdio,
             })
             .map_err(|e| match &e {
                 sandbox::Error::NotFound { .. } => {
