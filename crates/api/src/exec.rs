@@ -523,14 +523,10 @@ pub(crate) async fn start(
         };
         let (rd, wr) = tokio::io::split(hyper_util::rt::TokioIo::new(upgraded));
         let (detached_tx, detached_rx) = tokio::sync::oneshot::channel();
-        // Without stdin nothing detaches: the sender is kept to the end.
-        let _no_detach = match input {
-            Some(fd) => {
-                hijack::read_in(rd, keys, Sink::Fd(fd), detached_tx);
-                None
-            }
-            None => Some(detached_tx),
-        };
+        // Without stdin nothing detaches (the sender dropped says so).
+        if let Some(fd) = input {
+            hijack::read_in(rd, keys, Sink::Fd(fd), detached_tx);
+        }
         hijack::write_out(wr, rx, detached_rx).await;
     });
     Ok(upgrade_response(raw))

@@ -66,6 +66,9 @@ pub(crate) async fn write_out(
     mut rx: mpsc::Receiver<Bytes>,
     mut detached: oneshot::Receiver<()>,
 ) {
+    // The input's end drops the sender without a detach: from then on
+    // only the output decides.
+    let mut watching = true;
     loop {
         tokio::select! {
             chunk = rx.recv() => match chunk {
@@ -76,7 +79,12 @@ pub(crate) async fn write_out(
                 }
                 None => break,
             },
-            _ = &mut detached => break,
+            keys = &mut detached, if watching => {
+                if keys.is_ok() {
+                    break;
+                }
+                watching = false;
+            }
         }
     }
     let _ = wr.shutdown().await;

@@ -1432,14 +1432,10 @@ async fn attach(
         };
         let (rd, wr) = tokio::io::split(hyper_util::rt::TokioIo::new(upgraded));
         let (detached_tx, detached_rx) = tokio::sync::oneshot::channel();
-        // Without stdin nothing detaches: the sender is kept to the end.
-        let _no_detach = match sink {
-            Some(sink) => {
-                crate::hijack::read_in(rd, keys, sink, detached_tx);
-                None
-            }
-            None => Some(detached_tx),
-        };
+        // Without stdin nothing detaches (the sender dropped says so).
+        if let Some(sink) = sink {
+            crate::hijack::read_in(rd, keys, sink, detached_tx);
+        }
         let follow = stream;
         let stopping = svc.stopping.clone();
         tokio::task::spawn_blocking(move || {
