@@ -417,15 +417,65 @@ pub(crate) async fn start(
         }
         s.started = true;
     }
-    let c = svc.execs_container(&exec).await?;
-    let config = exec.config.clone();
-    let stdio = match (detach, config.tty) {
-        (true, _) => ExecStdio::Null,
-        (false, true) => ExecStdio::Tty,
-        (false, false) => ExecStdio::Pipes {
-            stdin: config.stdin,
-        },
+    if detach {
+        let (child, _) = launch(svc, &exec, ExecStdio::Null, size).await?;
+        let waiter = exec.clone();
+        std::thread::spawn(move || wait_for(&waiter, child));
+        return Ok(no_content());
+    }
+    let Some(on_upgrade) = upgrade else {
+        return Err(ApiError::internal("starting the exec", &"no upgrade"));
     };
+    let raw = exec.config.tty;
+    let svc = svc.clone();
+    // Upgraded first, as docker does: a command that cannot start is told
+    // on the stream, and its status (docker's 126 or 127) is in the record
+    // the CLI reads next.
+    tokio::spawn(async move {
+        let upgraded = match on_upgrade.await {
+            Ok(u) => u,
+            Err(e) => {
+                tracing::debug!(error = %e, "the exec upgrade did not happen");
+                return;
+            }
+        };
+        let (rd, mut wr) = tokio::io::split(hyper_util::rt::TokioIo::new(upgraded));
+        let stdio = if exec.config.tty {
+            ExecStdio::Tty
+        } else {
+            ExecStdio::Pipes {
+                stdin: exec.config.stdin,
+            }
+        };
+        match launch(&svc, &exec, stdio, size).await {
+            Ok((child, running)) => attached(exec, child, running, permit, rd, wr).await,
+            Err(e) => {
+                use tokio::io::AsyncWriteExt;
+                let line = format!("{}\r\n", e.message);
+                let _ = wr.write_all(&hijack::frame(1, line.as_bytes(), raw)).await;
+                let _ = wr.shutdown().await;
+            }
+        }
+    });
+    Ok(upgrade_response(raw))
+}
+
+/// Starts the command of `exec` on the spawner thread; records it running
+/// (or ended, with docker's status, if it cannot start).
+async fn launch(
+    svc: &Arc<Service>,
+    exec: &Arc<Exec>,
+    stdio: ExecStdio,
+    size: Option<(u16, u16)>,
+) -> Result<(std::process::Child, sandbox::ExecChild), ApiError> {
+    let c = match svc.execs_container(exec).await {
+        Ok(c) => c,
+        Err(e) => {
+            exec.ended(126);
+            return Err(e);
+        }
+    };
+    let config = &exec.config;
     let options = ExecOptions {
         argv: config.argv.clone(),
         env: config.env.clone(),
@@ -437,7 +487,11 @@ pub(crate) async fn start(
         .spawner
         .run(move || s.sandbox.exec_spawn(&c, options, stdio))
         .await
-        .unwrap_or_else(|| Err(sandbox::Error::WaitChild(std::io::ErrorKind::BrokenPipe.into())));
+        .unwrap_or_else(|| {
+            Err(sandbox::Error::WaitChild(
+                std::io::ErrorKind::BrokenPipe.into(),
+            ))
+        });
     let mut running = match spawned {
         Ok(r) => r,
         Err(e) => {
@@ -445,7 +499,8 @@ pub(crate) async fn start(
             // cannot run.
             exec.ended(e.command_exit_code(false).map_or(126, i32::from));
             return Err(match e.command_exit_code(false) {
-                Some(_) => ApiError::bad_request(crate::capitalized(&crate::format_chain(&e))),
+                // The command's name first, as docker's message has it.
+                Some(_) => ApiError::bad_request(crate::format_chain(&e)),
                 None => ApiError::from_sandbox(&e, &exec.container_name, "starting the exec"),
             });
         }
@@ -463,31 +518,36 @@ pub(crate) async fn start(
     if let (Some(m), Some((rows, cols))) = (&master, size.or(config.console_size)) {
         set_size(m, rows, cols);
     }
-    let waiter = exec.clone();
-    if detach {
-        std::thread::spawn(move || wait_for(&waiter, child));
-        return Ok(no_content());
+    // The master goes back to the caller as a descriptor of its own.
+    if let Some(m) = &master {
+        running.master = Some(
+            m.try_clone()
+                .map_err(|e| ApiError::internal("starting the exec", &e))?,
+        );
     }
-    let Some(on_upgrade) = upgrade else {
-        return Err(ApiError::internal("starting the exec", &"no upgrade"));
-    };
-    let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(16);
-    // The output: each stream read on a thread of its own until its end.
-    let mut readers = Vec::new();
+    Ok((child, running))
+}
+
+/// Carries a started exec's streams on the upgraded connection until its
+/// output ends, then records its exit status and closes the connection.
+async fn attached(
+    exec: Arc<Exec>,
+    child: std::process::Child,
+    mut running: sandbox::ExecChild,
+    permit: Option<tokio::sync::OwnedSemaphorePermit>,
+    rd: tokio::io::ReadHalf<hyper_util::rt::TokioIo<hyper::upgrade::Upgraded>>,
+    wr: tokio::io::WriteHalf<hyper_util::rt::TokioIo<hyper::upgrade::Upgraded>>,
+) {
+    let config = &exec.config;
     let raw = config.tty;
+    let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(16);
     let mut outputs: Vec<(OwnedFd, u8, bool)> = Vec::new();
     let mut input: Option<OwnedFd> = running.stdin.take();
-    if let Some(m) = &master {
-        let out = m
-            .try_clone()
-            .map_err(|e| ApiError::internal("starting the exec", &e))?;
-        outputs.push((out, 1, config.stdout || config.stderr));
+    if let Some(m) = running.master.take() {
         if config.stdin {
-            input = Some(
-                m.try_clone()
-                    .map_err(|e| ApiError::internal("starting the exec", &e))?,
-            );
+            input = m.try_clone().ok();
         }
+        outputs.push((m, 1, config.stdout || config.stderr));
     }
     if let Some(fd) = running.stdout.take() {
         outputs.push((fd, 1, config.stdout));
@@ -495,15 +555,17 @@ pub(crate) async fn start(
     if let Some(fd) = running.stderr.take() {
         outputs.push((fd, 2, config.stderr));
     }
-    drop(master);
-    for (fd, stream, keep) in outputs {
-        let tx = tx.clone();
-        readers.push(std::thread::spawn(move || {
-            hijack::read_out(fd, stream, raw, keep, tx)
-        }));
-    }
+    // The output: each stream read on a thread of its own until its end.
+    let readers: Vec<_> = outputs
+        .into_iter()
+        .map(|(fd, stream, keep)| {
+            let tx = tx.clone();
+            std::thread::spawn(move || hijack::read_out(fd, stream, raw, keep, tx))
+        })
+        .collect();
     // Once the output has ended: the exit status, then the connection's
     // end (the last sender gone).
+    let waiter = exec.clone();
     std::thread::spawn(move || {
         let _permit = permit;
         for r in readers {
@@ -512,24 +574,12 @@ pub(crate) async fn start(
         wait_for(&waiter, child);
         drop(tx);
     });
-    let keys = config.detach_keys.clone();
-    tokio::spawn(async move {
-        let upgraded = match on_upgrade.await {
-            Ok(u) => u,
-            Err(e) => {
-                tracing::debug!(error = %e, "the exec upgrade did not happen");
-                return;
-            }
-        };
-        let (rd, wr) = tokio::io::split(hyper_util::rt::TokioIo::new(upgraded));
-        let (detached_tx, detached_rx) = tokio::sync::oneshot::channel();
-        // Without stdin nothing detaches (the sender dropped says so).
-        if let Some(fd) = input {
-            hijack::read_in(rd, keys, Sink::Fd(fd), detached_tx);
-        }
-        hijack::write_out(wr, rx, detached_rx).await;
-    });
-    Ok(upgrade_response(raw))
+    let (detached_tx, detached_rx) = tokio::sync::oneshot::channel();
+    // Without stdin nothing detaches (the sender dropped says so).
+    if let Some(fd) = input {
+        hijack::read_in(rd, config.detach_keys.clone(), Sink::Fd(fd), detached_tx);
+    }
+    hijack::write_out(wr, rx, detached_rx).await;
 }
 
 /// Waits for the command and records its exit status.
