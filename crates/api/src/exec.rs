@@ -485,7 +485,7 @@ async fn launch(
     let s = svc.clone();
     let spawned = svc
         .spawner
-        .run(move || s.sandbox.exec_spawn(&c, options, stdio))
+        .run(move || s.sandbox.exec_with(&c, options, stdio))
         .await
         .unwrap_or_else(|| {
             Err(sandbox::Error::WaitChild(
@@ -585,10 +585,7 @@ async fn attached(
 /// Waits for the command and records its exit status.
 fn wait_for(exec: &Exec, mut child: std::process::Child) {
     let code = match child.wait() {
-        Ok(status) => status
-            .code()
-            .or_else(|| std::os::unix::process::ExitStatusExt::signal(&status).map(|s| 128 + s))
-            .unwrap_or(-1),
+        Ok(status) => sandbox::exit_code(status),
         Err(e) => {
             tracing::warn!(error = %e, exec = %exec.id, "waiting for the exec");
             -1

@@ -69,16 +69,29 @@ impl Sandbox {
         env: Vec<String>,
         workdir: Option<PathBuf>,
     ) -> Result<i32> {
+        let mut child = self.exec_spawn(c, argv, env, workdir)?;
+        let status = child.wait().map_err(Error::WaitChild)?;
+        Ok(exit_code(status))
+    }
+
+    /// Starts the command as [`Sandbox::exec`] runs it and returns it
+    /// running, for a caller that passes signals on to it before it waits.
+    pub fn exec_spawn(
+        &self,
+        c: &ContainerRecord,
+        argv: Vec<String>,
+        env: Vec<String>,
+        workdir: Option<PathBuf>,
+    ) -> Result<std::process::Child> {
         let options = ExecOptions {
             argv,
             env,
             workdir,
             die_with_parent: false,
         };
-        let running = self.exec_spawn(c, options, ExecStdio::Inherit)?;
-        let mut child = running.child.ok_or(Error::WaitChild(std::io::ErrorKind::NotFound.into()))?;
-        let status = child.wait().map_err(Error::WaitChild)?;
-        Ok(exit_code(status))
+        self.exec_with(c, options, ExecStdio::Inherit)?
+            .child
+            .ok_or(Error::WaitChild(std::io::ErrorKind::NotFound.into()))
     }
 
     /// `exec -t`: runs a command as [`Sandbox::exec`] does, but on a new
@@ -98,7 +111,7 @@ impl Sandbox {
             workdir,
             die_with_parent: false,
         };
-        let running = self.exec_spawn(c, options, ExecStdio::Tty)?;
+        let running = self.exec_with(c, options, ExecStdio::Tty)?;
         match (running.child, running.master) {
             (Some(child), Some(master)) => Ok((child, master)),
             _ => Err(Error::Pty(std::io::Error::other(
@@ -111,7 +124,7 @@ impl Sandbox {
     /// [`Sandbox::exec`] does, with the streams `stdio` says. It forks into
     /// the container's namespaces: call it from a single-threaded process
     /// or a thread kept for it (as the service's spawner).
-    pub fn exec_spawn(
+    pub fn exec_with(
         &self,
         c: &ContainerRecord,
         options: ExecOptions,
