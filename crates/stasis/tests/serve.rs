@@ -1716,3 +1716,90 @@ fn exec_and_attach_with_stdin_and_a_tty_over_the_api() {
         s.inspect("term")["State"]["ExitCode"] == 5
     });
 }
+
+#[test]
+fn a_killed_service_leaves_no_exec_running_and_a_new_one_knows_none() {
+    if !root_or_skip("a_killed_service_leaves_no_exec_running_and_a_new_one_knows_none") {
+        return;
+    }
+    use bollard::exec::{CreateExecOptions, StartExecOptions};
+    let s = Stasis::new();
+    let scratch = Scratch::new();
+    let mut serve = Serve::start(&s, &[]);
+    let (status, _, _) = raw(
+        &serve.socket,
+        "POST",
+        "/images/create?fromSrc=-&repo=bbox",
+        &busybox_tar(&scratch.0),
+    );
+    assert_eq!(status, 200);
+    let docker = serve.docker();
+    let (exec_id, pid) = runtime().block_on(async {
+        docker
+            .create_container(
+                Some(CreateContainerOptions {
+                    name: "box",
+                    platform: None,
+                }),
+                Config {
+                    image: Some("bbox".to_string()),
+                    cmd: Some(vec!["sleep".into(), "1000".into()]),
+                    ..Default::default()
+                },
+            )
+            .await
+            .expect("create");
+        docker
+            .start_container("box", None::<StartContainerOptions<String>>)
+            .await
+            .expect("start");
+        let id = docker
+            .create_exec(
+                "box",
+                CreateExecOptions {
+                    cmd: Some(vec!["sleep", "999"]),
+                    ..Default::default()
+                },
+            )
+            .await
+            .expect("create exec")
+            .id;
+        docker
+            .start_exec(
+                &id,
+                Some(StartExecOptions {
+                    detach: true,
+                    ..Default::default()
+                }),
+            )
+            .await
+            .expect("start exec");
+        let pid = docker
+            .inspect_exec(&id)
+            .await
+            .expect("inspect")
+            .pid
+            .expect("Pid");
+        (id, pid)
+    });
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).expect("the exec runs");
+    assert_eq!(cmdline, b"sleep\0999\0");
+    // SIGKILL: no chance to clean up; the kernel's parent-death signal
+    // ends the exec.
+    if let Some(mut child) = serve.child.take() {
+        child.kill().expect("kill serve");
+        child.wait().expect("reap serve");
+    }
+    wait_until(Duration::from_secs(10), "the exec to die with the service", || {
+        std::fs::read(format!("/proc/{pid}/cmdline")).map_or(true, |c| c != cmdline)
+    });
+    assert_eq!(
+        s.inspect("box")["State"]["Status"],
+        "running",
+        "the container outlives the service"
+    );
+    let again = Serve::start(&s, &[]);
+    let (status, _, body) = raw(&again.socket, "GET", &format!("/exec/{exec_id}/json"), b"");
+    assert_eq!(status, 404, "{}", message(&body));
+    s.run(&["rm", "-f", "box"]).ok();
+}
