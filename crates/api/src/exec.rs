@@ -111,7 +111,10 @@ impl ExecConfig {
             ));
         }
         let user = b.user.unwrap_or_default();
-        if !user.is_empty() && user != container_user && Some(user.as_str()) != container_user.split(':').next() {
+        if !user.is_empty()
+            && user != container_user
+            && Some(user.as_str()) != container_user.split(':').next()
+        {
             return Err(ApiError::bad_request(format!(
                 "exec as user {user:?} is not supported: the command runs as the container's user ({})",
                 if container_user.is_empty() { "root" } else { container_user }
@@ -123,7 +126,9 @@ impl ExecConfig {
         } else {
             &detach_keys_text
         })
-        .map_err(|e| ApiError::bad_request(format!("Invalid detach keys ({detach_keys_text}): {e}")))?;
+        .map_err(|e| {
+            ApiError::bad_request(format!("Invalid detach keys ({detach_keys_text}): {e}"))
+        })?;
         for e in b.env.iter().flatten() {
             if e.split_once('=').is_none_or(|(k, _)| k.is_empty()) {
                 return Err(ApiError::bad_request(format!(
@@ -213,7 +218,10 @@ impl Execs {
             .get(id)
             .cloned()
             .ok_or_else(|| {
-                ApiError::new(StatusCode::NOT_FOUND, format!("No such exec instance: {id}"))
+                ApiError::new(
+                    StatusCode::NOT_FOUND,
+                    format!("No such exec instance: {id}"),
+                )
             })
     }
 }
@@ -340,7 +348,9 @@ pub(crate) fn resize(
     let (rows, cols) = size_of(query)?;
     let exec = svc.execs.get(id)?;
     if !exec.config.tty {
-        return Err(ApiError::conflict(format!("Exec {id} has no TTY to resize")));
+        return Err(ApiError::conflict(format!(
+            "Exec {id} has no TTY to resize"
+        )));
     }
     let s = exec.lock()?;
     let Some(master) = s.master.as_ref().filter(|_| s.running) else {
@@ -695,7 +705,7 @@ mod tests {
         execs.insert(make(true, None)).expect("room made");
         assert!(execs.get(&first).is_err());
         // Full of running ones: refused.
-        let e = execs.insert(make(true, None)).err().expect("full");
+        let e = execs.insert(make(true, None)).expect_err("full");
         assert_eq!(e.status, StatusCode::SERVICE_UNAVAILABLE);
     }
 }

@@ -38,7 +38,7 @@ pub(crate) enum Sink {
     /// container runs (`docker run -i` attaches before it starts it);
     /// `stdin_once`: the end of the client's stdin closes the container's.
     Monitor {
-        sandbox: Sandbox,
+        sandbox: Box<Sandbox>,
         id: Id,
         stdin_once: bool,
     },

@@ -1416,7 +1416,7 @@ async fn attach(
     let raw = c.stdio.tty;
     // As docker: stdin is attached only to a container that keeps it open.
     let sink = (stdin && c.stdio.open_stdin).then(|| crate::hijack::Sink::Monitor {
-        sandbox: svc.sandbox.clone(),
+        sandbox: Box::new(svc.sandbox.clone()),
         id: c.id.clone(),
         stdin_once: c.stdio.stdin_once,
     });

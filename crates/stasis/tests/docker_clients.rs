@@ -272,11 +272,23 @@ fn the_docker_cli_runs_and_execs_interactively() {
     .ok();
     assert_eq!(run.stdout, "piped in\nend\n", "{run:?}");
 
-    docker(&serve, &["run", "-d", "--name", "box", "bbox", "sleep", "1000"]).ok();
+    docker(
+        &serve,
+        &["run", "-d", "--name", "box", "bbox", "sleep", "1000"],
+    )
+    .ok();
     // exec: its streams apart and its status.
     let exec = docker(
         &serve,
-        &["exec", "-e", "WHO=exec", "box", "sh", "-c", "echo out $WHO; echo err >&2; exit 7"],
+        &[
+            "exec",
+            "-e",
+            "WHO=exec",
+            "box",
+            "sh",
+            "-c",
+            "echo out $WHO; echo err >&2; exit 7",
+        ],
     );
     assert_eq!(
         (exec.code(), exec.stdout.as_str(), exec.stderr.as_str()),
@@ -288,7 +300,14 @@ fn the_docker_cli_runs_and_execs_interactively() {
     // exec -d: it runs on after the CLI returns.
     docker(
         &serve,
-        &["exec", "-d", "box", "sh", "-c", "sleep 1; echo later > /tmp/mark"],
+        &[
+            "exec",
+            "-d",
+            "box",
+            "sh",
+            "-c",
+            "sleep 1; echo later > /tmp/mark",
+        ],
     )
     .ok();
     wait_until(Duration::from_secs(15), "the detached exec's file", || {
@@ -303,7 +322,12 @@ fn the_docker_cli_runs_and_execs_interactively() {
     );
 
     // run -it: a shell on a terminal of the outer one's size.
-    let mut t = docker_on_terminal(&serve, &["run", "-it", "--name", "tty1", "bbox", "sh"], 33, 101);
+    let mut t = docker_on_terminal(
+        &serve,
+        &["run", "-it", "--name", "tty1", "bbox", "sh"],
+        33,
+        101,
+    );
     t.wait_for("# ", 1);
     t.type_keys(b"stty size\n");
     t.wait_for("33 101", 1);

@@ -7,7 +7,7 @@
 mod common;
 
 use std::io::{Read, Write};
-use std::process::Child;
+use std::process::{Child, Stdio};
 use std::time::Duration;
 
 use common::terminal::Terminal;

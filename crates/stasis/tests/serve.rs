@@ -1503,8 +1503,12 @@ fn exec_and_attach_with_stdin_and_a_tty_over_the_api() {
                 let (mut out, mut err) = (String::new(), String::new());
                 while let Some(item) = output.next().await {
                     match item.expect("output") {
-                        LogOutput::StdOut { message } => out.push_str(&String::from_utf8_lossy(&message)),
-                        LogOutput::StdErr { message } => err.push_str(&String::from_utf8_lossy(&message)),
+                        LogOutput::StdOut { message } => {
+                            out.push_str(&String::from_utf8_lossy(&message))
+                        }
+                        LogOutput::StdErr { message } => {
+                            err.push_str(&String::from_utf8_lossy(&message))
+                        }
                         other => out.push_str(&other.to_string()),
                     }
                 }
@@ -1512,28 +1516,40 @@ fn exec_and_attach_with_stdin_and_a_tty_over_the_api() {
             }
         };
         // Streams apart, the environment, the exit status in inspect.
-        let id = exec(&["sh", "-c", "echo out $WHO; echo err >&2; exit 3"], false, false)
-            .await
-            .expect("create exec")
-            .id;
+        let id = exec(
+            &["sh", "-c", "echo out $WHO; echo err >&2; exit 3"],
+            false,
+            false,
+        )
+        .await
+        .expect("create exec")
+        .id;
         let (out, err) = collect(id.clone(), b"").await;
         assert_eq!((out.as_str(), err.as_str()), ("out exec\n", "err\n"));
         let i = docker.inspect_exec(&id).await.expect("inspect exec");
         assert_eq!(i.exit_code, Some(3), "{i:?}");
         assert_eq!(i.running, Some(false));
         assert!(i.pid.is_some_and(|p| p > 0), "{i:?}");
-        assert_eq!(
-            i.container_id.as_deref(),
-            s.inspect("box")["Id"].as_str()
-        );
+        assert_eq!(i.container_id.as_deref(), s.inspect("box")["Id"].as_str());
         // Starting it again is refused.
-        let again = docker.start_exec(&id, Some(StartExecOptions { detach: true, ..Default::default() })).await;
+        let again = docker
+            .start_exec(
+                &id,
+                Some(StartExecOptions {
+                    detach: true,
+                    ..Default::default()
+                }),
+            )
+            .await;
         assert_eq!(status_of(&again.expect_err("ran already")), 409);
         // Stdin, ended by the half-close.
         let id = exec(&["cat"], true, false).await.expect("create exec").id;
         let (out, _) = collect(id.clone(), b"piped\n").await;
         assert_eq!(out, "piped\n");
-        assert_eq!(docker.inspect_exec(&id).await.expect("inspect").exit_code, Some(0));
+        assert_eq!(
+            docker.inspect_exec(&id).await.expect("inspect").exit_code,
+            Some(0)
+        );
         // A TTY: one raw stream, resized.
         let id = exec(&["sh", "-c", "sleep 1; stty size"], false, true)
             .await
@@ -1545,7 +1561,13 @@ fn exec_and_attach_with_stdin_and_a_tty_over_the_api() {
             // Until it runs (the start below).
             for _ in 0..50 {
                 let r = docker2
-                    .resize_exec(&id2, ResizeExecOptions { height: 33, width: 99 })
+                    .resize_exec(
+                        &id2,
+                        ResizeExecOptions {
+                            height: 33,
+                            width: 99,
+                        },
+                    )
                     .await;
                 if r.is_ok() {
                     return true;
@@ -1558,10 +1580,19 @@ fn exec_and_attach_with_stdin_and_a_tty_over_the_api() {
         assert!(resize.await.expect("resize task"), "resized");
         assert_eq!((out.trim(), err.as_str()), ("33 99", ""), "{out:?}");
         // Detached: the status comes later.
-        let id = exec(&["sh", "-c", "exit 9"], false, false).await.expect("create").id;
+        let id = exec(&["sh", "-c", "exit 9"], false, false)
+            .await
+            .expect("create")
+            .id;
         assert!(matches!(
             docker
-                .start_exec(&id, Some(StartExecOptions { detach: true, ..Default::default() }))
+                .start_exec(
+                    &id,
+                    Some(StartExecOptions {
+                        detach: true,
+                        ..Default::default()
+                    })
+                )
                 .await
                 .expect("detached start"),
             StartExecResults::Detached
@@ -1577,9 +1608,20 @@ fn exec_and_attach_with_stdin_and_a_tty_over_the_api() {
         assert_eq!(code, Some(9));
         // What cannot run: docker's status in the record, a 400 now.
         let id = exec(&["nosuch"], false, false).await.expect("create").id;
-        let e = docker.start_exec(&id, Some(StartExecOptions { detach: true, ..Default::default() })).await;
+        let e = docker
+            .start_exec(
+                &id,
+                Some(StartExecOptions {
+                    detach: true,
+                    ..Default::default()
+                }),
+            )
+            .await;
         assert_eq!(status_of(&e.expect_err("no such command")), 400);
-        assert_eq!(docker.inspect_exec(&id).await.expect("inspect").exit_code, Some(127));
+        assert_eq!(
+            docker.inspect_exec(&id).await.expect("inspect").exit_code,
+            Some(127)
+        );
         let e = docker
             .create_exec(
                 "box",
@@ -1591,7 +1633,10 @@ fn exec_and_attach_with_stdin_and_a_tty_over_the_api() {
             )
             .await;
         assert_eq!(status_of(&e.expect_err("privileged")), 400);
-        assert_eq!(status_of(&docker.inspect_exec("nosuch").await.expect_err("404")), 404);
+        assert_eq!(
+            status_of(&docker.inspect_exec("nosuch").await.expect_err("404")),
+            404
+        );
         s.run(&["pause", "box"]).ok();
         let e = exec(&["true"], false, false).await;
         assert_eq!(status_of(&e.expect_err("paused")), 409);
@@ -1644,7 +1689,10 @@ fn exec_and_attach_with_stdin_and_a_tty_over_the_api() {
             .await
             .expect("inspect");
         let config = inspected.config.expect("Config");
-        assert_eq!((config.open_stdin, config.stdin_once), (Some(true), Some(true)));
+        assert_eq!(
+            (config.open_stdin, config.stdin_once),
+            (Some(true), Some(true))
+        );
         assert_eq!(
             inspected.state.and_then(|s| s.exit_code),
             Some(0),
@@ -1708,10 +1756,17 @@ fn exec_and_attach_with_stdin_and_a_tty_over_the_api() {
     let mut rest = Vec::new();
     assert!(!read_until(&mut conn, &mut rest, b"never"), "closed");
     assert_eq!(s.inspect("term")["State"]["Status"], "running");
-    let (mut conn, _) = upgrade(sock, "POST /containers/term/attach?stream=1&stdin=1&stdout=1", "");
+    let (mut conn, _) = upgrade(
+        sock,
+        "POST /containers/term/attach?stream=1&stdin=1&stdout=1",
+        "",
+    );
     conn.write_all(b"exit 5\n").expect("exit");
     let mut end = Vec::new();
-    assert!(!read_until(&mut conn, &mut end, b"never"), "closed at the exit");
+    assert!(
+        !read_until(&mut conn, &mut end, b"never"),
+        "closed at the exit"
+    );
     wait_until(Duration::from_secs(10), "term's exit", || {
         s.inspect("term")["State"]["ExitCode"] == 5
     });
@@ -1790,9 +1845,11 @@ fn a_killed_service_leaves_no_exec_running_and_a_new_one_knows_none() {
         child.kill().expect("kill serve");
         child.wait().expect("reap serve");
     }
-    wait_until(Duration::from_secs(10), "the exec to die with the service", || {
-        std::fs::read(format!("/proc/{pid}/cmdline")).map_or(true, |c| c != cmdline)
-    });
+    wait_until(
+        Duration::from_secs(10),
+        "the exec to die with the service",
+        || std::fs::read(format!("/proc/{pid}/cmdline")).map_or(true, |c| c != cmdline),
+    );
     assert_eq!(
         s.inspect("box")["State"]["Status"],
         "running",
