@@ -442,14 +442,9 @@ pub(crate) async fn start(
     // on the stream, and its status (docker's 126 or 127) is in the record
     // the CLI reads next.
     tokio::spawn(async move {
-        let upgraded = match on_upgrade.await {
-            Ok(u) => u,
-            Err(e) => {
-                tracing::debug!(error = %e, "the exec upgrade did not happen");
-                return;
-            }
+        let Some((rd, mut wr)) = crate::hijack::upgraded(on_upgrade, "exec").await else {
+            return;
         };
-        let (rd, mut wr) = tokio::io::split(hyper_util::rt::TokioIo::new(upgraded));
         let stdio = if exec.config.tty {
             ExecStdio::Tty
         } else {

@@ -20,7 +20,7 @@ use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
 use sandbox::attach::{DetachKeys, Detacher};
 use sandbox::{Id, Sandbox};
-use tokio::io::{AsyncReadExt, AsyncWriteExt, ReadHalf};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, ReadHalf, WriteHalf};
 use tokio::sync::{mpsc, oneshot};
 
 /// What the input thread gets from the connection.
@@ -44,6 +44,21 @@ pub(crate) enum Sink {
     },
 }
 
+/// The connection's two halves once the `101` has gone out; `None` (and
+/// a debug line) if the upgrade did not happen.
+pub(crate) async fn upgraded(
+    on: hyper::upgrade::OnUpgrade,
+    what: &str,
+) -> Option<(ReadHalf<TokioIo<Upgraded>>, WriteHalf<TokioIo<Upgraded>>)> {
+    match on.await {
+        Ok(u) => Some(tokio::io::split(TokioIo::new(u))),
+        Err(e) => {
+            tracing::debug!(error = %e, "the {what} upgrade did not happen");
+            None
+        }
+    }
+}
+
 /// One frame of docker's multiplexed stream, or the bytes as they are
 /// (`raw`: a TTY's one stream).
 pub(crate) fn frame(stream: u8, data: &[u8], raw: bool) -> Bytes {
@@ -62,7 +77,7 @@ pub(crate) fn frame(stream: u8, data: &[u8], raw: bool) -> Bytes {
 /// connection down. Writing fails once the client has gone; the senders
 /// then drain their sources on their own.
 pub(crate) async fn write_out(
-    mut wr: tokio::io::WriteHalf<TokioIo<Upgraded>>,
+    mut wr: WriteHalf<TokioIo<Upgraded>>,
     mut rx: mpsc::Receiver<Bytes>,
     mut detached: oneshot::Receiver<()>,
 ) {

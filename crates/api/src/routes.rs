@@ -1423,14 +1423,9 @@ async fn attach(
     let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(8);
     let svc = svc.clone();
     tokio::spawn(async move {
-        let upgraded = match on_upgrade.await {
-            Ok(u) => u,
-            Err(e) => {
-                tracing::debug!(error = %e, "the attach upgrade did not happen");
-                return;
-            }
+        let Some((rd, wr)) = crate::hijack::upgraded(on_upgrade, "attach").await else {
+            return;
         };
-        let (rd, wr) = tokio::io::split(hyper_util::rt::TokioIo::new(upgraded));
         let (detached_tx, detached_rx) = tokio::sync::oneshot::channel();
         // Without stdin nothing detaches (the sender dropped says so).
         if let Some(sink) = sink {

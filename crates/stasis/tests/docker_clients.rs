@@ -40,6 +40,14 @@ impl Serve {
         Serve { child, socket }
     }
 
+    /// [`Serve::start`], with a busybox root filesystem imported as bbox.
+    fn with_bbox(s: &Stasis, dir: &Scratch) -> Serve {
+        let serve = Serve::start(s, dir);
+        let tar = busybox_tar(dir);
+        docker(&serve, &["import", &tar.display().to_string(), "bbox"]).ok();
+        serve
+    }
+
     fn host(&self) -> String {
         format!("unix://{}", self.socket.display())
     }
@@ -259,9 +267,7 @@ fn the_docker_cli_runs_and_execs_interactively() {
     }
     let s = Stasis::new();
     let dir = Scratch::new();
-    let serve = Serve::start(&s, &dir);
-    let tar = busybox_tar(&dir);
-    docker(&serve, &["import", &tar.display().to_string(), "bbox"]).ok();
+    let serve = Serve::with_bbox(&s, &dir);
 
     // `run -i`: piped stdin, closed at its end (StdinOnce).
     let run = docker_fed(
@@ -368,9 +374,7 @@ fn the_python_docker_sdk_drives_stasis() {
     }
     let s = Stasis::new();
     let dir = Scratch::new();
-    let serve = Serve::start(&s, &dir);
-    let tar = busybox_tar(&dir);
-    docker(&serve, &["import", &tar.display().to_string(), "bbox"]).ok();
+    let serve = Serve::with_bbox(&s, &dir);
     let run = run_bounded(
         Command::new("/usr/bin/python3")
             .arg(workload("docker_sdk.py"))

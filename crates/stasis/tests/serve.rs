@@ -1395,6 +1395,37 @@ fn create_honours_host_config_confinement_mounts_hostname_and_init() {
     }
 }
 
+/// Creates a container from `bbox` running `cmd` (with `more` for the rest
+/// of its config) and starts it.
+async fn run_bbox(docker: &Docker, name: &str, cmd: &[&str], more: Config<String>) {
+    docker
+        .create_container(
+            Some(CreateContainerOptions {
+                name,
+                platform: None,
+            }),
+            Config {
+                image: Some("bbox".into()),
+                cmd: Some(cmd.iter().map(|s| s.to_string()).collect()),
+                ..more
+            },
+        )
+        .await
+        .expect("create");
+    docker
+        .start_container(name, None::<StartContainerOptions<String>>)
+        .await
+        .expect("start");
+}
+
+/// An exec start's options for `Detach: true`.
+fn detached() -> Option<bollard::exec::StartExecOptions> {
+    Some(bollard::exec::StartExecOptions {
+        detach: true,
+        ..Default::default()
+    })
+}
+
 /// Reads an upgraded connection until `want` is in what came, or it ends;
 /// what came.
 fn read_until(conn: &mut UnixStream, got: &mut Vec<u8>, want: &[u8]) -> bool {
@@ -1432,7 +1463,7 @@ fn exec_and_attach_with_stdin_and_a_tty_over_the_api() {
     if !root_or_skip("exec_and_attach_with_stdin_and_a_tty_over_the_api") {
         return;
     }
-    use bollard::exec::{CreateExecOptions, ResizeExecOptions, StartExecOptions, StartExecResults};
+    use bollard::exec::{CreateExecOptions, ResizeExecOptions, StartExecResults};
     use tokio::io::AsyncWriteExt;
     let s = Stasis::new();
     let scratch = Scratch::new();
@@ -1457,20 +1488,7 @@ fn exec_and_attach_with_stdin_and_a_tty_over_the_api() {
             )
         };
         let cmd = |c: &[&str]| Some(c.iter().map(|s| s.to_string()).collect::<Vec<_>>());
-        create(
-            "box",
-            Config {
-                image: Some("bbox".into()),
-                cmd: cmd(&["sleep", "1000"]),
-                ..Default::default()
-            },
-        )
-        .await
-        .expect("create");
-        docker
-            .start_container("box", None::<StartContainerOptions<String>>)
-            .await
-            .expect("start");
+        run_bbox(&docker, "box", &["sleep", "1000"], Config::default()).await;
         let exec = |c: &[&str], stdin: bool, tty: bool| {
             docker.create_exec(
                 "box",
@@ -1532,15 +1550,7 @@ fn exec_and_attach_with_stdin_and_a_tty_over_the_api() {
         assert!(i.pid.is_some_and(|p| p > 0), "{i:?}");
         assert_eq!(i.container_id.as_deref(), s.inspect("box")["Id"].as_str());
         // Starting it again is refused.
-        let again = docker
-            .start_exec(
-                &id,
-                Some(StartExecOptions {
-                    detach: true,
-                    ..Default::default()
-                }),
-            )
-            .await;
+        let again = docker.start_exec(&id, detached()).await;
         assert_eq!(status_of(&again.expect_err("ran already")), 409);
         // Stdin, ended by the half-close.
         let id = exec(&["cat"], true, false).await.expect("create exec").id;
@@ -1586,13 +1596,7 @@ fn exec_and_attach_with_stdin_and_a_tty_over_the_api() {
             .id;
         assert!(matches!(
             docker
-                .start_exec(
-                    &id,
-                    Some(StartExecOptions {
-                        detach: true,
-                        ..Default::default()
-                    })
-                )
+                .start_exec(&id, detached())
                 .await
                 .expect("detached start"),
             StartExecResults::Detached
@@ -1608,15 +1612,7 @@ fn exec_and_attach_with_stdin_and_a_tty_over_the_api() {
         assert_eq!(code, Some(9));
         // What cannot run: docker's status in the record, a 400 now.
         let id = exec(&["nosuch"], false, false).await.expect("create").id;
-        let e = docker
-            .start_exec(
-                &id,
-                Some(StartExecOptions {
-                    detach: true,
-                    ..Default::default()
-                }),
-            )
-            .await;
+        let e = docker.start_exec(&id, detached()).await;
         assert_eq!(status_of(&e.expect_err("no such command")), 400);
         assert_eq!(
             docker.inspect_exec(&id).await.expect("inspect").exit_code,
@@ -1700,22 +1696,17 @@ fn exec_and_attach_with_stdin_and_a_tty_over_the_api() {
         );
 
         // A TTY container: raw output, resized, detached by the keys.
-        create(
+        run_bbox(
+            &docker,
             "term",
+            &["sh"],
             Config {
-                image: Some("bbox".into()),
-                cmd: cmd(&["sh"]),
                 tty: Some(true),
                 open_stdin: Some(true),
                 ..Default::default()
             },
         )
-        .await
-        .expect("create");
-        docker
-            .start_container("term", None::<StartContainerOptions<String>>)
-            .await
-            .expect("start");
+        .await;
         docker
             .resize_container_tty(
                 "term",
@@ -1777,7 +1768,7 @@ fn a_killed_service_leaves_no_exec_running_and_a_new_one_knows_none() {
     if !root_or_skip("a_killed_service_leaves_no_exec_running_and_a_new_one_knows_none") {
         return;
     }
-    use bollard::exec::{CreateExecOptions, StartExecOptions};
+    use bollard::exec::CreateExecOptions;
     let s = Stasis::new();
     let scratch = Scratch::new();
     let mut serve = Serve::start(&s, &[]);
@@ -1790,24 +1781,7 @@ fn a_killed_service_leaves_no_exec_running_and_a_new_one_knows_none() {
     assert_eq!(status, 200);
     let docker = serve.docker();
     let (exec_id, pid) = runtime().block_on(async {
-        docker
-            .create_container(
-                Some(CreateContainerOptions {
-                    name: "box",
-                    platform: None,
-                }),
-                Config {
-                    image: Some("bbox".to_string()),
-                    cmd: Some(vec!["sleep".into(), "1000".into()]),
-                    ..Default::default()
-                },
-            )
-            .await
-            .expect("create");
-        docker
-            .start_container("box", None::<StartContainerOptions<String>>)
-            .await
-            .expect("start");
+        run_bbox(&docker, "box", &["sleep", "1000"], Config::default()).await;
         let id = docker
             .create_exec(
                 "box",
@@ -1820,13 +1794,7 @@ fn a_killed_service_leaves_no_exec_running_and_a_new_one_knows_none() {
             .expect("create exec")
             .id;
         docker
-            .start_exec(
-                &id,
-                Some(StartExecOptions {
-                    detach: true,
-                    ..Default::default()
-                }),
-            )
+            .start_exec(&id, detached())
             .await
             .expect("start exec");
         let pid = docker
