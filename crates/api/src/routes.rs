@@ -1546,6 +1546,46 @@ mod tests {
             r(Method::GET, "/containers/web/json"),
             Ok((Op::Inspect, Verb::Inspect, "web".into()))
         );
+        for (m, p, op, verb, target) in [
+            (
+                Method::POST,
+                "/containers/web/exec",
+                Op::ExecCreate,
+                Verb::Exec,
+                "web",
+            ),
+            (
+                Method::POST,
+                "/containers/web/resize",
+                Op::Resize,
+                Verb::Exec,
+                "web",
+            ),
+            (
+                Method::POST,
+                "/exec/e1/start",
+                Op::ExecStart,
+                Verb::Exec,
+                "e1",
+            ),
+            (
+                Method::POST,
+                "/exec/e1/resize",
+                Op::ExecResize,
+                Verb::Exec,
+                "e1",
+            ),
+            (
+                Method::GET,
+                "/exec/e1/json",
+                Op::ExecInspect,
+                Verb::Inspect,
+                "e1",
+            ),
+        ] {
+            assert_eq!(r(m, p), Ok((op, verb, target.into())), "{p}");
+        }
+        assert!(r(Method::GET, "/exec/e1/start").is_err(), "start is a POST");
         assert_eq!(
             r(Method::GET, "/images/localhost/app:1/json"),
             Ok((Op::ImageInspect, Verb::Images, "localhost/app:1".into()))
