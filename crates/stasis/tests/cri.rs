@@ -290,85 +290,96 @@ fn assert_nothing_left(cri: &Cri) {
     }
 }
 
-/// The kubelet's calls in order: Version, RunPodSandbox with host
-/// networking, its status, StopPodSandbox, RemovePodSandbox. The sandbox's
-/// process is stasis-pause, PID 1 of the pod's PID namespace, and nothing
-/// is left.
-#[test]
-fn the_cri_plugin_runs_a_host_network_pod_sandbox_on_stasis_pause() {
-    if !root_or_skip("the_cri_plugin_runs_a_host_network_pod_sandbox_on_stasis_pause") {
+/// Runs `body` (root only) with a fresh [`Cri`] and a client of it, one
+/// containerd test at a time, then asserts that nothing is left.
+fn with_cri(test: &str, body: impl AsyncFnOnce(&Cri, &mut RuntimeClient)) {
+    if !root_or_skip(test) {
         return;
     }
     let _one = containerd::one_at_a_time();
     let cri = Cri::start();
     Cri::runtime().block_on(async {
         let mut client = cri.ctd.runtime_client().await;
-        let version = call!(client, version, cri::VersionRequest::default());
-        assert_eq!(version.runtime_name, "containerd");
-        assert!(version.runtime_api_version.starts_with("v1"), "{version:?}");
-
-        let uid = pod_uid();
-        let config = containerd::host_network_pod(
-            "pause-test",
-            &uid,
-            cri.ctd.cgroup_parent(),
-            &cri.scratch.0.join("pod-logs"),
-        );
-        let id = call!(
-            client,
-            run_pod_sandbox,
-            cri::RunPodSandboxRequest {
-                config: Some(config),
-                runtime_handler: String::new(),
-            }
-        )
-        .pod_sandbox_id;
-        let status = call!(
-            client,
-            pod_sandbox_status,
-            cri::PodSandboxStatusRequest {
-                pod_sandbox_id: id.clone(),
-                verbose: true,
-            }
-        );
-        assert_eq!(
-            status.status.as_ref().map(|s| s.state),
-            Some(cri::PodSandboxState::SandboxReady as i32),
-            "{status:?}"
-        );
-        let info: serde_json::Value =
-            serde_json::from_str(status.info.get("info").expect("verbose info")).expect("json");
-        assert_eq!(info["image"], cri.pause_image.as_str(), "{info}");
-        let pid = containerd::sandbox_pid(&status);
-        wait_until_pause_runs(pid);
-        let nspid = status_field(pid, "NSpid:").expect("NSpid");
-        assert_eq!(nspid.split_whitespace().last(), Some("1"), "{nspid}");
-
-        call!(
-            client,
-            stop_pod_sandbox,
-            cri::StopPodSandboxRequest {
-                pod_sandbox_id: id.clone(),
-            }
-        );
-        wait_until(Duration::from_secs(10), "stasis-pause has ended", || {
-            !Path::new(&format!("/proc/{pid}")).exists()
-        });
-        call!(
-            client,
-            remove_pod_sandbox,
-            cri::RemovePodSandboxRequest {
-                pod_sandbox_id: id.clone(),
-            }
-        );
-        let left = call!(
-            client,
-            list_pod_sandbox,
-            cri::ListPodSandboxRequest::default()
-        );
-        assert!(left.items.is_empty(), "{left:?}");
+        body(&cri, &mut client).await;
     });
     assert_nothing_left(&cri);
+}
+
+/// The kubelet's calls in order: Version, RunPodSandbox with host
+/// networking, its status, StopPodSandbox, RemovePodSandbox. The sandbox's
+/// process is stasis-pause, PID 1 of the pod's PID namespace, and nothing
+/// is left.
+#[test]
+fn the_cri_plugin_runs_a_host_network_pod_sandbox_on_stasis_pause() {
+    with_cri(
+        "the_cri_plugin_runs_a_host_network_pod_sandbox_on_stasis_pause",
+        async |cri, client| {
+            let version = call!(client, version, cri::VersionRequest::default());
+            assert_eq!(version.runtime_name, "containerd");
+            assert!(version.runtime_api_version.starts_with("v1"), "{version:?}");
+
+            let uid = pod_uid();
+            let config = containerd::host_network_pod(
+                "pause-test",
+                &uid,
+                cri.ctd.cgroup_parent(),
+                &cri.scratch.0.join("pod-logs"),
+            );
+            let id = call!(
+                client,
+                run_pod_sandbox,
+                cri::RunPodSandboxRequest {
+                    config: Some(config),
+                    runtime_handler: String::new(),
+                }
+            )
+            .pod_sandbox_id;
+            let status = call!(
+                client,
+                pod_sandbox_status,
+                cri::PodSandboxStatusRequest {
+                    pod_sandbox_id: id.clone(),
+                    verbose: true,
+                }
+            );
+            assert_eq!(
+                status.status.as_ref().map(|s| s.state),
+                Some(cri::PodSandboxState::SandboxReady as i32),
+                "{status:?}"
+            );
+            let info: serde_json::Value =
+                serde_json::from_str(status.info.get("info").expect("verbose info")).expect("json");
+            assert_eq!(info["image"], cri.pause_image.as_str(), "{info}");
+            let pid = containerd::sandbox_pid(&status);
+            wait_until_pause_runs(pid);
+            let nspid = status_field(pid, "NSpid:").expect("NSpid");
+            assert_eq!(nspid.split_whitespace().last(), Some("1"), "{nspid}");
+
+            call!(
+                client,
+                stop_pod_sandbox,
+                cri::StopPodSandboxRequest {
+                    pod_sandbox_id: id.clone(),
+                }
+            );
+            wait_until(Duration::from_secs(10), "stasis-pause has ended", || {
+                !Path::new(&format!("/proc/{pid}")).exists()
+            });
+            call!(
+                client,
+                remove_pod_sandbox,
+                cri::RemovePodSandboxRequest {
+                    pod_sandbox_id: id.clone(),
+                }
+            );
+            let left = call!(
+                client,
+                list_pod_sandbox,
+                cri::ListPodSandboxRequest::default()
+            );
+            assert!(left.items.is_empty(), "{left:?}");
+        },
+    );
 }
 
 /// A busybox container (CreateContainer + StartContainer) in a pod that
@@ -380,69 +391,65 @@ fn the_cri_plugin_runs_a_host_network_pod_sandbox_on_stasis_pause() {
 /// RemovePodSandbox leave nothing.
 #[test]
 fn stasis_pause_reaps_the_orphan_a_cri_container_leaves() {
-    if !root_or_skip("stasis_pause_reaps_the_orphan_a_cri_container_leaves") {
-        return;
-    }
-    let _one = containerd::one_at_a_time();
-    let cri = Cri::start();
-    Cri::runtime().block_on(async {
-        let mut client = cri.ctd.runtime_client().await;
-        let pod = start_pod(&cri, &mut client, "(sleep 1000 &); exec sleep 999").await;
-        let status = call!(
-            client,
-            container_status,
-            cri::ContainerStatusRequest {
-                container_id: pod.container.clone(),
-                verbose: false,
-            }
-        );
-        assert_eq!(
-            status.status.as_ref().map(|s| s.state),
-            Some(cri::ContainerState::ContainerRunning as i32),
-            "{status:?}"
-        );
+    with_cri(
+        "stasis_pause_reaps_the_orphan_a_cri_container_leaves",
+        async |cri, client| {
+            let pod = start_pod(cri, client, "(sleep 1000 &); exec sleep 999").await;
+            let status = call!(
+                client,
+                container_status,
+                cri::ContainerStatusRequest {
+                    container_id: pod.container.clone(),
+                    verbose: false,
+                }
+            );
+            assert_eq!(
+                status.status.as_ref().map(|s| s.state),
+                Some(cri::ContainerState::ContainerRunning as i32),
+                "{status:?}"
+            );
 
-        let container_dir = pod.dir(V::V1).join(&pod.container);
-        let mut orphan = 0;
-        wait_until(
-            Duration::from_secs(10),
-            "the orphan re-parented to stasis-pause",
-            || {
-                orphan = read_pids(&container_dir)
-                    .into_iter()
-                    .find(|&p| {
-                        status_field(p, "PPid:") == Some(pod.pid.to_string())
-                            && status_field(p, "Name:").as_deref() == Some("sleep")
-                    })
-                    .unwrap_or(0);
-                orphan != 0
-            },
-        );
-        // The container's own process is there too, a child of the shim.
-        let main = read_pids(&container_dir)
-            .into_iter()
-            .find(|&p| p != orphan)
-            .expect("the container's main process");
-        assert_ne!(status_field(main, "PPid:"), Some(pod.pid.to_string()));
-        let nspid = status_field(orphan, "NSpid:").expect("the orphan's NSpid");
-        assert_ne!(nspid.split_whitespace().last(), Some("1"), "{nspid}");
-        assert_ne!(proc_state(orphan), Some('Z'));
+            let container_dir = pod.dir(V::V1).join(&pod.container);
+            let mut orphan = 0;
+            wait_until(
+                Duration::from_secs(10),
+                "the orphan re-parented to stasis-pause",
+                || {
+                    orphan = read_pids(&container_dir)
+                        .into_iter()
+                        .find(|&p| {
+                            status_field(p, "PPid:") == Some(pod.pid.to_string())
+                                && status_field(p, "Name:").as_deref() == Some("sleep")
+                        })
+                        .unwrap_or(0);
+                    orphan != 0
+                },
+            );
+            // The container's own process is there too, a child of the shim.
+            let main = read_pids(&container_dir)
+                .into_iter()
+                .find(|&p| p != orphan)
+                .expect("the container's main process");
+            assert_ne!(status_field(main, "PPid:"), Some(pod.pid.to_string()));
+            let nspid = status_field(orphan, "NSpid:").expect("the orphan's NSpid");
+            assert_ne!(nspid.split_whitespace().last(), Some("1"), "{nspid}");
+            assert_ne!(proc_state(orphan), Some('Z'));
 
-        rustix::process::kill_process(
-            rustix::process::Pid::from_raw(orphan.try_into().expect("a pid")).expect("a pid"),
-            rustix::process::Signal::KILL,
-        )
-        .expect("kill the orphan");
-        wait_until(
-            Duration::from_secs(10),
-            "stasis-pause reaps the orphan",
-            || !Path::new(&format!("/proc/{orphan}")).exists(),
-        );
-        assert!(Path::new(&format!("/proc/{}", pod.pid)).exists());
+            rustix::process::kill_process(
+                rustix::process::Pid::from_raw(orphan.try_into().expect("a pid")).expect("a pid"),
+                rustix::process::Signal::KILL,
+            )
+            .expect("kill the orphan");
+            wait_until(
+                Duration::from_secs(10),
+                "stasis-pause reaps the orphan",
+                || !Path::new(&format!("/proc/{orphan}")).exists(),
+            );
+            assert!(Path::new(&format!("/proc/{}", pod.pid)).exists());
 
-        stop_and_remove(&mut client, &pod).await;
-    });
-    assert_nothing_left(&cri);
+            stop_and_remove(client, &pod).await;
+        },
+    );
 }
 
 /// `stasis pause --k8s-pod UID --hierarchy V` on a CRI pod: one write at
@@ -452,75 +459,71 @@ fn stasis_pause_reaps_the_orphan_a_cri_container_leaves() {
 /// the container goes on (its counter moves).
 #[test]
 fn stasis_pauses_a_cri_pod_by_uid_in_v1_and_v2() {
-    if !root_or_skip("stasis_pauses_a_cri_pod_by_uid_in_v1_and_v2") {
-        return;
-    }
-    let _one = containerd::one_at_a_time();
-    let cri = Cri::start();
-    Cri::runtime().block_on(async {
-        let mut client = cri.ctd.runtime_client().await;
-        // The container counts in a file of its own root filesystem,
-        // read from the host through /proc/PID/root.
-        let pod = start_pod(
-            &cri,
-            &mut client,
-            "i=0; while true; do i=$((i+1)); echo $i > /srv/n; sleep 0.05; done",
-        )
-        .await;
-        let counter_pid = read_pids(&pod.dir(V::V1).join(&pod.container))
-            .into_iter()
-            .find(|&p| status_field(p, "Name:").as_deref() == Some("sh"))
-            .expect("the container's shell");
-        let counter = Path::new(&format!("/proc/{counter_pid}/root/srv/n")).to_owned();
-        let count = || {
-            std::fs::read_to_string(&counter)
-                .ok()
-                .and_then(|s| s.trim().parse::<u64>().ok())
-        };
-        wait_until(Duration::from_secs(10), "the counter counts", || {
-            count().is_some()
-        });
-
-        for v in [V::V1, V::V2] {
-            let other = if v == V::V1 { V::V2 } else { V::V1 };
-            let by_pod = ["--k8s-pod", pod.uid.as_str(), "--hierarchy", v.flag()];
-            stasis(&[&["pause"][..], &by_pod].concat()).ok();
-            let state = state_json(&by_pod);
-            assert_eq!(state["cgroup"], pod.node.as_str(), "{state}");
-            assert_eq!(state["frozen_by"], "self", "{state}");
-            assert!(kernel_frozen(v, &pod.dir(v)), "{v:?}");
-            for leaf in [&pod.sandbox, &pod.container] {
-                assert!(kernel_frozen(v, &pod.dir(v).join(leaf)), "{leaf} in {v:?}");
-                assert!(kernel_thawed(other, &pod.dir(other).join(leaf)), "{leaf}");
-            }
-            let by_id = [
-                "--container-id",
-                pod.container.as_str(),
-                "--hierarchy",
-                v.flag(),
-            ];
-            assert_eq!(state_json(&by_id)["frozen_by"], "ancestor");
-            // Stopped: a count read now is still the count a moment later.
-            let frozen_at = count();
-            std::thread::sleep(Duration::from_millis(300));
-            assert_eq!(
-                count(),
-                frozen_at,
-                "the counter moved while frozen in {v:?}"
-            );
-
-            stasis(&[&["unpause"][..], &by_pod].concat()).ok();
-            assert!(kernel_thawed(v, &pod.dir(v)), "{v:?}");
-            for leaf in [&pod.sandbox, &pod.container] {
-                assert!(kernel_thawed(v, &pod.dir(v).join(leaf)), "{leaf} in {v:?}");
-            }
-            wait_until(Duration::from_secs(10), "the counter moves again", || {
-                count() != frozen_at
+    with_cri(
+        "stasis_pauses_a_cri_pod_by_uid_in_v1_and_v2",
+        async |cri, client| {
+            // The container counts in a file of its own root filesystem,
+            // read from the host through /proc/PID/root.
+            let pod = start_pod(
+                cri,
+                client,
+                "i=0; while true; do i=$((i+1)); echo $i > /srv/n; sleep 0.05; done",
+            )
+            .await;
+            let counter_pid = read_pids(&pod.dir(V::V1).join(&pod.container))
+                .into_iter()
+                .find(|&p| status_field(p, "Name:").as_deref() == Some("sh"))
+                .expect("the container's shell");
+            let counter = Path::new(&format!("/proc/{counter_pid}/root/srv/n")).to_owned();
+            let count = || {
+                std::fs::read_to_string(&counter)
+                    .ok()
+                    .and_then(|s| s.trim().parse::<u64>().ok())
+            };
+            wait_until(Duration::from_secs(10), "the counter counts", || {
+                count().is_some()
             });
-        }
-        stop_and_remove(&mut client, &pod).await;
-    });
-    assert_nothing_left(&cri);
+
+            for v in [V::V1, V::V2] {
+                let other = if v == V::V1 { V::V2 } else { V::V1 };
+                let by_pod = ["--k8s-pod", pod.uid.as_str(), "--hierarchy", v.flag()];
+                stasis(&[&["pause"][..], &by_pod].concat()).ok();
+                let state = state_json(&by_pod);
+                assert_eq!(state["cgroup"], pod.node.as_str(), "{state}");
+                assert_eq!(state["frozen_by"], "self", "{state}");
+                assert!(kernel_frozen(v, &pod.dir(v)), "{v:?}");
+                for leaf in [&pod.sandbox, &pod.container] {
+                    assert!(kernel_frozen(v, &pod.dir(v).join(leaf)), "{leaf} in {v:?}");
+                    assert!(kernel_thawed(other, &pod.dir(other).join(leaf)), "{leaf}");
+                }
+                let by_id = [
+                    "--container-id",
+                    pod.container.as_str(),
+                    "--hierarchy",
+                    v.flag(),
+                ];
+                assert_eq!(state_json(&by_id)["frozen_by"], "ancestor");
+                // Stopped: a count read now is still the count a moment later.
+                let frozen_at = count();
+                std::thread::sleep(Duration::from_millis(300));
+                assert_eq!(
+                    count(),
+                    frozen_at,
+                    "the counter moved while frozen in {v:?}"
+                );
+
+                stasis(&[&["unpause"][..], &by_pod].concat()).ok();
+                assert!(kernel_thawed(v, &pod.dir(v)), "{v:?}");
+                for leaf in [&pod.sandbox, &pod.container] {
+                    assert!(kernel_thawed(v, &pod.dir(v).join(leaf)), "{leaf} in {v:?}");
+                }
+                wait_until(Duration::from_secs(10), "the counter moves again", || {
+                    count() != frozen_at
+                });
+            }
+            stop_and_remove(client, &pod).await;
+        },
+    );
 }
 
 /// StopPodSandbox of a frozen pod. With the v1 freezer the kill cannot be
@@ -531,65 +534,61 @@ fn stasis_pauses_a_cri_pod_by_uid_in_v1_and_v2() {
 /// assertion).
 #[test]
 fn stop_pod_sandbox_cannot_end_a_v1_frozen_pod_until_it_is_thawed() {
-    if !root_or_skip("stop_pod_sandbox_cannot_end_a_v1_frozen_pod_until_it_is_thawed") {
-        return;
-    }
-    let _one = containerd::one_at_a_time();
-    let cri = Cri::start();
-    Cri::runtime().block_on(async {
-        let mut client = cri.ctd.runtime_client().await;
-        for v in [V::V1, V::V2] {
-            let pod = start_pod(&cri, &mut client, "exec sleep 1000").await;
-            let by_pod = ["--k8s-pod", pod.uid.as_str(), "--hierarchy", v.flag()];
-            stasis(&[&["pause"][..], &by_pod].concat()).ok();
-            let bound = Duration::from_secs(40);
-            let start = Instant::now();
-            let stopped = tokio::time::timeout(
-                bound,
-                client.stop_pod_sandbox(cri::StopPodSandboxRequest {
-                    pod_sandbox_id: pod.sandbox.clone(),
-                }),
-            )
-            .await;
-            let took = start.elapsed();
-            let outcome = match &stopped {
-                Err(_) => format!("no answer within {bound:?}"),
-                Ok(Ok(_)) => "success".to_owned(),
-                Ok(Err(status)) => format!("error: {}", status.message()),
-            };
-            let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
-            eprintln!(
-                "StopPodSandbox of a {v:?}-frozen pod: {outcome} after {took:.1?} (load {})",
-                load.split_whitespace().next().unwrap_or("?")
-            );
-            let alive = Path::new(&format!("/proc/{}", pod.pid)).exists();
-            match v {
-                V::V1 => {
-                    assert!(alive, "a v1-frozen stasis-pause ended without a thaw");
-                    assert!(kernel_frozen(v, &pod.dir(v)), "the pod was thawed");
-                    stasis(&[&["unpause"][..], &by_pod].concat()).ok();
-                    let start = Instant::now();
-                    stop_and_remove(&mut client, &pod).await;
-                    eprintln!(
-                        "after the thaw, StopPodSandbox + RemovePodSandbox: {:.1?}",
-                        start.elapsed()
-                    );
-                }
-                V::V2 => {
-                    assert!(
-                        matches!(stopped, Ok(Ok(_))),
-                        "StopPodSandbox of a v2-frozen pod: {outcome}"
-                    );
-                    wait_until(Duration::from_secs(10), "stasis-pause has ended", || {
-                        !Path::new(&format!("/proc/{}", pod.pid)).exists()
-                    });
-                    // The pod's node stays frozen (nothing thawed it): the
-                    // sandbox goes all the same.
-                    stop_and_remove(&mut client, &pod).await;
-                    stasis(&[&["unpause"][..], &by_pod].concat()).ok();
+    with_cri(
+        "stop_pod_sandbox_cannot_end_a_v1_frozen_pod_until_it_is_thawed",
+        async |cri, client| {
+            for v in [V::V1, V::V2] {
+                let pod = start_pod(cri, client, "exec sleep 1000").await;
+                let by_pod = ["--k8s-pod", pod.uid.as_str(), "--hierarchy", v.flag()];
+                stasis(&[&["pause"][..], &by_pod].concat()).ok();
+                let bound = Duration::from_secs(40);
+                let start = Instant::now();
+                let stopped = tokio::time::timeout(
+                    bound,
+                    client.stop_pod_sandbox(cri::StopPodSandboxRequest {
+                        pod_sandbox_id: pod.sandbox.clone(),
+                    }),
+                )
+                .await;
+                let took = start.elapsed();
+                let outcome = match &stopped {
+                    Err(_) => format!("no answer within {bound:?}"),
+                    Ok(Ok(_)) => "success".to_owned(),
+                    Ok(Err(status)) => format!("error: {}", status.message()),
+                };
+                let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+                eprintln!(
+                    "StopPodSandbox of a {v:?}-frozen pod: {outcome} after {took:.1?} (load {})",
+                    load.split_whitespace().next().unwrap_or("?")
+                );
+                let alive = Path::new(&format!("/proc/{}", pod.pid)).exists();
+                match v {
+                    V::V1 => {
+                        assert!(alive, "a v1-frozen stasis-pause ended without a thaw");
+                        assert!(kernel_frozen(v, &pod.dir(v)), "the pod was thawed");
+                        stasis(&[&["unpause"][..], &by_pod].concat()).ok();
+                        let start = Instant::now();
+                        stop_and_remove(client, &pod).await;
+                        eprintln!(
+                            "after the thaw, StopPodSandbox + RemovePodSandbox: {:.1?}",
+                            start.elapsed()
+                        );
+                    }
+                    V::V2 => {
+                        assert!(
+                            matches!(stopped, Ok(Ok(_))),
+                            "StopPodSandbox of a v2-frozen pod: {outcome}"
+                        );
+                        wait_until(Duration::from_secs(10), "stasis-pause has ended", || {
+                            !Path::new(&format!("/proc/{}", pod.pid)).exists()
+                        });
+                        // The pod's node stays frozen (nothing thawed it): the
+                        // sandbox goes all the same.
+                        stop_and_remove(client, &pod).await;
+                        stasis(&[&["unpause"][..], &by_pod].concat()).ok();
+                    }
                 }
             }
-        }
-    });
-    assert_nothing_left(&cri);
+        },
+    );
 }
