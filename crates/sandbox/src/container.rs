@@ -269,7 +269,7 @@ impl Sandbox {
         opts.isolation
             .validate(opts.rootfs.is_some() || opts.image.is_some())?;
         let device_rules = opts.isolation.device_rules()?;
-        if device_rules.is_some() && self.host.devices.is_none() {
+        if device_rules.is_some() && self.host.devices == crate::host::DeviceControl::None {
             return Err(Error::NoDevicesController);
         }
         let rootfs = match &opts.rootfs {
@@ -787,7 +787,7 @@ pub(crate) fn parse_env(env: &[String]) -> Result<Vec<(String, String)>> {
 }
 
 /// An exit status as docker reports it: the code, or 128 + the signal.
-pub(crate) fn exit_code(status: std::process::ExitStatus) -> i32 {
+pub fn exit_code(status: std::process::ExitStatus) -> i32 {
     use std::os::unix::process::ExitStatusExt;
     status
         .code()

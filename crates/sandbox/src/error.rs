@@ -239,8 +239,15 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
-    #[error("this host has no v1 devices controller, and confining a container's devices on cgroup v2 (an eBPF device program) is not implemented: run it with --privileged")]
+    #[error("this host has neither a v1 devices controller nor a cgroup2 tree to confine a container's devices in: run it with --privileged")]
     NoDevicesController,
+    #[error("{step} the device program of {}", path.display())]
+    DeviceProgram {
+        path: PathBuf,
+        step: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("building the seccomp filter: {reason}")]
     Seccomp { reason: String },
     #[error("device {}", path.display())]

@@ -68,6 +68,9 @@ pub mod attach;
 pub mod audit;
 mod cgroups;
 mod container;
+// bpf(2) for the cgroup2 device program.
+#[allow(unsafe_code)]
+pub mod devices;
 mod error;
 mod exec;
 #[cfg(test)]
@@ -97,12 +100,12 @@ use std::path::{Path, PathBuf};
 
 pub use cgroups::PodCgroups;
 pub use container::{
-    ContainerOptions, ContainerRecord, ContainerStatus, ExitRecord, StdioMode, User,
+    exit_code, ContainerOptions, ContainerRecord, ContainerStatus, ExitRecord, StdioMode, User,
 };
 pub use error::{Error, Kind, Result};
 pub use freezer;
 pub use health::{HealthConfig, HealthLog, HealthState, HealthStatus, Probe};
-pub use host::Host;
+pub use host::{DeviceControl, Host};
 pub use id::{validate_name, Id};
 pub use isolation::{Isolation, Mount, Seccomp};
 pub use journal::{Event, EventType, Journal};
@@ -111,6 +114,7 @@ pub use overlay::ImageRoot;
 pub use pod::{PodOptions, PodRecord, PodStatus};
 pub use process::{Process, ProcessRef};
 pub use restart::RestartPolicy;
+pub use spawn::leave_real_time;
 pub use store::{Store, DEFAULT_ROOT};
 
 /// The pods and containers under one state root.

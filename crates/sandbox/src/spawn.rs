@@ -1,4 +1,5 @@
-//! Starting processes inside a pod — the crate's only unsafe code.
+//! Starting processes inside a pod — with `devices`' bpf(2) calls, the
+//! crate's only unsafe code.
 //!
 //! Each spawn runs a closure in the forked child before `exec` (std's
 //! `pre_exec`), where only the calling thread exists: there it joins or
@@ -75,6 +76,7 @@ pub(crate) fn spawn_pause(spec: &PauseSpawn<'_>) -> Result<Child> {
     unsafe {
         cmd.pre_exec(move || {
             rustix::process::setsid()?;
+            leave_real_time()?;
             if cgroupns {
                 // Rooted at the pod node, so members see the pod as `/`.
                 for p in &node {
@@ -378,6 +380,7 @@ fn setup_member(
         // its controlling terminal: job control and ^C work inside.
         rustix::process::ioctl_tiocsctty(rustix::stdio::stdin())?;
     }
+    leave_real_time()?;
     for p in leaf {
         write_self(p)?;
     }
@@ -775,6 +778,35 @@ fn unshare(flags: UnshareFlags) -> std::io::Result<()> {
     // SAFETY: the flags never include CLONE_FILES, so no thread is left with
     // descriptors that another thread's table no longer has.
     unsafe { rustix::thread::unshare_unsafe(flags) }.map_err(Into::into)
+}
+
+/// Takes the calling process out of a real-time scheduling policy
+/// (`SCHED_FIFO`, `SCHED_RR`, inherited from a real-time caller such as
+/// `chrt -f 50 stasis run`) back to `SCHED_OTHER`, before it joins its
+/// cgroups. A pod's processes are not the caller's: docker's containers
+/// never inherit the client's policy either. And the v1 `cpu` controller
+/// refuses (`EINVAL`) a real-time task in a group without a
+/// `cpu.rt_runtime_us` budget, which a pod's node does not have. Other
+/// policies (batch, idle) and the nice value stay as inherited.
+pub fn leave_real_time() -> std::io::Result<()> {
+    // SAFETY: plain syscalls on the calling process (pid 0), with a
+    // `sched_param` that lives for the call; safe between fork and exec.
+    unsafe {
+        let policy = libc::sched_getscheduler(0);
+        if policy < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        if policy & !libc::SCHED_RESET_ON_FORK != libc::SCHED_FIFO
+            && policy & !libc::SCHED_RESET_ON_FORK != libc::SCHED_RR
+        {
+            return Ok(());
+        }
+        let param = libc::sched_param { sched_priority: 0 };
+        if libc::sched_setscheduler(0, libc::SCHED_OTHER, &param) < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(())
 }
 
 /// Moves the calling process into the cgroup whose `cgroup.procs` this is.

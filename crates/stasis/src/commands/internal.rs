@@ -17,6 +17,9 @@ pub struct Args {
 }
 
 pub fn run(global: &Global, args: &Args) -> Result<()> {
+    // A monitor outlives the command that started it: it does not keep a
+    // real-time caller's policy (nor pass it to the container's restarts).
+    sandbox::leave_real_time().context("leaving the caller's real-time policy")?;
     let sandbox = open(global)?;
     let id = Id::try_from(args.id.clone())?;
     // stdout is the pipe `run` reads the outcome from: keep it only as the
