@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::cgroup::{Cgroup, Placement};
+use crate::cgroup::{Cgroup, Choice, Placement, Target};
 use crate::deadline::Deadline;
 use crate::error::{Error, Result};
 use crate::hierarchies::Hierarchies;
@@ -272,6 +272,36 @@ impl Freezer {
             thawed.push((&placement.chosen, self.thaw(&placement.chosen)?));
         }
         Ok(thawed)
+    }
+
+    /// Thaws the Kubernetes pod `uid` (its cgroup node, found as
+    /// [`Target::K8sPod`] finds it) in every mounted hierarchy where its own
+    /// freeze holds it: what a node agent does before it lets a paused pod
+    /// be deleted, since with the v1 freezer a frozen pod cannot be killed
+    /// (StopPodSandbox hangs). Idempotent: a pod that is not paused, or
+    /// whose cgroup is gone already, gives an empty list. A pod frozen only
+    /// through an ancestor (a QoS or `kubepods` node someone froze) is not
+    /// this call's to thaw: [`Error::PausedByAncestor`].
+    pub fn thaw_k8s_pod(
+        &self,
+        hierarchies: &Hierarchies,
+        uid: &str,
+    ) -> Result<Vec<(Cgroup, Outcome)>> {
+        let target = Target::K8sPod(uid.to_owned());
+        let placement = match hierarchies.place(&target, Choice::Auto) {
+            Ok(placement) => placement,
+            Err(e) if e.is_not_found() => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        };
+        match self.unpause(&placement) {
+            Ok(thawed) => Ok(thawed
+                .into_iter()
+                .map(|(cg, outcome)| (cg.clone(), outcome))
+                .collect()),
+            Err(Error::NotPaused { .. }) => Ok(Vec::new()),
+            Err(e) if e.is_not_found() => Ok(Vec::new()),
+            Err(e) => Err(e),
+        }
     }
 
     /// Thaws after a failed freeze; a thaw that fails too is reported as

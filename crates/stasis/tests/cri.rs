@@ -528,8 +528,9 @@ fn stasis_pauses_a_cri_pod_by_uid_in_v1_and_v2() {
 
 /// StopPodSandbox of a frozen pod. With the v1 freezer the kill cannot be
 /// delivered until the thaw: the call comes back (or the bound ends) with
-/// the pod's processes still there, and only a thaw lets a second call end
-/// them. With the v2 freezer fatal signals get through and the call ends
+/// the pod's processes still there, and only a thaw
+/// (`Freezer::thaw_k8s_pod`, as the node agent calls it) lets a second call
+/// end them. With the v2 freezer fatal signals get through and the call ends
 /// the pod. The time each call took is printed (a measurement, not an
 /// assertion).
 #[test]
@@ -566,7 +567,21 @@ fn stop_pod_sandbox_cannot_end_a_v1_frozen_pod_until_it_is_thawed() {
                     V::V1 => {
                         assert!(alive, "a v1-frozen stasis-pause ended without a thaw");
                         assert!(kernel_frozen(v, &pod.dir(v)), "the pod was thawed");
-                        stasis(&[&["unpause"][..], &by_pod].concat()).ok();
+                        // The thaw a node agent does before a deletion: the
+                        // library's, idempotent, and nothing for a pod that
+                        // is not there.
+                        let h =
+                            freezer::Hierarchies::detect(Path::new("/proc")).expect("mountinfo");
+                        let thawer = freezer::Freezer::new();
+                        let thawed = thawer.thaw_k8s_pod(&h, &pod.uid).expect("thaw the pod");
+                        let paths: Vec<&str> =
+                            thawed.iter().map(|(cg, _)| cg.path.as_str()).collect();
+                        assert_eq!(paths, [pod.node.as_str()], "{thawed:?}");
+                        assert!(kernel_thawed(v, &pod.dir(v)));
+                        let again = thawer.thaw_k8s_pod(&h, &pod.uid).expect("thaw again");
+                        assert!(again.is_empty(), "{again:?}");
+                        let absent = thawer.thaw_k8s_pod(&h, &pod_uid()).expect("no such pod");
+                        assert!(absent.is_empty(), "{absent:?}");
                         let start = Instant::now();
                         stop_and_remove(client, &pod).await;
                         eprintln!(
