@@ -456,6 +456,42 @@ mod tests {
     }
 
     #[test]
+    fn a_k8s_pods_thaw_is_idempotent_and_leaves_an_ancestors_freeze() {
+        let uid = "0d6f4c2a-9b1e-4a7f-a3c5-7e8d9f0a1b2c";
+        let fake = Fake::new("f-k8s-thaw", false);
+        fake.v1("kubepods", "THAWED", false, false);
+        fake.v1("kubepods/besteffort", "THAWED", false, false);
+        let node = format!("kubepods/besteffort/pod{uid}");
+        fake.v1(&node, "FROZEN", true, false);
+        fake.v1(&format!("{node}/{}", "a".repeat(64)), "FROZEN", false, true);
+        let f = Freezer::new();
+        let thawed = f.thaw_k8s_pod(&fake.hierarchies, uid).expect("thaw");
+        let paths: Vec<&str> = thawed.iter().map(|(cg, _)| cg.path.as_str()).collect();
+        assert_eq!(paths, [format!("/{node}")]);
+        let state = fs::read_to_string(fake.base.join("cg").join(&node).join("freezer.state"));
+        assert_eq!(state.expect("read").trim(), "THAWED");
+        fake.v1(&node, "THAWED", false, false);
+        let again = f.thaw_k8s_pod(&fake.hierarchies, uid).expect("not paused");
+        assert!(again.is_empty(), "{again:?}");
+        let other = "1d6f4c2a-9b1e-4a7f-a3c5-7e8d9f0a1b2c";
+        let absent = f
+            .thaw_k8s_pod(&fake.hierarchies, other)
+            .expect("no such pod");
+        assert!(absent.is_empty(), "{absent:?}");
+        // Frozen through its QoS node: not this call's to thaw.
+        fake.v1("kubepods/besteffort", "FROZEN", true, false);
+        fake.v1(&node, "FROZEN", false, true);
+        let err = f
+            .thaw_k8s_pod(&fake.hierarchies, uid)
+            .expect_err("an ancestor's");
+        assert!(matches!(err, Error::PausedByAncestor { .. }), "{err}");
+        let err = f
+            .thaw_k8s_pod(&fake.hierarchies, "../x")
+            .expect_err("invalid");
+        assert!(err.is_invalid(), "{err}");
+    }
+
+    #[test]
     fn v2_requests_and_effective_state() {
         let fake = Fake::new("f-v2", true);
         fake.v2("a", true, true, "");
