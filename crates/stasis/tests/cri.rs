@@ -25,19 +25,6 @@ use common::*;
 use k8s_cri::v1 as cri;
 use testkit::containerd::{self, Containerd, RuntimeClient};
 
-/// The bound of every CRI call but the measured one.
-const CALL_LIMIT: Duration = Duration::from_secs(60);
-
-macro_rules! call {
-    ($client:expr, $method:ident, $req:expr) => {
-        tokio::time::timeout(CALL_LIMIT, $client.$method($req))
-            .await
-            .unwrap_or_else(|_| panic!("{} timed out", stringify!($method)))
-            .unwrap_or_else(|e| panic!("{}: {e}", stringify!($method)))
-            .into_inner()
-    };
-}
-
 /// A containerd with the CRI plugin whose sandbox image is stasis-pause,
 /// and a busybox image; dropped (stopped, cleaned) before the scratch
 /// directory that holds it.
@@ -113,32 +100,11 @@ async fn start_pod(cri: &Cri, client: &mut RuntimeClient, script: &str) -> Pod {
         cri.ctd.cgroup_parent(),
         &cri.scratch.0.join(format!("logs-{uid}")),
     );
-    let sandbox = call!(
-        client,
-        run_pod_sandbox,
-        cri::RunPodSandboxRequest {
-            config: Some(config.clone()),
-            runtime_handler: String::new(),
-        }
-    )
-    .pod_sandbox_id;
-    let status = call!(
-        client,
-        pod_sandbox_status,
-        cri::PodSandboxStatusRequest {
-            pod_sandbox_id: sandbox.clone(),
-            verbose: true,
-        }
-    );
-    assert_eq!(
-        status.status.as_ref().map(|s| s.state),
-        Some(cri::PodSandboxState::SandboxReady as i32),
-        "{status:?}"
-    );
+    let (sandbox, status) = containerd::run_pod_sandbox(client, config.clone()).await;
     let pid = containerd::sandbox_pid(&status);
     wait_until_pause_runs(pid);
 
-    let container = call!(
+    let container = testkit::cri_call!(
         client,
         create_container,
         cri::CreateContainerRequest {
@@ -167,7 +133,7 @@ async fn start_pod(cri: &Cri, client: &mut RuntimeClient, script: &str) -> Pod {
         }
     )
     .container_id;
-    call!(
+    testkit::cri_call!(
         client,
         start_container,
         cri::StartContainerRequest {
@@ -206,7 +172,7 @@ async fn start_pod(cri: &Cri, client: &mut RuntimeClient, script: &str) -> Pod {
 /// StopPodSandbox (which stops its containers), then RemovePodSandbox;
 /// asserts that no sandbox, container or process is left.
 async fn stop_and_remove(client: &mut RuntimeClient, pod: &Pod) {
-    call!(
+    testkit::cri_call!(
         client,
         stop_pod_sandbox,
         cri::StopPodSandboxRequest {
@@ -217,20 +183,20 @@ async fn stop_and_remove(client: &mut RuntimeClient, pod: &Pod) {
     wait_until(Duration::from_secs(10), "stasis-pause has ended", || {
         !Path::new(&format!("/proc/{}", pod.pid)).exists()
     });
-    call!(
+    testkit::cri_call!(
         client,
         remove_pod_sandbox,
         cri::RemovePodSandboxRequest {
             pod_sandbox_id: pod.sandbox.clone(),
         }
     );
-    let pods = call!(
+    let pods = testkit::cri_call!(
         client,
         list_pod_sandbox,
         cri::ListPodSandboxRequest::default()
     );
     assert!(pods.items.iter().all(|p| p.id != pod.sandbox), "{pods:?}");
-    let containers = call!(
+    let containers = testkit::cri_call!(
         client,
         list_containers,
         cri::ListContainersRequest::default()
@@ -314,7 +280,7 @@ fn the_cri_plugin_runs_a_host_network_pod_sandbox_on_stasis_pause() {
     with_cri(
         "the_cri_plugin_runs_a_host_network_pod_sandbox_on_stasis_pause",
         async |cri, client| {
-            let version = call!(client, version, cri::VersionRequest::default());
+            let version = testkit::cri_call!(client, version, cri::VersionRequest::default());
             assert_eq!(version.runtime_name, "containerd");
             assert!(version.runtime_api_version.starts_with("v1"), "{version:?}");
 
@@ -325,28 +291,7 @@ fn the_cri_plugin_runs_a_host_network_pod_sandbox_on_stasis_pause() {
                 cri.ctd.cgroup_parent(),
                 &cri.scratch.0.join("pod-logs"),
             );
-            let id = call!(
-                client,
-                run_pod_sandbox,
-                cri::RunPodSandboxRequest {
-                    config: Some(config),
-                    runtime_handler: String::new(),
-                }
-            )
-            .pod_sandbox_id;
-            let status = call!(
-                client,
-                pod_sandbox_status,
-                cri::PodSandboxStatusRequest {
-                    pod_sandbox_id: id.clone(),
-                    verbose: true,
-                }
-            );
-            assert_eq!(
-                status.status.as_ref().map(|s| s.state),
-                Some(cri::PodSandboxState::SandboxReady as i32),
-                "{status:?}"
-            );
+            let (id, status) = containerd::run_pod_sandbox(client, config).await;
             let info: serde_json::Value =
                 serde_json::from_str(status.info.get("info").expect("verbose info")).expect("json");
             assert_eq!(info["image"], cri.pause_image.as_str(), "{info}");
@@ -355,7 +300,7 @@ fn the_cri_plugin_runs_a_host_network_pod_sandbox_on_stasis_pause() {
             let nspid = status_field(pid, "NSpid:").expect("NSpid");
             assert_eq!(nspid.split_whitespace().last(), Some("1"), "{nspid}");
 
-            call!(
+            testkit::cri_call!(
                 client,
                 stop_pod_sandbox,
                 cri::StopPodSandboxRequest {
@@ -365,14 +310,14 @@ fn the_cri_plugin_runs_a_host_network_pod_sandbox_on_stasis_pause() {
             wait_until(Duration::from_secs(10), "stasis-pause has ended", || {
                 !Path::new(&format!("/proc/{pid}")).exists()
             });
-            call!(
+            testkit::cri_call!(
                 client,
                 remove_pod_sandbox,
                 cri::RemovePodSandboxRequest {
                     pod_sandbox_id: id.clone(),
                 }
             );
-            let left = call!(
+            let left = testkit::cri_call!(
                 client,
                 list_pod_sandbox,
                 cri::ListPodSandboxRequest::default()
@@ -395,7 +340,7 @@ fn stasis_pause_reaps_the_orphan_a_cri_container_leaves() {
         "stasis_pause_reaps_the_orphan_a_cri_container_leaves",
         async |cri, client| {
             let pod = start_pod(cri, client, "(sleep 1000 &); exec sleep 999").await;
-            let status = call!(
+            let status = testkit::cri_call!(
                 client,
                 container_status,
                 cri::ContainerStatusRequest {

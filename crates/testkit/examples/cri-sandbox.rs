@@ -27,18 +27,6 @@ use k8s_cri::v1 as cri;
 use testkit::containerd::{self, Containerd, RuntimeClient};
 use testkit::{pod_uid, unique_name, wait_until};
 
-const LIMIT: Duration = Duration::from_secs(60);
-
-macro_rules! call {
-    ($client:expr, $method:ident, $req:expr) => {
-        tokio::time::timeout(LIMIT, $client.$method($req))
-            .await
-            .unwrap_or_else(|_| panic!("{} timed out", stringify!($method)))
-            .unwrap_or_else(|e| panic!("{}: {e}", stringify!($method)))
-            .into_inner()
-    };
-}
-
 struct Image {
     name: String,
     binary: Vec<u8>,
@@ -148,41 +136,19 @@ async fn run_until_ready(image: &Image, client: &mut RuntimeClient) -> (f64, Str
         &image.dir.0.join("logs"),
     );
     let start = Instant::now();
-    let id = call!(
-        client,
-        run_pod_sandbox,
-        cri::RunPodSandboxRequest {
-            config: Some(config),
-            runtime_handler: String::new(),
-        }
-    )
-    .pod_sandbox_id;
-    loop {
-        let status = call!(
-            client,
-            pod_sandbox_status,
-            cri::PodSandboxStatusRequest {
-                pod_sandbox_id: id.clone(),
-                verbose: false,
-            }
-        );
-        if status.status.map(|s| s.state) == Some(cri::PodSandboxState::SandboxReady as i32) {
-            break;
-        }
-        assert!(start.elapsed() < LIMIT, "sandbox {id} never got ready");
-    }
+    let (id, _) = containerd::run_pod_sandbox(client, config).await;
     (start.elapsed().as_secs_f64() * 1000.0, id)
 }
 
 async fn stop_remove(client: &mut RuntimeClient, id: &str) {
-    call!(
+    testkit::cri_call!(
         client,
         stop_pod_sandbox,
         cri::StopPodSandboxRequest {
             pod_sandbox_id: id.to_owned(),
         }
     );
-    call!(
+    testkit::cri_call!(
         client,
         remove_pod_sandbox,
         cri::RemovePodSandboxRequest {
@@ -202,15 +168,13 @@ struct Memory {
 async fn hundred(image: &Image, client: &mut RuntimeClient, count: usize) -> Memory {
     let mut sandboxes = Vec::new();
     for _ in 0..count {
-        let (_, id) = run_until_ready(image, client).await;
-        let status = call!(
-            client,
-            pod_sandbox_status,
-            cri::PodSandboxStatusRequest {
-                pod_sandbox_id: id.clone(),
-                verbose: true,
-            }
+        let config = containerd::host_network_pod(
+            "bench",
+            &pod_uid(),
+            image.ctd.cgroup_parent(),
+            &image.dir.0.join("logs"),
         );
+        let (id, status) = containerd::run_pod_sandbox(client, config).await;
         sandboxes.push((id, containerd::sandbox_pid(&status)));
     }
     for &(_, pid) in &sandboxes {
