@@ -406,6 +406,8 @@ pub enum Error {
     #[error(transparent)]
     Freezer(#[from] freezer::Error),
     #[error(transparent)]
+    Checkpoint(#[from] crate::checkpoint::CheckpointError),
+    #[error(transparent)]
     Audit(#[from] crate::audit::Error),
 }
 
@@ -418,6 +420,11 @@ impl Error {
     pub fn is_not_found(&self) -> bool {
         match self {
             Error::NotFound { .. } | Error::NoMatch { .. } => true,
+            Error::Checkpoint(
+                crate::checkpoint::CheckpointError::NoCheckpoint { .. }
+                | crate::checkpoint::CheckpointError::NoCriu
+                | crate::checkpoint::CheckpointError::CriuMissing { .. },
+            ) => true,
             Error::Rootfs { source, .. } => source.kind() == io::ErrorKind::NotFound,
             Error::Freezer(e) => e.is_not_found(),
             _ => false,
@@ -435,6 +442,10 @@ impl Error {
             | Error::PausedByPod { .. }
             | Error::StillRunning { .. }
             | Error::NameInUse { .. } => true,
+            Error::Checkpoint(
+                crate::checkpoint::CheckpointError::Refused { .. }
+                | crate::checkpoint::CheckpointError::NotExited { .. },
+            ) => true,
             Error::Freezer(e) => e.is_already_paused() || e.is_not_paused(),
             _ => false,
         }
@@ -535,6 +546,7 @@ impl Error {
             | Error::WaitChild(source)
             | Error::Pty(source) => Some(source),
             Error::AttachSocket { source, .. } | Error::Attach { source, .. } => Some(source),
+            Error::Checkpoint(e) => e.io_error(),
             _ => None,
         }
     }

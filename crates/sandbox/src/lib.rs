@@ -19,7 +19,9 @@
 //!   [`Sandbox::create_container`], [`Sandbox::start_container`],
 //!   [`Sandbox::start_again`] (an exited one, in a new process),
 //!   [`Sandbox::run_monitor`], [`Sandbox::exec`], [`Sandbox::kill_container`],
-//!   [`Sandbox::copy_logs`].
+//!   [`Sandbox::copy_logs`]; through CRIU, [`Sandbox::checkpoint_container`],
+//!   [`Sandbox::restore_container`] and [`Sandbox::restore_as`]
+//!   ([`checkpoint`]).
 //! - [`ProcessRef`] — a recorded process (PID + start time), opened as a
 //!   pidfd ([`Process`]) to signal or wait for it without a PID-reuse race.
 //! - [`store`] — atomic JSON records under per-record locks, and names.
@@ -67,6 +69,7 @@ mod again;
 pub mod attach;
 pub mod audit;
 mod cgroups;
+pub mod checkpoint;
 mod container;
 // bpf(2) for the cgroup2 device program.
 #[allow(unsafe_code)]
@@ -99,6 +102,7 @@ mod watch;
 use std::path::{Path, PathBuf};
 
 pub use cgroups::PodCgroups;
+pub use checkpoint::{Checkpoint, CheckpointInfo, CheckpointOptions, Restore, RestoreSource};
 pub use container::{
     exit_code, ContainerOptions, ContainerRecord, ContainerStatus, ExitRecord, StdioMode, User,
 };
@@ -123,6 +127,7 @@ pub struct Sandbox {
     store: Store,
     host: Host,
     pause_binary: Option<PathBuf>,
+    criu_binary: Option<PathBuf>,
 }
 
 impl Sandbox {
@@ -138,12 +143,20 @@ impl Sandbox {
             store: Store::open(root)?,
             host,
             pause_binary: None,
+            criu_binary: None,
         })
     }
 
     /// Uses this `stasis-pause` binary instead of looking for one.
     pub fn with_pause_binary(mut self, path: PathBuf) -> Self {
         self.pause_binary = Some(path);
+        self
+    }
+
+    /// Uses this CRIU binary instead of looking for `criu` (a path that
+    /// does not exist makes checkpoint and restore refuse).
+    pub fn with_criu(mut self, path: PathBuf) -> Self {
+        self.criu_binary = Some(path);
         self
     }
 

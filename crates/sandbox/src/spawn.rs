@@ -213,6 +213,9 @@ pub(crate) fn spawn_member(spec: MemberSpawn, stdio: impl FnOnce(&mut Command)) 
                 let _ = rustix::io::write(&report_write, step);
                 e
             };
+            // Only its standard streams go in: a descriptor whoever ran
+            // stasis left open (a lock, say) must not reach the container.
+            close_on_exec_above_stdio().map_err(|e| report(STEP_SETUP, e))?;
             setup_member(
                 new_session,
                 controlling_tty,
@@ -274,6 +277,24 @@ pub(crate) fn spawn_member(spec: MemberSpawn, stdio: impl FnOnce(&mut Command)) 
             None => Error::SpawnCommand { program, source },
         }
     })
+}
+
+/// Marks every descriptor above 2 close-on-exec (`close_range(2)`).
+fn close_on_exec_above_stdio() -> std::io::Result<()> {
+    // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only sets a flag on
+    // descriptors; it takes no pointers and closes nothing before the exec.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            3u32,
+            u32::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        )
+    };
+    if r < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 /// The byte a failed setup step writes to the report pipe.
@@ -855,4 +876,36 @@ fn c_path(p: &Path) -> Result<CString> {
 
 fn c_paths(paths: &[PathBuf]) -> Result<Vec<CString>> {
     paths.iter().map(|p| c_path(p)).collect()
+}
+
+/// Starts `cmd` (CRIU's restore) inside a container's cgroup leaves, so
+/// that what it forks is born there, with `inherit` open in it at the same
+/// numbers (they are CLOEXEC here; the child clears the flag).
+pub(crate) fn spawn_in_leaves(
+    mut cmd: Command,
+    leaf_procs: &[PathBuf],
+    inherit: &[OwnedFd],
+) -> std::io::Result<Child> {
+    let leaf =
+        c_paths(leaf_procs).map_err(|_| std::io::Error::from(std::io::ErrorKind::InvalidInput))?;
+    let fds: Vec<std::os::fd::RawFd> = inherit
+        .iter()
+        .map(std::os::fd::AsRawFd::as_raw_fd)
+        .collect();
+    // SAFETY: the closure runs in the forked child before exec and only
+    // makes syscalls on data prepared before the fork (C strings, and
+    // descriptor numbers that stay open in the caller until the spawn).
+    unsafe {
+        cmd.pre_exec(move || {
+            for p in &leaf {
+                write_self(p)?;
+            }
+            for fd in &fds {
+                let fd = std::os::fd::BorrowedFd::borrow_raw(*fd);
+                rustix::io::fcntl_setfd(fd, rustix::io::FdFlags::empty())?;
+            }
+            Ok(())
+        });
+    }
+    cmd.spawn()
 }

@@ -6,7 +6,7 @@
 mod common;
 
 use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use common::*;
 
@@ -15,28 +15,6 @@ const DEVICES_MOUNT: &str = "/sys/fs/cgroup/devices";
 
 /// docker's default capability set as /proc/PID/status prints it.
 const DOCKER_CAPS: &str = "00000000a80425fb";
-
-/// A busybox root filesystem with every applet, and /etc/passwd.
-fn busybox_root(scratch: &Scratch) -> PathBuf {
-    let root = scratch.0.join("rootfs");
-    for d in ["bin", "etc", "tmp", "mnt"] {
-        std::fs::create_dir_all(root.join(d)).expect("mkdir");
-    }
-    std::fs::copy("/bin/busybox", root.join("bin/busybox")).expect("busybox-static is installed");
-    let list = run_bounded(std::process::Command::new("/bin/busybox").arg("--list")).ok();
-    for applet in list.stdout.split_whitespace() {
-        if applet != "busybox" {
-            std::os::unix::fs::symlink("busybox", root.join("bin").join(applet)).expect("link");
-        }
-    }
-    std::fs::write(
-        root.join("etc/passwd"),
-        "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/sh\n",
-    )
-    .expect("passwd");
-    std::fs::write(root.join("etc/group"), "root:x:0:\nnobody:x:65534:\n").expect("group");
-    root
-}
 
 /// The value of a field of /proc/self/status in `text`.
 fn status_field<'a>(text: &'a str, field: &str) -> &'a str {
