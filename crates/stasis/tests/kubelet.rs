@@ -25,19 +25,6 @@ fn container_id(prefix: &str) -> String {
     out
 }
 
-/// A random pod UID (UUID form).
-fn pod_uid() -> String {
-    let hex = container_id("");
-    format!(
-        "{}-{}-{}-{}-{}",
-        &hex[..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..32]
-    )
-}
-
 /// A container's cgroup name with the cgroupfs driver: its ID.
 fn id_leaf(id: &str) -> String {
     id.to_owned()

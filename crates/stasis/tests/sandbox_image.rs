@@ -1,33 +1,24 @@
 //! `stasis sandbox-image` through the binary: its refusals, a reproducible
 //! archive that `stasis image load` takes, and (root only) the real
 //! containerd 1.6 importing it and running it as a task whose PID 1 is
-//! stasis-pause, ended by SIGTERM with status 0.
+//! stasis-pause, ended by SIGTERM with status 0. The CRI plugin's pods on
+//! it are `tests/cri.rs`.
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::time::Duration;
 
 use common::*;
-
-fn build(s: &Stasis, out: &Path, name: Option<&str>) -> Run {
-    let out = out.to_str().expect("utf-8");
-    let pause = pause_binary().to_str().expect("utf-8");
-    let mut args = vec!["sandbox-image", "--output", out, "--pause", pause];
-    if let Some(n) = name {
-        args.extend(["--name", n]);
-    }
-    s.run(&args)
-}
+use testkit::containerd::{self, Containerd};
 
 #[test]
 fn the_archive_is_reproducible_small_and_loads_with_entrypoint_pause() {
     let s = Stasis::new();
     let scratch = Scratch::new();
     let (a, b) = (scratch.0.join("a.tar"), scratch.0.join("b.tar"));
-    build(&s, &a, None).ok();
-    build(&s, &b, None).ok();
+    sandbox_image(&s, &a, None).ok();
+    sandbox_image(&s, &b, None).ok();
     let (a_bytes, b_bytes) = (std::fs::read(&a).expect("a"), std::fs::read(&b).expect("b"));
     assert_eq!(a_bytes, b_bytes, "two builds of one binary differ");
     // The pause artifact is a few KB; the archive adds JSON and tar blocks.
@@ -38,7 +29,7 @@ fn the_archive_is_reproducible_small_and_loads_with_entrypoint_pause() {
     }
     let name = format!("localhost/{}:1", unique_name());
     let named = scratch.0.join("named.tar");
-    build(&s, &named, Some(&name)).ok();
+    sandbox_image(&s, &named, Some(&name)).ok();
     let loaded = s
         .run(&["image", "load", "-i", named.to_str().expect("utf-8")])
         .ok();
@@ -81,199 +72,24 @@ fn a_missing_or_dynamic_binary_and_a_bad_name_are_refused() {
     assert!(!Path::new(out).exists(), "a refused build wrote {out}");
 }
 
-/// A containerd of the test's own: root, state, sockets and its cgroups
-/// (`/<unique>/...` in every hierarchy) private. On drop it kills and
-/// deletes every task, removes every container and the image, stops the
-/// daemon by its PID and removes its cgroups and mounts.
-struct Containerd {
-    dir: PathBuf,
-    child: Child,
-    cgroup_parent: String,
-    image: Option<String>,
-    shared_existed: [bool; 2],
-}
-
-impl Containerd {
-    /// With `cri`, the CRI plugin's section (without it the plugin is
-    /// disabled: it would look for CNI and a sandbox image of its own).
-    fn start(dir: &Path, cri: Option<&str>) -> Self {
-        let config = dir.join("config.toml");
-        let d = dir.display();
-        let plugins = match cri {
-            None => "disabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n".to_owned(),
-            Some(section) => format!("{section}\n"),
-        };
-        std::fs::write(
-            &config,
-            format!(
-                "version = 2\nroot = \"{d}/root\"\nstate = \"{d}/state\"\n\
-                 [grpc]\n  address = \"{d}/c.sock\"\n\
-                 [ttrpc]\n  address = \"{d}/c.sock.ttrpc\"\n\
-                 [debug]\n  address = \"{d}/debug.sock\"\n\
-                 [plugins.\"io.containerd.internal.v1.opt\"]\n  path = \"{d}/opt\"\n\
-                 {plugins}"
-            ),
-        )
-        .expect("write config");
-        let shared_existed = SHARED_DIRS.map(|d| Path::new(d).exists());
-        let log = std::fs::File::create(dir.join("containerd.log")).expect("log");
-        let child = Command::new("containerd")
-            .arg("--config")
-            .arg(&config)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("log"))
-            .stderr(log)
-            .spawn()
-            .expect("containerd (the Debian package; scripts/test.sh installs it)");
-        let c = Containerd {
-            dir: dir.to_owned(),
-            child,
-            cgroup_parent: format!("/{}", unique_name()),
-            image: None,
-            shared_existed,
-        };
-        wait_until(Duration::from_secs(20), "containerd answers", || {
-            c.ctr(&["version"]).status.success()
-        });
-        c
-    }
-
-    fn ctr(&self, args: &[&str]) -> Run {
-        run_bounded(
-            Command::new("ctr")
-                .arg("-a")
-                .arg(self.dir.join("c.sock"))
-                .args(["-n", "k8s.io"])
-                .args(args),
-        )
-    }
-}
-
-impl Drop for Containerd {
-    fn drop(&mut self) {
-        // Every task and container of this daemon is the test's.
-        let tasks = self.ctr(&["task", "ls", "-q"]).stdout;
-        for task in tasks.lines().filter(|t| !t.is_empty()) {
-            let _ = self.ctr(&["task", "kill", "-s", "SIGKILL", task]);
-            for _ in 0..100 {
-                let _ = self.ctr(&["task", "delete", task]);
-                if !self
-                    .ctr(&["task", "ls", "-q"])
-                    .stdout
-                    .lines()
-                    .any(|t| t == task)
-                {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-        }
-        let containers = self.ctr(&["container", "ls", "-q"]).stdout;
-        for c in containers.lines().filter(|c| !c.is_empty()) {
-            let _ = self.ctr(&["container", "rm", c]);
-        }
-        if let Some(image) = self.image.take() {
-            let _ = self.ctr(&["images", "rm", &image]);
-        }
-        // SIGTERM by its PID, then SIGKILL if it does not end in 10 s.
-        let pid = rustix::process::Pid::from_child(&self.child);
-        let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
-        let end = std::time::Instant::now() + Duration::from_secs(10);
-        while self.child.try_wait().ok().flatten().is_none() {
-            if std::time::Instant::now() > end {
-                let _ = self.child.kill();
-                let _ = self.child.wait();
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        // Any snapshot mount a failed run left under the directory.
-        let dir = self.dir.to_string_lossy().into_owned();
-        if let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") {
-            let mut points: Vec<&str> = info
-                .lines()
-                .filter_map(|l| l.split(' ').nth(4))
-                .filter(|m| m.starts_with(&dir))
-                .collect();
-            points.sort_by_key(|p| std::cmp::Reverse(p.len()));
-            for p in points {
-                let _ = Command::new("umount").arg("-l").arg(p).status();
-            }
-        }
-        // The runtime removes a container's cgroup, not the parents it
-        // made (a pod's `pod<uid>`, as the kubelet would): deepest first.
-        if let Ok(entries) = std::fs::read_dir("/sys/fs/cgroup") {
-            for e in entries.flatten() {
-                remove_cgroup_tree(&e.path().join(&self.cgroup_parent[1..]));
-            }
-        }
-        // containerd 1.6 and ctr keep runc's state in
-        // /run/containerd/runc/NS and ctr's FIFOs in /run/containerd/fifo
-        // whatever the config says; the ones the test made go if empty
-        // (other daemons share the rest).
-        for dir in SHARED_DIRS.iter().zip(self.shared_existed) {
-            if let (dir, false) = dir {
-                let _ = std::fs::remove_dir(dir);
-            }
-        }
-    }
-}
-
-/// Waits until process `pid` runs the pause artifact: a runtime reports
-/// the task started once runc's init was told to exec, and for a moment
-/// the process is still runc.
-fn wait_until_pause_runs(pid: u32) {
-    let pause = std::fs::read(pause_binary()).expect("the pause artifact");
-    wait_until(
-        Duration::from_secs(10),
-        &format!("process {pid} runs stasis-pause"),
-        || std::fs::read(format!("/proc/{pid}/exe")).is_ok_and(|exe| exe == pause),
-    );
-}
-
-/// runc's state directory for the `k8s.io` namespace and ctr's FIFOs.
-const SHARED_DIRS: [&str; 2] = ["/run/containerd/runc/k8s.io", "/run/containerd/fifo"];
-
-/// One containerd test at a time: one's cleanup of those directories must
-/// not race the other's use of them.
-static ONE_CONTAINERD: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-/// Removes the cgroup directory `dir` and the empty ones below it.
-fn remove_cgroup_tree(dir: &Path) {
-    if let Ok(entries) = std::fs::read_dir(dir) {
-        for e in entries.flatten() {
-            if e.file_type().is_ok_and(|t| t.is_dir()) {
-                remove_cgroup_tree(&e.path());
-            }
-        }
-    }
-    let _ = std::fs::remove_dir(dir);
-}
-
 #[test]
 fn containerd_imports_the_image_and_runs_stasis_pause_as_its_pid_1() {
     if !root_or_skip("containerd_imports_the_image_and_runs_stasis_pause_as_its_pid_1") {
         return;
     }
-    let _one = ONE_CONTAINERD
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let _one = containerd::one_at_a_time();
     let s = Stasis::new();
     let scratch = Scratch::new();
     let name = format!("localhost/{}:1", unique_name());
     let archive = scratch.0.join("pause.tar");
-    build(&s, &archive, Some(&name)).ok();
+    sandbox_image(&s, &archive, Some(&name)).ok();
 
     // Declared after the scratch directory: dropped (stopped) before it.
     let mut ctd = Containerd::start(&scratch.0, None);
-    ctd.image = Some(name.clone());
-    let import = ctd.ctr(&["images", "import", archive.to_str().expect("utf-8")]);
-    assert!(import.status.success(), "{import:?}");
-    let ls = ctd.ctr(&["images", "ls", "-q"]);
-    assert!(ls.stdout.lines().any(|l| l == name), "{ls:?}");
+    ctd.import(&archive, &name);
 
     let id = unique_name();
-    let cgroup = format!("{}/{id}", ctd.cgroup_parent);
+    let cgroup = format!("{}/{id}", ctd.cgroup_parent());
     let started = ctd.ctr(&["run", "-d", "--cgroup", &cgroup, &name, &id]);
     assert!(started.status.success(), "{started:?}");
     let mut pid = 0u32;
@@ -319,165 +135,4 @@ fn containerd_imports_the_image_and_runs_stasis_pause_as_its_pid_1() {
     );
     ctd.ctr(&["container", "rm", &id]).ok();
     ctd.ctr(&["images", "rm", &name]).ok();
-    ctd.image = None;
-}
-
-/// The kubelet's calls to containerd's CRI plugin with the image as its
-/// `sandbox_image`: Version, RunPodSandbox with host networking, its
-/// status, StopPodSandbox, RemovePodSandbox. The sandbox's process is
-/// stasis-pause, PID 1 of the pod's PID namespace, and nothing is left.
-#[test]
-fn the_cri_plugin_runs_a_host_network_pod_sandbox_on_stasis_pause() {
-    use k8s_cri::v1 as cri;
-    if !root_or_skip("the_cri_plugin_runs_a_host_network_pod_sandbox_on_stasis_pause") {
-        return;
-    }
-    let _one = ONE_CONTAINERD
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let s = Stasis::new();
-    let scratch = Scratch::new();
-    let name = format!("localhost/{}:1", unique_name());
-    let archive = scratch.0.join("pause.tar");
-    build(&s, &archive, Some(&name)).ok();
-    let d = scratch.0.display();
-    // restrict_oom_score_adj: these machines' bounding set lacks
-    // CAP_SYS_RESOURCE, so runc could not lower oom_score_adj. Host
-    // networking needs no CNI; its directories are private all the same.
-    let cri_section = format!(
-        "[plugins.\"io.containerd.grpc.v1.cri\"]\n  sandbox_image = \"{name}\"\n  \
-         restrict_oom_score_adj = true\n  stream_server_address = \"127.0.0.1\"\n  \
-         stream_server_port = \"0\"\n\
-         [plugins.\"io.containerd.grpc.v1.cri\".cni]\n  bin_dir = \"{d}/cni-bin\"\n  \
-         conf_dir = \"{d}/cni-conf\"\n\
-         [plugins.\"io.containerd.grpc.v1.cri\".containerd]\n  default_runtime_name = \"runc\"\n\
-         [plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.runc]\n  \
-         runtime_type = \"io.containerd.runc.v2\"\n\
-         [plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.runc.options]\n  \
-         SystemdCgroup = false\n"
-    );
-    let mut ctd = Containerd::start(&scratch.0, Some(&cri_section));
-    ctd.image = Some(name.clone());
-    let import = ctd.ctr(&["images", "import", archive.to_str().expect("utf-8")]);
-    assert!(import.status.success(), "{import:?}");
-
-    let socket = scratch.0.join("c.sock");
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("a runtime");
-    let limit = Duration::from_secs(60);
-    rt.block_on(async {
-        let channel = tonic::transport::Endpoint::try_from("http://[::]")
-            .expect("an endpoint")
-            .connect_with_connector(tower::service_fn(move |_: tonic::transport::Uri| {
-                let socket = socket.clone();
-                async move {
-                    Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(
-                        tokio::net::UnixStream::connect(socket).await?,
-                    ))
-                }
-            }))
-            .await
-            .expect("connect to containerd");
-        let mut client = cri::runtime_service_client::RuntimeServiceClient::new(channel);
-        macro_rules! call {
-            ($method:ident, $req:expr) => {
-                tokio::time::timeout(limit, client.$method($req))
-                    .await
-                    .unwrap_or_else(|_| panic!("{} timed out", stringify!($method)))
-                    .unwrap_or_else(|e| panic!("{}: {e}", stringify!($method)))
-                    .into_inner()
-            };
-        }
-
-        let version = call!(version, cri::VersionRequest::default());
-        assert_eq!(version.runtime_name, "containerd");
-        assert!(version.runtime_api_version.starts_with("v1"), "{version:?}");
-
-        let uid = unique_name();
-        let config = cri::PodSandboxConfig {
-            metadata: Some(cri::PodSandboxMetadata {
-                name: "pause-test".into(),
-                uid: uid.clone(),
-                namespace: "default".into(),
-                attempt: 0,
-            }),
-            // Host-network pods have no UTS namespace of their own.
-            hostname: String::new(),
-            log_directory: scratch.0.join("pod-logs").display().to_string(),
-            linux: Some(cri::LinuxPodSandboxConfig {
-                cgroup_parent: format!("{}/pod{uid}", ctd.cgroup_parent),
-                security_context: Some(cri::LinuxSandboxSecurityContext {
-                    namespace_options: Some(cri::NamespaceOption {
-                        network: cri::NamespaceMode::Node as i32,
-                        pid: cri::NamespaceMode::Pod as i32,
-                        ipc: cri::NamespaceMode::Pod as i32,
-                        ..Default::default()
-                    }),
-                    ..Default::default()
-                }),
-                ..Default::default()
-            }),
-            ..Default::default()
-        };
-        let id = call!(
-            run_pod_sandbox,
-            cri::RunPodSandboxRequest {
-                config: Some(config),
-                runtime_handler: String::new(),
-            }
-        )
-        .pod_sandbox_id;
-
-        let status = call!(
-            pod_sandbox_status,
-            cri::PodSandboxStatusRequest {
-                pod_sandbox_id: id.clone(),
-                verbose: true,
-            }
-        );
-        assert_eq!(
-            status.status.as_ref().map(|s| s.state),
-            Some(cri::PodSandboxState::SandboxReady as i32),
-            "{status:?}"
-        );
-        let info: serde_json::Value =
-            serde_json::from_str(status.info.get("info").expect("verbose info")).expect("json");
-        assert_eq!(info["image"], name.as_str(), "{info}");
-        let pid = info["pid"].as_u64().expect("the sandbox's pid");
-        wait_until_pause_runs(u32::try_from(pid).expect("a pid"));
-        let proc_status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
-        let nspid = proc_status
-            .lines()
-            .find_map(|l| l.strip_prefix("NSpid:"))
-            .expect("NSpid");
-        assert_eq!(nspid.split_whitespace().last(), Some("1"), "{proc_status}");
-
-        call!(
-            stop_pod_sandbox,
-            cri::StopPodSandboxRequest {
-                pod_sandbox_id: id.clone(),
-            }
-        );
-        // Its shim reaps it (the zombie's /proc entry goes a moment later).
-        wait_until(Duration::from_secs(10), "stasis-pause has ended", || {
-            !Path::new(&format!("/proc/{pid}")).exists()
-        });
-        call!(
-            remove_pod_sandbox,
-            cri::RemovePodSandboxRequest {
-                pod_sandbox_id: id.clone(),
-            }
-        );
-        let left = call!(list_pod_sandbox, cri::ListPodSandboxRequest::default());
-        assert!(left.items.is_empty(), "{left:?}");
-    });
-    let tasks = ctd.ctr(&["task", "ls", "-q"]).stdout;
-    assert!(tasks.trim().is_empty(), "tasks left: {tasks}");
-    let containers = ctd.ctr(&["container", "ls", "-q"]).stdout;
-    assert!(
-        containers.trim().is_empty(),
-        "containers left: {containers}"
-    );
 }

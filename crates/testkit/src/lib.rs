@@ -6,11 +6,22 @@
 //!   (as CI sets it), so a green run never hides a skipped suite.
 //! - [`rabbitmq`]: a private RabbitMQ broker on 127.0.0.1 for the
 //!   pause-without-harm tests, torn down by PID.
+//! - [`containerd`] (feature `containerd`): a private containerd with its
+//!   CRI plugin, and a CRI client making the kubelet's calls to it; the
+//!   feature keeps tonic and the CRI protocol out of the suites that do not
+//!   need them.
+//! - [`wait_until`], [`run_bounded`], [`wait_bounded`]: every wait of a test
+//!   is bounded; [`unique_name`]: `stasis-test-<random>`; [`pod_uid`].
 //! - [`pause_artifact`]: the `stasis-pause` binary the `pause` profile
 //!   builds (static, no libc), built on first use into the same target
 //!   directory.
 
+mod bounded;
+#[cfg(feature = "containerd")]
+pub mod containerd;
 pub mod rabbitmq;
+
+pub use bounded::{pod_uid, run_bounded, run_fed, unique_name, wait_bounded, wait_until, Run};
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -5,12 +5,9 @@
 pub mod archives;
 pub mod terminal;
 
-use std::collections::hash_map::RandomState;
 use std::fs;
-use std::hash::{BuildHasher, Hasher};
-use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 pub const STASIS: &str = env!("CARGO_BIN_EXE_stasis");
@@ -65,15 +62,10 @@ fn mounts() -> &'static (String, String) {
     })
 }
 
-pub use testkit::root_or_skip;
-
-/// A unique name: `stasis-test-<random>`.
-pub fn unique_name() -> String {
-    let mut h = RandomState::new().build_hasher();
-    h.write_u32(std::process::id());
-    h.write_u128(Instant::now().elapsed().as_nanos());
-    format!("stasis-test-{:016x}", h.finish())
-}
+#[allow(unused_imports)] // each suite uses some of them
+pub use testkit::{
+    pod_uid, root_or_skip, run_bounded, run_fed, unique_name, wait_bounded, wait_until, Run,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum V {
@@ -300,121 +292,9 @@ pub fn proc_state(pid: u32) -> Option<char> {
         .map(|s| s.state)
 }
 
-/// Polls `cond` until it holds, panicking after `limit`.
-pub fn wait_until(limit: Duration, what: &str, mut cond: impl FnMut() -> bool) {
-    let end = Instant::now() + limit;
-    while !cond() {
-        assert!(
-            Instant::now() < end,
-            "timed out after {limit:?} waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
-}
-
-/// What a bounded run of a command gave.
-#[derive(Debug)]
-pub struct Run {
-    pub pid: u32,
-    pub status: ExitStatus,
-    pub stdout: String,
-    pub stderr: String,
-}
-
-impl Run {
-    pub fn code(&self) -> i32 {
-        self.status.code().unwrap_or(-1)
-    }
-
-    #[track_caller]
-    pub fn ok(self) -> Self {
-        assert!(self.status.success(), "expected success, got {self:?}");
-        self
-    }
-
-    #[track_caller]
-    pub fn fails_with(self, code: i32, message: &str) -> Self {
-        assert_eq!(self.code(), code, "exit code; {self:?}");
-        assert!(
-            self.stderr.contains(message),
-            "stderr should say {message:?}; {self:?}"
-        );
-        assert_eq!(
-            self.stderr.trim_end().lines().count(),
-            1,
-            "one line; {self:?}"
-        );
-        self
-    }
-
-    /// A usage error: exit 2 and one line on stderr, as clap's errors print.
-    #[track_caller]
-    pub fn fails_with_usage(self) -> Self {
-        self.fails_with(2, "stasis: ")
-    }
-}
-
 /// Runs `stasis args...`, killing it if it takes more than a minute.
 pub fn stasis(args: &[&str]) -> Run {
     run_bounded(Command::new(STASIS).args(args))
-}
-
-pub fn run_bounded(cmd: &mut Command) -> Run {
-    run_fed(cmd, None)
-}
-
-/// [`run_bounded`], with `input` on a pipe as its stdin (closed after it),
-/// or `/dev/null` for `None`.
-pub fn run_fed(cmd: &mut Command, input: Option<&[u8]>) -> Run {
-    let mut child = cmd
-        .stdin(if input.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    if let (Some(bytes), Some(mut stdin)) = (input, child.stdin.take()) {
-        std::io::Write::write_all(&mut stdin, bytes).expect("feed stdin");
-    }
-    let status = wait_bounded(&mut child, Duration::from_secs(60));
-    let mut stdout = String::new();
-    let mut stderr = String::new();
-    child
-        .stdout
-        .take()
-        .expect("piped")
-        .read_to_string(&mut stdout)
-        .expect("stdout");
-    child
-        .stderr
-        .take()
-        .expect("piped")
-        .read_to_string(&mut stderr)
-        .expect("stderr");
-    Run {
-        pid: child.id(),
-        status,
-        stdout,
-        stderr,
-    }
-}
-
-pub fn wait_bounded(child: &mut Child, limit: Duration) -> ExitStatus {
-    let end = Instant::now() + limit;
-    loop {
-        if let Some(status) = child.try_wait().expect("try_wait") {
-            return status;
-        }
-        if Instant::now() > end {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("process {} did not finish within {limit:?}", child.id());
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    }
 }
 
 /// The JSON `stasis state` prints.
@@ -871,6 +751,29 @@ pub fn stasis_tables() -> Vec<String> {
         .filter(|l| l.contains("stasis-"))
         .map(str::to_owned)
         .collect()
+}
+
+/// `stasis sandbox-image --output OUT --pause <the artifact> [--name NAME]`.
+pub fn sandbox_image(s: &Stasis, out: &Path, name: Option<&str>) -> Run {
+    let out = out.to_str().expect("utf-8");
+    let pause = pause_binary().to_str().expect("utf-8");
+    let mut args = vec!["sandbox-image", "--output", out, "--pause", pause];
+    if let Some(n) = name {
+        args.extend(["--name", n]);
+    }
+    s.run(&args)
+}
+
+/// Waits until process `pid` runs the pause artifact: a runtime reports
+/// the task started once runc's init was told to exec, and for a moment
+/// the process is still runc.
+pub fn wait_until_pause_runs(pid: u32) {
+    let pause = std::fs::read(pause_binary()).expect("the pause artifact");
+    wait_until(
+        Duration::from_secs(10),
+        &format!("process {pid} runs stasis-pause"),
+        || std::fs::read(format!("/proc/{pid}/exe")).is_ok_and(|exe| exe == pause),
+    );
 }
 
 /// A busybox root filesystem with every applet, and /etc/passwd.
