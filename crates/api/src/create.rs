@@ -11,11 +11,13 @@
 //! confinement `run` has flags for, passed on as [`Confinement`] for the
 //! host program to read exactly as it reads the flags: `Privileged`,
 //! `CapAdd`, `CapDrop`, `SecurityOpt`, `ReadonlyRootfs`, `Devices`, `Binds`,
-//! `Mounts` (bind and tmpfs), `Tmpfs` and `Init`. Refused: `Tty` (stasis
-//! containers have none), host namespaces, volume mounts. Accepted as what stasis does anyway: the default,
-//! `bridge` and `none` networks (a pod has its own loopback only), private
-//! IPC and PID namespaces, and the attach flags (output is attached by
-//! `POST /containers/{id}/attach`; stdin is not).
+//! `Mounts` (bind and tmpfs), `Tmpfs` and `Init`, and the standard streams:
+//! `Tty` (a pseudo-terminal from its monitor), `OpenStdin` (a stdin pipe
+//! fed by attaches) and `StdinOnce`. Refused: host namespaces, volume
+//! mounts. Accepted as what stasis does anyway: the default, `bridge` and
+//! `none` networks (a pod has its own loopback only), private IPC and PID
+//! namespaces, and the `Attach*` flags (what is attached is what `POST
+//! /containers/{id}/attach` asks for).
 
 use std::collections::BTreeMap;
 
@@ -50,6 +52,8 @@ pub struct CreateOptions {
     pub init: bool,
     /// How it is confined, in the words of `run`'s flags.
     pub confinement: Confinement,
+    /// `OpenStdin`, `Tty`, `StdinOnce`.
+    pub stdio: sandbox::StdioMode,
 }
 
 /// `HostConfig`'s confinement, each field as the `run` flag of the same
@@ -88,6 +92,8 @@ struct Body {
     user: Option<String>,
     labels: Option<BTreeMap<String, String>>,
     tty: Option<bool>,
+    open_stdin: Option<bool>,
+    stdin_once: Option<bool>,
     host_config: Option<HostConfig>,
 }
 
@@ -180,11 +186,6 @@ impl CreateOptions {
         let image = b.image.filter(|i| !i.is_empty()).ok_or_else(|| {
             ApiError::bad_request("no image: stasis creates containers from an image in its store")
         })?;
-        if b.tty == Some(true) {
-            return Err(ApiError::bad_request(
-                "stasis containers have no TTY: run without -t",
-            ));
-        }
         let hc = b.host_config.unwrap_or_default();
         let confinement = confinement(&hc)?;
         let mut pod: Option<String> = None;
@@ -268,6 +269,12 @@ impl CreateOptions {
             auto_remove: hc.auto_remove.unwrap_or(false),
             limits,
             restart,
+            stdio: sandbox::StdioMode {
+                open_stdin: b.open_stdin.unwrap_or(false),
+                tty: b.tty.unwrap_or(false),
+                // Only meaningful with a stdin to close.
+                stdin_once: b.open_stdin.unwrap_or(false) && b.stdin_once.unwrap_or(false),
+            },
         })
     }
 }
@@ -369,6 +376,20 @@ mod tests {
         assert_eq!(o.name.as_deref(), Some("job"));
         assert_eq!(o.labels["tier"], "db");
         assert!(o.limits.is_empty(), "nothing asked");
+        assert_eq!(o.stdio, sandbox::StdioMode::default());
+        let it = CreateOptions::parse(
+            br#"{"Image":"x","Tty":true,"OpenStdin":true,"StdinOnce":true,"AttachStdin":true}"#,
+            None,
+        )
+        .expect("run -it");
+        assert_eq!(
+            it.stdio,
+            sandbox::StdioMode {
+                open_stdin: true,
+                tty: true,
+                stdin_once: true
+            }
+        );
         let limited = CreateOptions::parse(
             br#"{"Image":"x","HostConfig":{"Memory":33554432,"MemorySwap":0,"NanoCpus":500000000,"PidsLimit":16,"CpuShares":0,
                 "RestartPolicy":{"Name":"on-failure","MaximumRetryCount":2}}}"#,
@@ -425,7 +446,6 @@ mod tests {
             br#"{"Image":"x","HostConfig":{"Devices":[{"PathOnHost":"/dev/null","CgroupPermissions":"r"}]}}"#,
             &br#"{"Image":"#[..],
             br#"{"Cmd":["true"]}"#,
-            br#"{"Image":"x","Tty":true}"#,
             br#"{"Image":"x","HostConfig":{"NetworkMode":"host"}}"#,
             br#"{"Image":"x","HostConfig":{"NetworkMode":"container:a","IpcMode":"container:b"}}"#,
             br#"{"Image":"x","HostConfig":{"RestartPolicy":{"Name":"sometimes"}}}"#,

@@ -32,8 +32,11 @@
 //! # Ok(()) }
 //! ```
 //!
-//! It does not listen on TCP, pull images from registries, or keep any
-//! state of its own: every request reads the store afresh.
+//! Exec instances (`POST /containers/{id}/exec`, `/exec/{id}/...`) are
+//! the only state of its own, in memory, their processes dying with the
+//! service; attach and exec carry stdin and TTYs over the upgraded
+//! connection. It does not listen on TCP or pull images from registries:
+//! every request reads the store afresh.
 
 #![deny(unsafe_code)]
 
@@ -41,6 +44,8 @@ mod backend;
 mod body;
 mod create;
 mod error;
+mod exec;
+mod hijack;
 pub mod human;
 mod peer;
 mod policy;

@@ -32,13 +32,16 @@ pub enum Verb {
     Images,
     Import,
     Load,
+    /// Exec instances (create, start, resize), a container's resize, and
+    /// an attach that carries stdin: what runs or types in a container.
+    Exec,
     /// `_ping`, `version`, `info`: always allowed.
     Ping,
 }
 
 impl Verb {
     /// Every verb a rule can name.
-    pub const ALL: [Verb; 16] = [
+    pub const ALL: [Verb; 17] = [
         Verb::Ps,
         Verb::Inspect,
         Verb::Logs,
@@ -55,6 +58,7 @@ impl Verb {
         Verb::Images,
         Verb::Import,
         Verb::Load,
+        Verb::Exec,
     ];
 
     pub fn word(self) -> &'static str {
@@ -75,6 +79,7 @@ impl Verb {
             Verb::Images => "images",
             Verb::Import => "import",
             Verb::Load => "load",
+            Verb::Exec => "exec",
             Verb::Ping => "ping",
         }
     }
@@ -98,6 +103,7 @@ impl Verb {
                 | Verb::Rm
                 | Verb::Import
                 | Verb::Load
+                | Verb::Exec
         )
     }
 }

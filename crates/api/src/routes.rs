@@ -46,6 +46,8 @@ pub(crate) struct Service {
     /// Set once SIGTERM or SIGINT arrives: streams end.
     pub stopping: Arc<AtomicBool>,
     pub hostname: String,
+    /// Exec instances, in memory only (see [`crate::exec`]).
+    pub execs: crate::exec::Execs,
 }
 
 /// What a route does.
@@ -68,6 +70,12 @@ enum Op {
     Logs,
     Events,
     Attach,
+    /// A container's terminal size.
+    Resize,
+    ExecCreate,
+    ExecStart,
+    ExecInspect,
+    ExecResize,
     ImageList,
     ImageInspect,
     ImageRemove,
@@ -76,9 +84,6 @@ enum Op {
     /// Answered 404, as docker answers for a missing object of a kind
     /// stasis has none of (`docker inspect NAME` probes every kind).
     Missing(String),
-    /// What stasis does not serve (it changes nothing, so anyone may hear
-    /// so).
-    NotServed(&'static str),
     /// An empty list of a kind stasis has none of.
     EmptyList(serde_json::Value),
 }
@@ -140,13 +145,13 @@ fn route(method: &Method, path: &str) -> Result<Route, ApiError> {
             "pause" => r(Op::Pause, Verb::Pause, id),
             "unpause" => r(Op::Unpause, Verb::Unpause, id),
             "attach" => r(Op::Attach, Verb::Logs, id),
-            "exec" => r(
-                Op::NotServed("exec is not served by the API: run stasis exec on the host"),
-                Verb::Ping,
-                id,
-            ),
+            "exec" => r(Op::ExecCreate, Verb::Exec, id),
+            "resize" => r(Op::Resize, Verb::Exec, id),
             _ => Err(page_not_found()),
         },
+        ["exec", id, "start"] if post => r(Op::ExecStart, Verb::Exec, id),
+        ["exec", id, "resize"] if post => r(Op::ExecResize, Verb::Exec, id),
+        ["exec", id, "json"] if get => r(Op::ExecInspect, Verb::Inspect, id),
         ["events"] if get => r(Op::Events, Verb::Events, ""),
         ["networks"] if get => r(Op::EmptyList(json!([])), Verb::Inspect, ""),
         ["networks", name] if get => r(
@@ -206,7 +211,7 @@ fn error_response(e: &ApiError) -> Response<Body> {
     json_response(e.status, &json!({"message": e.message}))
 }
 
-fn json_response(status: StatusCode, value: &serde_json::Value) -> Response<Body> {
+pub(crate) fn json_response(status: StatusCode, value: &serde_json::Value) -> Response<Body> {
     let mut data = serde_json::to_vec(value).unwrap_or_default();
     data.push(b'\n');
     let mut resp = Response::new(body::full(data));
@@ -228,13 +233,17 @@ async fn dispatch(
     req: Request<Incoming>,
 ) -> Result<Response<Body>, ApiError> {
     let (version, path) = version::split(req.uri().path())?;
-    let route = route(req.method(), path)?;
+    let mut route = route(req.method(), path)?;
+    let query = Query::parse(req.uri().query());
+    if route.op == Op::Attach && query.flag("stdin", false).unwrap_or(true) {
+        // Typing into a container is more than reading its output.
+        route.verb = Verb::Exec;
+    }
     let method = req.method().to_string();
     let full_path = req
         .uri()
         .path_and_query()
         .map_or_else(|| req.uri().path().to_owned(), |p| p.as_str().to_owned());
-    let query = Query::parse(req.uri().query());
     let target = match route.op {
         Op::Create => query.get("name").unwrap_or("").to_owned(),
         Op::ImageCreate => {
@@ -285,9 +294,14 @@ async fn dispatch(
     let input = match route.op {
         // Image archives stream through, under their own limit.
         Op::ImageCreate | Op::ImageLoad => Input::Stream(req.into_body()),
-        Op::Attach => {
+        Op::Attach | Op::ExecStart => {
             let mut req = req;
-            Input::Upgrade(hyper::upgrade::on(&mut req))
+            let asked = req
+                .headers()
+                .get(hyper::header::UPGRADE)
+                .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"tcp"));
+            let on = asked.then(|| hyper::upgrade::on(&mut req));
+            Input::Upgrade(read_body(svc, req).await?, on)
         }
         _ => Input::Bytes(read_body(svc, req).await?),
     };
@@ -342,20 +356,21 @@ async fn read_body(svc: &Service, req: Request<Incoming>) -> Result<Bytes, ApiEr
 enum Input {
     Bytes(Bytes),
     Stream(Incoming),
-    Upgrade(hyper::upgrade::OnUpgrade),
+    /// The body, and the upgrade if the client asked for one.
+    Upgrade(Bytes, Option<hyper::upgrade::OnUpgrade>),
 }
 
 impl Input {
     fn bytes(self) -> Bytes {
         match self {
-            Input::Bytes(b) => b,
-            Input::Stream(_) | Input::Upgrade(_) => Bytes::new(),
+            Input::Bytes(b) | Input::Upgrade(b, _) => b,
+            Input::Stream(_) => Bytes::new(),
         }
     }
 }
 
 /// Runs blocking store work off the async workers.
-async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     what: &'static str,
     f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
@@ -365,7 +380,7 @@ async fn blocking<T: Send + 'static>(
     }
 }
 
-fn find(sandbox: &Sandbox, query: &str) -> Result<ContainerRecord, ApiError> {
+pub(crate) fn find(sandbox: &Sandbox, query: &str) -> Result<ContainerRecord, ApiError> {
     sandbox
         .find_container(query)
         .map_err(|e| ApiError::from_sandbox(&e, query, "looking up the container"))
@@ -382,6 +397,12 @@ async fn run(
         Op::ImageCreate => return import_image(svc, query, input).await,
         Op::ImageLoad => return load_images(svc, input).await,
         Op::Attach => return attach(svc, target, query, input).await,
+        Op::ExecStart => {
+            let Input::Upgrade(body, upgrade) = input else {
+                return Err(ApiError::internal("starting the exec", &"no body"));
+            };
+            return crate::exec::start(svc, target, body, upgrade).await;
+        }
         _ => input,
     };
     let body = input.bytes();
@@ -478,7 +499,37 @@ async fn run(
             .await?;
             Ok(json_response(StatusCode::OK, &v))
         }
-        Op::ImageCreate | Op::ImageLoad | Op::Attach => Err(ApiError::internal(
+        Op::ExecCreate => crate::exec::create(svc, target, body).await,
+        Op::ExecInspect => crate::exec::inspect(svc, &target),
+        Op::ExecResize => crate::exec::resize(svc, &target, query),
+        Op::Resize => {
+            let (rows, cols) = crate::exec::size_of(query)?;
+            let svc = svc.clone();
+            blocking("resizing the container's terminal", move || {
+                let c = find(&svc.sandbox, &target)?;
+                if !c.stdio.tty {
+                    return Err(ApiError::conflict(format!(
+                        "Container {} has no TTY to resize",
+                        c.id.as_str()
+                    )));
+                }
+                if !svc.sandbox.container_status(&c).is_running() {
+                    return Err(ApiError::conflict(format!(
+                        "Container {} is not running",
+                        c.id.as_str()
+                    )));
+                }
+                svc.sandbox
+                    .attach(&c)
+                    .and_then(|mut a| a.send_winsize(rows, cols))
+                    .map_err(|e| {
+                        ApiError::from_sandbox(&e, &target, "resizing the container's terminal")
+                    })?;
+                Ok(no_content(StatusCode::OK))
+            })
+            .await
+        }
+        Op::ImageCreate | Op::ImageLoad | Op::Attach | Op::ExecStart => Err(ApiError::internal(
             "routing",
             &"streamed routes return above",
         )),
@@ -595,7 +646,6 @@ async fn run(
         Op::Events => events(svc, query).await,
         Op::Missing(message) => Err(ApiError::new(StatusCode::NOT_FOUND, message.clone())),
         Op::EmptyList(v) => Ok(json_response(StatusCode::OK, v)),
-        Op::NotServed(what) => Err(ApiError::not_implemented(*what)),
     }
 }
 
@@ -915,7 +965,7 @@ fn wait_blocking(
     }
 }
 
-fn stream_permit(svc: &Service) -> Result<tokio::sync::OwnedSemaphorePermit, ApiError> {
+pub(crate) fn stream_permit(svc: &Service) -> Result<tokio::sync::OwnedSemaphorePermit, ApiError> {
     svc.streams.clone().try_acquire_owned().map_err(|_| {
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -987,6 +1037,7 @@ async fn logs(
         let _permit = permit;
         let mut out = FrameWriter {
             tx,
+            raw: c.stdio.tty,
             skip: 0,
             stopping: svc.stopping.clone(),
         };
@@ -1303,10 +1354,14 @@ async fn load_images(svc: &Arc<Service>, input: Input) -> Result<Response<Body>,
 }
 
 /// `POST /containers/{id}/attach`: an HTTP upgrade (`101`), then the
-/// container's output as docker's multiplexed frames until it exits (stdin
-/// is not attached). With `logs=1` the output so far comes first; without,
-/// only what comes next. `docker run` without `-d` attaches before it
-/// starts the container, so it gets every byte.
+/// container's output until it exits: docker's multiplexed frames, or the
+/// raw bytes of a TTY container. With `logs=1` the output so far comes
+/// first; without, only what comes next. `docker run` without `-d`
+/// attaches before it starts the container, so it gets every byte. With
+/// `stdin=1`, for a container created with `OpenStdin`, what the client
+/// sends is its stdin (held until it runs), through its monitor's attach
+/// socket; the client's half-close ends it for a `StdinOnce` container;
+/// `detachKeys` (default ctrl-p,ctrl-q) end the attach.
 async fn attach(
     svc: &Arc<Service>,
     target: String,
@@ -1315,13 +1370,23 @@ async fn attach(
 ) -> Result<Response<Body>, ApiError> {
     let stream = query.flag("stream", false)?;
     let logs = query.flag("logs", false)?;
+    let stdin = query.flag("stdin", false)?;
     if !stream && !logs {
         return Err(ApiError::bad_request(
             "Bad parameters: give stream=1 or logs=1",
         ));
     }
-    let Input::Upgrade(on_upgrade) = input else {
-        return Err(ApiError::internal("attaching", &"no upgrade"));
+    let keys = sandbox::attach::parse_detach_keys(
+        query
+            .get("detachKeys")
+            .filter(|k| !k.is_empty())
+            .unwrap_or(sandbox::attach::DEFAULT_DETACH_KEYS),
+    )
+    .map_err(|e| ApiError::bad_request(format!("Invalid detach keys: {e}")))?;
+    let Input::Upgrade(_, Some(on_upgrade)) = input else {
+        return Err(ApiError::bad_request(
+            "attach needs an HTTP upgrade (Connection: Upgrade, Upgrade: tcp)",
+        ));
     };
     let permit = stream_permit(svc)?;
     let s = svc.clone();
@@ -1332,23 +1397,31 @@ async fn attach(
         find(&s.sandbox, &target)
     })
     .await?;
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(8);
+    let raw = c.stdio.tty;
+    // As docker: stdin is attached only to a container that keeps it open.
+    let sink = (stdin && c.stdio.open_stdin).then(|| crate::hijack::Sink::Monitor {
+        sandbox: Box::new(svc.sandbox.clone()),
+        id: c.id.clone(),
+        stdin_once: c.stdio.stdin_once,
+    });
+    let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(8);
     let svc = svc.clone();
     tokio::spawn(async move {
-        let upgraded = match on_upgrade.await {
-            Ok(u) => u,
-            Err(e) => {
-                tracing::debug!(error = %e, "the attach upgrade did not happen");
-                return;
-            }
+        let Some((rd, wr)) = crate::hijack::upgraded(on_upgrade, "attach").await else {
+            return;
         };
-        let mut io = hyper_util::rt::TokioIo::new(upgraded);
+        let (detached_tx, detached_rx) = tokio::sync::oneshot::channel();
+        // Without stdin nothing detaches (the sender dropped says so).
+        if let Some(sink) = sink {
+            crate::hijack::read_in(rd, keys, sink, detached_tx);
+        }
         let follow = stream;
         let stopping = svc.stopping.clone();
         tokio::task::spawn_blocking(move || {
             let _permit = permit;
             let mut out = FrameWriter {
                 tx,
+                raw,
                 skip: 0,
                 stopping,
             };
@@ -1368,24 +1441,9 @@ async fn attach(
                 tracing::debug!(error = %format_chain(&e), container = %c.name, "attach ended");
             }
         });
-        use tokio::io::AsyncWriteExt;
-        while let Some(chunk) = rx.recv().await {
-            if io.write_all(&chunk).await.is_err() || io.flush().await.is_err() {
-                return;
-            }
-        }
-        let _ = io.shutdown().await;
+        crate::hijack::write_out(wr, rx, detached_rx).await;
     });
-    let mut resp = Response::new(body::empty());
-    *resp.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
-    let h = resp.headers_mut();
-    h.insert(
-        hyper::header::CONNECTION,
-        HeaderValue::from_static("Upgrade"),
-    );
-    h.insert(hyper::header::UPGRADE, HeaderValue::from_static("tcp"));
-    h.insert(CONTENT_TYPE, HeaderValue::from_static(MULTIPLEXED));
-    Ok(resp)
+    Ok(crate::exec::upgrade_response(raw))
 }
 
 /// Writes each chunk as one frame of docker's multiplexed stream: the
@@ -1393,6 +1451,9 @@ async fn attach(
 /// bytes. Fails once the client has gone, which ends the copy.
 struct FrameWriter {
     tx: tokio::sync::mpsc::Sender<Bytes>,
+    /// A TTY container's one stream: the bytes without frames, as docker
+    /// sends them.
+    raw: bool,
     /// Bytes still to drop (before the tail).
     skip: u64,
     stopping: Arc<AtomicBool>,
@@ -1408,12 +1469,8 @@ impl FrameWriter {
     fn send(&mut self, stream: u8, data: &[u8]) -> std::io::Result<()> {
         // A frame holds up to 4 GiB; a log line is far smaller.
         for part in data.chunks(1 << 20) {
-            let mut frame = Vec::with_capacity(8 + part.len());
-            frame.extend_from_slice(&[stream, 0, 0, 0]);
-            frame.extend_from_slice(&(part.len() as u32).to_be_bytes());
-            frame.extend_from_slice(part);
             self.tx
-                .blocking_send(Bytes::from(frame))
+                .blocking_send(crate::hijack::frame(stream, part, self.raw))
                 .map_err(|_| gone())?;
         }
         self.check()
@@ -1473,6 +1530,46 @@ mod tests {
             r(Method::GET, "/containers/web/json"),
             Ok((Op::Inspect, Verb::Inspect, "web".into()))
         );
+        for (m, p, op, verb, target) in [
+            (
+                Method::POST,
+                "/containers/web/exec",
+                Op::ExecCreate,
+                Verb::Exec,
+                "web",
+            ),
+            (
+                Method::POST,
+                "/containers/web/resize",
+                Op::Resize,
+                Verb::Exec,
+                "web",
+            ),
+            (
+                Method::POST,
+                "/exec/e1/start",
+                Op::ExecStart,
+                Verb::Exec,
+                "e1",
+            ),
+            (
+                Method::POST,
+                "/exec/e1/resize",
+                Op::ExecResize,
+                Verb::Exec,
+                "e1",
+            ),
+            (
+                Method::GET,
+                "/exec/e1/json",
+                Op::ExecInspect,
+                Verb::Inspect,
+                "e1",
+            ),
+        ] {
+            assert_eq!(r(m, p), Ok((op, verb, target.into())), "{p}");
+        }
+        assert!(r(Method::GET, "/exec/e1/start").is_err(), "start is a POST");
         assert_eq!(
             r(Method::GET, "/images/localhost/app:1/json"),
             Ok((Op::ImageInspect, Verb::Images, "localhost/app:1".into()))
@@ -1516,6 +1613,7 @@ mod tests {
         let (tx, mut rx) = tokio::sync::mpsc::channel(4);
         let mut w = FrameWriter {
             tx,
+            raw: false,
             skip: 2,
             stopping: Arc::new(AtomicBool::new(false)),
         };

@@ -208,6 +208,7 @@ pub fn serve(
         streams: Arc::new(Semaphore::new(limits.max_streams)),
         stopping: Arc::new(AtomicBool::new(false)),
         hostname,
+        execs: Default::default(),
     });
     let result = runtime.block_on(accept_loop(listener, service, &config, ready));
     runtime.shutdown_timeout(Duration::from_secs(1));

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::cgroup::{Cgroup, Placement};
+use crate::cgroup::{Cgroup, Choice, Placement, Target};
 use crate::deadline::Deadline;
 use crate::error::{Error, Result};
 use crate::hierarchies::Hierarchies;
@@ -274,6 +274,36 @@ impl Freezer {
         Ok(thawed)
     }
 
+    /// Thaws the Kubernetes pod `uid` (its cgroup node, found as
+    /// [`Target::K8sPod`] finds it) in every mounted hierarchy where its own
+    /// freeze holds it: what a node agent does before it lets a paused pod
+    /// be deleted, since with the v1 freezer a frozen pod cannot be killed
+    /// (StopPodSandbox hangs). Idempotent: a pod that is not paused, or
+    /// whose cgroup is gone already, gives an empty list. A pod frozen only
+    /// through an ancestor (a QoS or `kubepods` node someone froze) is not
+    /// this call's to thaw: [`Error::PausedByAncestor`].
+    pub fn thaw_k8s_pod(
+        &self,
+        hierarchies: &Hierarchies,
+        uid: &str,
+    ) -> Result<Vec<(Cgroup, Outcome)>> {
+        let target = Target::K8sPod(uid.to_owned());
+        let placement = match hierarchies.place(&target, Choice::Auto) {
+            Ok(placement) => placement,
+            Err(e) if e.is_not_found() => return Ok(Vec::new()),
+            Err(e) => return Err(e),
+        };
+        match self.unpause(&placement) {
+            Ok(thawed) => Ok(thawed
+                .into_iter()
+                .map(|(cg, outcome)| (cg.clone(), outcome))
+                .collect()),
+            Err(Error::NotPaused { .. }) => Ok(Vec::new()),
+            Err(e) if e.is_not_found() => Ok(Vec::new()),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Thaws after a failed freeze; a thaw that fails too is reported as
     /// [`Error::LeftFrozen`], the original error going to the log.
     fn undo(&self, cg: &Cgroup, strategy: Strategy, error: Error) -> Error {
@@ -423,6 +453,42 @@ mod tests {
         let thawed = fake.v1("d", "THAWED", false, false);
         assert_eq!(state_of(&thawed), (Phase::Thawed, None, None));
         assert!(f.thaw(&thawed).expect_err("not paused").is_not_paused());
+    }
+
+    #[test]
+    fn a_k8s_pods_thaw_is_idempotent_and_leaves_an_ancestors_freeze() {
+        let uid = "0d6f4c2a-9b1e-4a7f-a3c5-7e8d9f0a1b2c";
+        let fake = Fake::new("f-k8s-thaw", false);
+        fake.v1("kubepods", "THAWED", false, false);
+        fake.v1("kubepods/besteffort", "THAWED", false, false);
+        let node = format!("kubepods/besteffort/pod{uid}");
+        fake.v1(&node, "FROZEN", true, false);
+        fake.v1(&format!("{node}/{}", "a".repeat(64)), "FROZEN", false, true);
+        let f = Freezer::new();
+        let thawed = f.thaw_k8s_pod(&fake.hierarchies, uid).expect("thaw");
+        let paths: Vec<&str> = thawed.iter().map(|(cg, _)| cg.path.as_str()).collect();
+        assert_eq!(paths, [format!("/{node}")]);
+        let state = fs::read_to_string(fake.base.join("cg").join(&node).join("freezer.state"));
+        assert_eq!(state.expect("read").trim(), "THAWED");
+        fake.v1(&node, "THAWED", false, false);
+        let again = f.thaw_k8s_pod(&fake.hierarchies, uid).expect("not paused");
+        assert!(again.is_empty(), "{again:?}");
+        let other = "1d6f4c2a-9b1e-4a7f-a3c5-7e8d9f0a1b2c";
+        let absent = f
+            .thaw_k8s_pod(&fake.hierarchies, other)
+            .expect("no such pod");
+        assert!(absent.is_empty(), "{absent:?}");
+        // Frozen through its QoS node: not this call's to thaw.
+        fake.v1("kubepods/besteffort", "FROZEN", true, false);
+        fake.v1(&node, "FROZEN", false, true);
+        let err = f
+            .thaw_k8s_pod(&fake.hierarchies, uid)
+            .expect_err("an ancestor's");
+        assert!(matches!(err, Error::PausedByAncestor { .. }), "{err}");
+        let err = f
+            .thaw_k8s_pod(&fake.hierarchies, "../x")
+            .expect_err("invalid");
+        assert!(err.is_invalid(), "{err}");
     }
 
     #[test]

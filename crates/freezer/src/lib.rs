@@ -18,7 +18,8 @@
 //!   written (a cgroup namespace root under `nsdelegate`); over a
 //!   [`Placement`], [`Freezer::pause`] (already paused if frozen in any
 //!   hierarchy), [`Freezer::unpause`] (thaws whichever holds it) and
-//!   [`Freezer::states`].
+//!   [`Freezer::states`]; [`Freezer::thaw_k8s_pod`], the idempotent thaw of
+//!   a Kubernetes pod before its deletion.
 //! - [`tree`] — a cgroup subtree: its processes, killing them all, removing
 //!   it bottom-up; [`proc`] — `/proc/PID/cgroup`, and [`proc::stat`], the
 //!   one parser of `/proc/PID/stat`.

@@ -839,6 +839,54 @@ mod tests {
         assert!(tree.pod(uid).expect_err("two").is_ambiguous());
     }
 
+    /// A CRI pod as containerd lays it out with each kubelet driver, below
+    /// a parent of its own (as tests/cri.rs runs it with cgroupfs): the pod
+    /// UID gives the pod's node, the sandbox's and the container's IDs each
+    /// give its own leaf, never the node.
+    #[test]
+    fn a_cri_pods_node_and_members_in_either_driver() {
+        let uid = "0d6f4c2a-9b1e-4a7f-a3c5-7e8d9f0a1b2c";
+        let u_ = uid.replace('-', "_");
+        let (sandbox, app) = (hex('5'), hex('a'));
+        let layouts = [
+            (
+                format!("stasis-test-x/kubepods/besteffort/pod{uid}"),
+                [sandbox.clone(), app.clone()],
+            ),
+            (
+                format!(
+                    "kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod{u_}.slice"
+                ),
+                [
+                    format!("cri-containerd-{sandbox}.scope"),
+                    format!("cri-containerd-{app}.scope"),
+                ],
+            ),
+            (
+                format!("kubepods.slice/kubepods-pod{u_}.slice"),
+                [
+                    format!("cri-containerd-{sandbox}.scope"),
+                    format!("cri-containerd-{app}.scope"),
+                ],
+            ),
+        ];
+        for (node, leaves) in &layouts {
+            let dirs: Vec<String> = leaves.iter().map(|l| format!("{node}/{l}")).collect();
+            let dirs: Vec<&str> = dirs.iter().map(String::as_str).collect();
+            let tree = Tree::new("cri-pod", &dirs);
+            assert_eq!(tree.pod(uid).expect(node), format!("/{node}"));
+            assert_eq!(tree.pod(&u_).expect(node), format!("/{node}"));
+            assert_eq!(
+                tree.find(&sandbox[..12]).expect("the sandbox"),
+                format!("/{node}/{}", leaves[0])
+            );
+            assert_eq!(
+                tree.find(&app).expect("the container"),
+                format!("/{node}/{}", leaves[1])
+            );
+        }
+    }
+
     #[test]
     fn state_dirs_of_runc_and_crun() {
         let tree = Tree::new(

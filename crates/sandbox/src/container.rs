@@ -113,6 +113,12 @@ pub struct StdioMode {
     /// holds the master of (its controlling terminal), and its log has
     /// one stream.
     pub tty: bool,
+    /// docker's `StdinOnce`: the end of an attached client's stdin closes
+    /// the container's. The API's attach honours it; the CLI's `run -i` and
+    /// `attach` close it at the end of their stdin either way (`run -i`
+    /// records it set, as docker does for an attached `run -i`).
+    #[serde(default)]
+    pub stdin_once: bool,
 }
 
 /// A numeric user and group (no supplementary groups), as the process

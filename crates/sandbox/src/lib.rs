@@ -107,6 +107,7 @@ pub use container::{
     exit_code, ContainerOptions, ContainerRecord, ContainerStatus, ExitRecord, StdioMode, User,
 };
 pub use error::{Error, Kind, Result};
+pub use exec::{ExecChild, ExecOptions, ExecStdio};
 pub use freezer;
 pub use health::{HealthConfig, HealthLog, HealthState, HealthStatus, Probe};
 pub use host::{DeviceControl, Host};

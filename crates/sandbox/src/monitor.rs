@@ -477,6 +477,7 @@ impl Sandbox {
             user: c.user,
             new_pid_ns: !pod.share.contains(&Namespace::Pid),
             confine: Some(c.isolation.confine()?),
+            die_with_parent: false,
         };
         let (child, output) = match stdio {
             ChildStdio::Tty { master, slave } => {

@@ -137,6 +137,10 @@ pub(crate) struct MemberSpawn {
     /// Capabilities, seccomp and `no_new_privs`; `None` leaves the process
     /// as privileged as its parent (pods' own helpers only).
     pub confine: Option<Confine>,
+    /// SIGKILL it when the thread that spawned it ends
+    /// (`PR_SET_PDEATHSIG`, set last, after the user switch that would
+    /// clear it): a service's execs do not outlive the service.
+    pub die_with_parent: bool,
 }
 
 /// What limits a member's process, prepared before the fork.
@@ -179,6 +183,7 @@ pub(crate) fn spawn_member(spec: MemberSpawn, stdio: impl FnOnce(&mut Command)) 
         .map(|r| RootfsPaths::new(r, &spec.rootfs_options))
         .transpose()?;
     let confine = spec.confine;
+    let die_with_parent = spec.die_with_parent;
     let (pid_ns, joins): (Vec<_>, Vec<_>) = spec
         .joins
         .into_iter()
@@ -242,6 +247,12 @@ pub(crate) fn spawn_member(spec: MemberSpawn, stdio: impl FnOnce(&mut Command)) 
             if let Some(c) = &confine {
                 confine_after_user(c, user.is_none_or(|(uid, _)| uid.is_root()))
                     .map_err(|e| report(STEP_CONFINE, e))?;
+            }
+            if die_with_parent {
+                rustix::process::set_parent_process_death_signal(Some(
+                    rustix::process::Signal::KILL,
+                ))
+                .map_err(|e| report(STEP_SETUP, e.into()))?;
             }
             Ok(())
         });

@@ -25,19 +25,6 @@ use common::*;
 use k8s_cri::v1 as cri;
 use testkit::containerd::{self, Containerd, RuntimeClient};
 
-/// The bound of every CRI call but the measured one.
-const CALL_LIMIT: Duration = Duration::from_secs(60);
-
-macro_rules! call {
-    ($client:expr, $method:ident, $req:expr) => {
-        tokio::time::timeout(CALL_LIMIT, $client.$method($req))
-            .await
-            .unwrap_or_else(|_| panic!("{} timed out", stringify!($method)))
-            .unwrap_or_else(|e| panic!("{}: {e}", stringify!($method)))
-            .into_inner()
-    };
-}
-
 /// A containerd with the CRI plugin whose sandbox image is stasis-pause,
 /// and a busybox image; dropped (stopped, cleaned) before the scratch
 /// directory that holds it.
@@ -113,32 +100,11 @@ async fn start_pod(cri: &Cri, client: &mut RuntimeClient, script: &str) -> Pod {
         cri.ctd.cgroup_parent(),
         &cri.scratch.0.join(format!("logs-{uid}")),
     );
-    let sandbox = call!(
-        client,
-        run_pod_sandbox,
-        cri::RunPodSandboxRequest {
-            config: Some(config.clone()),
-            runtime_handler: String::new(),
-        }
-    )
-    .pod_sandbox_id;
-    let status = call!(
-        client,
-        pod_sandbox_status,
-        cri::PodSandboxStatusRequest {
-            pod_sandbox_id: sandbox.clone(),
-            verbose: true,
-        }
-    );
-    assert_eq!(
-        status.status.as_ref().map(|s| s.state),
-        Some(cri::PodSandboxState::SandboxReady as i32),
-        "{status:?}"
-    );
+    let (sandbox, status) = containerd::run_pod_sandbox(client, config.clone()).await;
     let pid = containerd::sandbox_pid(&status);
     wait_until_pause_runs(pid);
 
-    let container = call!(
+    let container = testkit::cri_call!(
         client,
         create_container,
         cri::CreateContainerRequest {
@@ -167,7 +133,7 @@ async fn start_pod(cri: &Cri, client: &mut RuntimeClient, script: &str) -> Pod {
         }
     )
     .container_id;
-    call!(
+    testkit::cri_call!(
         client,
         start_container,
         cri::StartContainerRequest {
@@ -206,7 +172,7 @@ async fn start_pod(cri: &Cri, client: &mut RuntimeClient, script: &str) -> Pod {
 /// StopPodSandbox (which stops its containers), then RemovePodSandbox;
 /// asserts that no sandbox, container or process is left.
 async fn stop_and_remove(client: &mut RuntimeClient, pod: &Pod) {
-    call!(
+    testkit::cri_call!(
         client,
         stop_pod_sandbox,
         cri::StopPodSandboxRequest {
@@ -217,20 +183,20 @@ async fn stop_and_remove(client: &mut RuntimeClient, pod: &Pod) {
     wait_until(Duration::from_secs(10), "stasis-pause has ended", || {
         !Path::new(&format!("/proc/{}", pod.pid)).exists()
     });
-    call!(
+    testkit::cri_call!(
         client,
         remove_pod_sandbox,
         cri::RemovePodSandboxRequest {
             pod_sandbox_id: pod.sandbox.clone(),
         }
     );
-    let pods = call!(
+    let pods = testkit::cri_call!(
         client,
         list_pod_sandbox,
         cri::ListPodSandboxRequest::default()
     );
     assert!(pods.items.iter().all(|p| p.id != pod.sandbox), "{pods:?}");
-    let containers = call!(
+    let containers = testkit::cri_call!(
         client,
         list_containers,
         cri::ListContainersRequest::default()
@@ -290,85 +256,75 @@ fn assert_nothing_left(cri: &Cri) {
     }
 }
 
-/// The kubelet's calls in order: Version, RunPodSandbox with host
-/// networking, its status, StopPodSandbox, RemovePodSandbox. The sandbox's
-/// process is stasis-pause, PID 1 of the pod's PID namespace, and nothing
-/// is left.
-#[test]
-fn the_cri_plugin_runs_a_host_network_pod_sandbox_on_stasis_pause() {
-    if !root_or_skip("the_cri_plugin_runs_a_host_network_pod_sandbox_on_stasis_pause") {
+/// Runs `body` (root only) with a fresh [`Cri`] and a client of it, one
+/// containerd test at a time, then asserts that nothing is left.
+fn with_cri(test: &str, body: impl AsyncFnOnce(&Cri, &mut RuntimeClient)) {
+    if !root_or_skip(test) {
         return;
     }
     let _one = containerd::one_at_a_time();
     let cri = Cri::start();
     Cri::runtime().block_on(async {
         let mut client = cri.ctd.runtime_client().await;
-        let version = call!(client, version, cri::VersionRequest::default());
-        assert_eq!(version.runtime_name, "containerd");
-        assert!(version.runtime_api_version.starts_with("v1"), "{version:?}");
-
-        let uid = pod_uid();
-        let config = containerd::host_network_pod(
-            "pause-test",
-            &uid,
-            cri.ctd.cgroup_parent(),
-            &cri.scratch.0.join("pod-logs"),
-        );
-        let id = call!(
-            client,
-            run_pod_sandbox,
-            cri::RunPodSandboxRequest {
-                config: Some(config),
-                runtime_handler: String::new(),
-            }
-        )
-        .pod_sandbox_id;
-        let status = call!(
-            client,
-            pod_sandbox_status,
-            cri::PodSandboxStatusRequest {
-                pod_sandbox_id: id.clone(),
-                verbose: true,
-            }
-        );
-        assert_eq!(
-            status.status.as_ref().map(|s| s.state),
-            Some(cri::PodSandboxState::SandboxReady as i32),
-            "{status:?}"
-        );
-        let info: serde_json::Value =
-            serde_json::from_str(status.info.get("info").expect("verbose info")).expect("json");
-        assert_eq!(info["image"], cri.pause_image.as_str(), "{info}");
-        let pid = containerd::sandbox_pid(&status);
-        wait_until_pause_runs(pid);
-        let nspid = status_field(pid, "NSpid:").expect("NSpid");
-        assert_eq!(nspid.split_whitespace().last(), Some("1"), "{nspid}");
-
-        call!(
-            client,
-            stop_pod_sandbox,
-            cri::StopPodSandboxRequest {
-                pod_sandbox_id: id.clone(),
-            }
-        );
-        wait_until(Duration::from_secs(10), "stasis-pause has ended", || {
-            !Path::new(&format!("/proc/{pid}")).exists()
-        });
-        call!(
-            client,
-            remove_pod_sandbox,
-            cri::RemovePodSandboxRequest {
-                pod_sandbox_id: id.clone(),
-            }
-        );
-        let left = call!(
-            client,
-            list_pod_sandbox,
-            cri::ListPodSandboxRequest::default()
-        );
-        assert!(left.items.is_empty(), "{left:?}");
+        body(&cri, &mut client).await;
     });
     assert_nothing_left(&cri);
+}
+
+/// The kubelet's calls in order: Version, RunPodSandbox with host
+/// networking, its status, StopPodSandbox, RemovePodSandbox. The sandbox's
+/// process is stasis-pause, PID 1 of the pod's PID namespace, and nothing
+/// is left.
+#[test]
+fn the_cri_plugin_runs_a_host_network_pod_sandbox_on_stasis_pause() {
+    with_cri(
+        "the_cri_plugin_runs_a_host_network_pod_sandbox_on_stasis_pause",
+        async |cri, client| {
+            let version = testkit::cri_call!(client, version, cri::VersionRequest::default());
+            assert_eq!(version.runtime_name, "containerd");
+            assert!(version.runtime_api_version.starts_with("v1"), "{version:?}");
+
+            let uid = pod_uid();
+            let config = containerd::host_network_pod(
+                "pause-test",
+                &uid,
+                cri.ctd.cgroup_parent(),
+                &cri.scratch.0.join("pod-logs"),
+            );
+            let (id, status) = containerd::run_pod_sandbox(client, config).await;
+            let info: serde_json::Value =
+                serde_json::from_str(status.info.get("info").expect("verbose info")).expect("json");
+            assert_eq!(info["image"], cri.pause_image.as_str(), "{info}");
+            let pid = containerd::sandbox_pid(&status);
+            wait_until_pause_runs(pid);
+            let nspid = status_field(pid, "NSpid:").expect("NSpid");
+            assert_eq!(nspid.split_whitespace().last(), Some("1"), "{nspid}");
+
+            testkit::cri_call!(
+                client,
+                stop_pod_sandbox,
+                cri::StopPodSandboxRequest {
+                    pod_sandbox_id: id.clone(),
+                }
+            );
+            wait_until(Duration::from_secs(10), "stasis-pause has ended", || {
+                !Path::new(&format!("/proc/{pid}")).exists()
+            });
+            testkit::cri_call!(
+                client,
+                remove_pod_sandbox,
+                cri::RemovePodSandboxRequest {
+                    pod_sandbox_id: id.clone(),
+                }
+            );
+            let left = testkit::cri_call!(
+                client,
+                list_pod_sandbox,
+                cri::ListPodSandboxRequest::default()
+            );
+            assert!(left.items.is_empty(), "{left:?}");
+        },
+    );
 }
 
 /// A busybox container (CreateContainer + StartContainer) in a pod that
@@ -380,69 +336,65 @@ fn the_cri_plugin_runs_a_host_network_pod_sandbox_on_stasis_pause() {
 /// RemovePodSandbox leave nothing.
 #[test]
 fn stasis_pause_reaps_the_orphan_a_cri_container_leaves() {
-    if !root_or_skip("stasis_pause_reaps_the_orphan_a_cri_container_leaves") {
-        return;
-    }
-    let _one = containerd::one_at_a_time();
-    let cri = Cri::start();
-    Cri::runtime().block_on(async {
-        let mut client = cri.ctd.runtime_client().await;
-        let pod = start_pod(&cri, &mut client, "(sleep 1000 &); exec sleep 999").await;
-        let status = call!(
-            client,
-            container_status,
-            cri::ContainerStatusRequest {
-                container_id: pod.container.clone(),
-                verbose: false,
-            }
-        );
-        assert_eq!(
-            status.status.as_ref().map(|s| s.state),
-            Some(cri::ContainerState::ContainerRunning as i32),
-            "{status:?}"
-        );
+    with_cri(
+        "stasis_pause_reaps_the_orphan_a_cri_container_leaves",
+        async |cri, client| {
+            let pod = start_pod(cri, client, "(sleep 1000 &); exec sleep 999").await;
+            let status = testkit::cri_call!(
+                client,
+                container_status,
+                cri::ContainerStatusRequest {
+                    container_id: pod.container.clone(),
+                    verbose: false,
+                }
+            );
+            assert_eq!(
+                status.status.as_ref().map(|s| s.state),
+                Some(cri::ContainerState::ContainerRunning as i32),
+                "{status:?}"
+            );
 
-        let container_dir = pod.dir(V::V1).join(&pod.container);
-        let mut orphan = 0;
-        wait_until(
-            Duration::from_secs(10),
-            "the orphan re-parented to stasis-pause",
-            || {
-                orphan = read_pids(&container_dir)
-                    .into_iter()
-                    .find(|&p| {
-                        status_field(p, "PPid:") == Some(pod.pid.to_string())
-                            && status_field(p, "Name:").as_deref() == Some("sleep")
-                    })
-                    .unwrap_or(0);
-                orphan != 0
-            },
-        );
-        // The container's own process is there too, a child of the shim.
-        let main = read_pids(&container_dir)
-            .into_iter()
-            .find(|&p| p != orphan)
-            .expect("the container's main process");
-        assert_ne!(status_field(main, "PPid:"), Some(pod.pid.to_string()));
-        let nspid = status_field(orphan, "NSpid:").expect("the orphan's NSpid");
-        assert_ne!(nspid.split_whitespace().last(), Some("1"), "{nspid}");
-        assert_ne!(proc_state(orphan), Some('Z'));
+            let container_dir = pod.dir(V::V1).join(&pod.container);
+            let mut orphan = 0;
+            wait_until(
+                Duration::from_secs(10),
+                "the orphan re-parented to stasis-pause",
+                || {
+                    orphan = read_pids(&container_dir)
+                        .into_iter()
+                        .find(|&p| {
+                            status_field(p, "PPid:") == Some(pod.pid.to_string())
+                                && status_field(p, "Name:").as_deref() == Some("sleep")
+                        })
+                        .unwrap_or(0);
+                    orphan != 0
+                },
+            );
+            // The container's own process is there too, a child of the shim.
+            let main = read_pids(&container_dir)
+                .into_iter()
+                .find(|&p| p != orphan)
+                .expect("the container's main process");
+            assert_ne!(status_field(main, "PPid:"), Some(pod.pid.to_string()));
+            let nspid = status_field(orphan, "NSpid:").expect("the orphan's NSpid");
+            assert_ne!(nspid.split_whitespace().last(), Some("1"), "{nspid}");
+            assert_ne!(proc_state(orphan), Some('Z'));
 
-        rustix::process::kill_process(
-            rustix::process::Pid::from_raw(orphan.try_into().expect("a pid")).expect("a pid"),
-            rustix::process::Signal::KILL,
-        )
-        .expect("kill the orphan");
-        wait_until(
-            Duration::from_secs(10),
-            "stasis-pause reaps the orphan",
-            || !Path::new(&format!("/proc/{orphan}")).exists(),
-        );
-        assert!(Path::new(&format!("/proc/{}", pod.pid)).exists());
+            rustix::process::kill_process(
+                rustix::process::Pid::from_raw(orphan.try_into().expect("a pid")).expect("a pid"),
+                rustix::process::Signal::KILL,
+            )
+            .expect("kill the orphan");
+            wait_until(
+                Duration::from_secs(10),
+                "stasis-pause reaps the orphan",
+                || !Path::new(&format!("/proc/{orphan}")).exists(),
+            );
+            assert!(Path::new(&format!("/proc/{}", pod.pid)).exists());
 
-        stop_and_remove(&mut client, &pod).await;
-    });
-    assert_nothing_left(&cri);
+            stop_and_remove(client, &pod).await;
+        },
+    );
 }
 
 /// `stasis pause --k8s-pod UID --hierarchy V` on a CRI pod: one write at
@@ -452,144 +404,151 @@ fn stasis_pause_reaps_the_orphan_a_cri_container_leaves() {
 /// the container goes on (its counter moves).
 #[test]
 fn stasis_pauses_a_cri_pod_by_uid_in_v1_and_v2() {
-    if !root_or_skip("stasis_pauses_a_cri_pod_by_uid_in_v1_and_v2") {
-        return;
-    }
-    let _one = containerd::one_at_a_time();
-    let cri = Cri::start();
-    Cri::runtime().block_on(async {
-        let mut client = cri.ctd.runtime_client().await;
-        // The container counts in a file of its own root filesystem,
-        // read from the host through /proc/PID/root.
-        let pod = start_pod(
-            &cri,
-            &mut client,
-            "i=0; while true; do i=$((i+1)); echo $i > /srv/n; sleep 0.05; done",
-        )
-        .await;
-        let counter_pid = read_pids(&pod.dir(V::V1).join(&pod.container))
-            .into_iter()
-            .find(|&p| status_field(p, "Name:").as_deref() == Some("sh"))
-            .expect("the container's shell");
-        let counter = Path::new(&format!("/proc/{counter_pid}/root/srv/n")).to_owned();
-        let count = || {
-            std::fs::read_to_string(&counter)
-                .ok()
-                .and_then(|s| s.trim().parse::<u64>().ok())
-        };
-        wait_until(Duration::from_secs(10), "the counter counts", || {
-            count().is_some()
-        });
-
-        for v in [V::V1, V::V2] {
-            let other = if v == V::V1 { V::V2 } else { V::V1 };
-            let by_pod = ["--k8s-pod", pod.uid.as_str(), "--hierarchy", v.flag()];
-            stasis(&[&["pause"][..], &by_pod].concat()).ok();
-            let state = state_json(&by_pod);
-            assert_eq!(state["cgroup"], pod.node.as_str(), "{state}");
-            assert_eq!(state["frozen_by"], "self", "{state}");
-            assert!(kernel_frozen(v, &pod.dir(v)), "{v:?}");
-            for leaf in [&pod.sandbox, &pod.container] {
-                assert!(kernel_frozen(v, &pod.dir(v).join(leaf)), "{leaf} in {v:?}");
-                assert!(kernel_thawed(other, &pod.dir(other).join(leaf)), "{leaf}");
-            }
-            let by_id = [
-                "--container-id",
-                pod.container.as_str(),
-                "--hierarchy",
-                v.flag(),
-            ];
-            assert_eq!(state_json(&by_id)["frozen_by"], "ancestor");
-            // Stopped: a count read now is still the count a moment later.
-            let frozen_at = count();
-            std::thread::sleep(Duration::from_millis(300));
-            assert_eq!(
-                count(),
-                frozen_at,
-                "the counter moved while frozen in {v:?}"
-            );
-
-            stasis(&[&["unpause"][..], &by_pod].concat()).ok();
-            assert!(kernel_thawed(v, &pod.dir(v)), "{v:?}");
-            for leaf in [&pod.sandbox, &pod.container] {
-                assert!(kernel_thawed(v, &pod.dir(v).join(leaf)), "{leaf} in {v:?}");
-            }
-            wait_until(Duration::from_secs(10), "the counter moves again", || {
-                count() != frozen_at
+    with_cri(
+        "stasis_pauses_a_cri_pod_by_uid_in_v1_and_v2",
+        async |cri, client| {
+            // The container counts in a file of its own root filesystem,
+            // read from the host through /proc/PID/root.
+            let pod = start_pod(
+                cri,
+                client,
+                "i=0; while true; do i=$((i+1)); echo $i > /srv/n; sleep 0.05; done",
+            )
+            .await;
+            let counter_pid = read_pids(&pod.dir(V::V1).join(&pod.container))
+                .into_iter()
+                .find(|&p| status_field(p, "Name:").as_deref() == Some("sh"))
+                .expect("the container's shell");
+            let counter = Path::new(&format!("/proc/{counter_pid}/root/srv/n")).to_owned();
+            let count = || {
+                std::fs::read_to_string(&counter)
+                    .ok()
+                    .and_then(|s| s.trim().parse::<u64>().ok())
+            };
+            wait_until(Duration::from_secs(10), "the counter counts", || {
+                count().is_some()
             });
-        }
-        stop_and_remove(&mut client, &pod).await;
-    });
-    assert_nothing_left(&cri);
+
+            for v in [V::V1, V::V2] {
+                let other = if v == V::V1 { V::V2 } else { V::V1 };
+                let by_pod = ["--k8s-pod", pod.uid.as_str(), "--hierarchy", v.flag()];
+                stasis(&[&["pause"][..], &by_pod].concat()).ok();
+                let state = state_json(&by_pod);
+                assert_eq!(state["cgroup"], pod.node.as_str(), "{state}");
+                assert_eq!(state["frozen_by"], "self", "{state}");
+                assert!(kernel_frozen(v, &pod.dir(v)), "{v:?}");
+                for leaf in [&pod.sandbox, &pod.container] {
+                    assert!(kernel_frozen(v, &pod.dir(v).join(leaf)), "{leaf} in {v:?}");
+                    assert!(kernel_thawed(other, &pod.dir(other).join(leaf)), "{leaf}");
+                }
+                let by_id = [
+                    "--container-id",
+                    pod.container.as_str(),
+                    "--hierarchy",
+                    v.flag(),
+                ];
+                assert_eq!(state_json(&by_id)["frozen_by"], "ancestor");
+                // Stopped: a count read now is still the count a moment later.
+                let frozen_at = count();
+                std::thread::sleep(Duration::from_millis(300));
+                assert_eq!(
+                    count(),
+                    frozen_at,
+                    "the counter moved while frozen in {v:?}"
+                );
+
+                stasis(&[&["unpause"][..], &by_pod].concat()).ok();
+                assert!(kernel_thawed(v, &pod.dir(v)), "{v:?}");
+                for leaf in [&pod.sandbox, &pod.container] {
+                    assert!(kernel_thawed(v, &pod.dir(v).join(leaf)), "{leaf} in {v:?}");
+                }
+                wait_until(Duration::from_secs(10), "the counter moves again", || {
+                    count() != frozen_at
+                });
+            }
+            stop_and_remove(client, &pod).await;
+        },
+    );
 }
 
 /// StopPodSandbox of a frozen pod. With the v1 freezer the kill cannot be
 /// delivered until the thaw: the call comes back (or the bound ends) with
-/// the pod's processes still there, and only a thaw lets a second call end
-/// them. With the v2 freezer fatal signals get through and the call ends
+/// the pod's processes still there, and only a thaw
+/// (`Freezer::thaw_k8s_pod`, as the node agent calls it) lets a second call
+/// end them. With the v2 freezer fatal signals get through and the call ends
 /// the pod. The time each call took is printed (a measurement, not an
 /// assertion).
 #[test]
 fn stop_pod_sandbox_cannot_end_a_v1_frozen_pod_until_it_is_thawed() {
-    if !root_or_skip("stop_pod_sandbox_cannot_end_a_v1_frozen_pod_until_it_is_thawed") {
-        return;
-    }
-    let _one = containerd::one_at_a_time();
-    let cri = Cri::start();
-    Cri::runtime().block_on(async {
-        let mut client = cri.ctd.runtime_client().await;
-        for v in [V::V1, V::V2] {
-            let pod = start_pod(&cri, &mut client, "exec sleep 1000").await;
-            let by_pod = ["--k8s-pod", pod.uid.as_str(), "--hierarchy", v.flag()];
-            stasis(&[&["pause"][..], &by_pod].concat()).ok();
-            let bound = Duration::from_secs(40);
-            let start = Instant::now();
-            let stopped = tokio::time::timeout(
-                bound,
-                client.stop_pod_sandbox(cri::StopPodSandboxRequest {
-                    pod_sandbox_id: pod.sandbox.clone(),
-                }),
-            )
-            .await;
-            let took = start.elapsed();
-            let outcome = match &stopped {
-                Err(_) => format!("no answer within {bound:?}"),
-                Ok(Ok(_)) => "success".to_owned(),
-                Ok(Err(status)) => format!("error: {}", status.message()),
-            };
-            let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
-            eprintln!(
-                "StopPodSandbox of a {v:?}-frozen pod: {outcome} after {took:.1?} (load {})",
-                load.split_whitespace().next().unwrap_or("?")
-            );
-            let alive = Path::new(&format!("/proc/{}", pod.pid)).exists();
-            match v {
-                V::V1 => {
-                    assert!(alive, "a v1-frozen stasis-pause ended without a thaw");
-                    assert!(kernel_frozen(v, &pod.dir(v)), "the pod was thawed");
-                    stasis(&[&["unpause"][..], &by_pod].concat()).ok();
-                    let start = Instant::now();
-                    stop_and_remove(&mut client, &pod).await;
-                    eprintln!(
-                        "after the thaw, StopPodSandbox + RemovePodSandbox: {:.1?}",
-                        start.elapsed()
-                    );
-                }
-                V::V2 => {
-                    assert!(
-                        matches!(stopped, Ok(Ok(_))),
-                        "StopPodSandbox of a v2-frozen pod: {outcome}"
-                    );
-                    wait_until(Duration::from_secs(10), "stasis-pause has ended", || {
-                        !Path::new(&format!("/proc/{}", pod.pid)).exists()
-                    });
-                    // The pod's node stays frozen (nothing thawed it): the
-                    // sandbox goes all the same.
-                    stop_and_remove(&mut client, &pod).await;
-                    stasis(&[&["unpause"][..], &by_pod].concat()).ok();
+    with_cri(
+        "stop_pod_sandbox_cannot_end_a_v1_frozen_pod_until_it_is_thawed",
+        async |cri, client| {
+            for v in [V::V1, V::V2] {
+                let pod = start_pod(cri, client, "exec sleep 1000").await;
+                let by_pod = ["--k8s-pod", pod.uid.as_str(), "--hierarchy", v.flag()];
+                stasis(&[&["pause"][..], &by_pod].concat()).ok();
+                let bound = Duration::from_secs(40);
+                let start = Instant::now();
+                let stopped = tokio::time::timeout(
+                    bound,
+                    client.stop_pod_sandbox(cri::StopPodSandboxRequest {
+                        pod_sandbox_id: pod.sandbox.clone(),
+                    }),
+                )
+                .await;
+                let took = start.elapsed();
+                let outcome = match &stopped {
+                    Err(_) => format!("no answer within {bound:?}"),
+                    Ok(Ok(_)) => "success".to_owned(),
+                    Ok(Err(status)) => format!("error: {}", status.message()),
+                };
+                let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+                eprintln!(
+                    "StopPodSandbox of a {v:?}-frozen pod: {outcome} after {took:.1?} (load {})",
+                    load.split_whitespace().next().unwrap_or("?")
+                );
+                let alive = Path::new(&format!("/proc/{}", pod.pid)).exists();
+                match v {
+                    V::V1 => {
+                        assert!(alive, "a v1-frozen stasis-pause ended without a thaw");
+                        assert!(kernel_frozen(v, &pod.dir(v)), "the pod was thawed");
+                        // The thaw a node agent does before a deletion: the
+                        // library's, idempotent, and nothing for a pod that
+                        // is not there.
+                        let h =
+                            freezer::Hierarchies::detect(Path::new("/proc")).expect("mountinfo");
+                        let thawer = freezer::Freezer::new();
+                        let thawed = thawer.thaw_k8s_pod(&h, &pod.uid).expect("thaw the pod");
+                        let paths: Vec<&str> =
+                            thawed.iter().map(|(cg, _)| cg.path.as_str()).collect();
+                        assert_eq!(paths, [pod.node.as_str()], "{thawed:?}");
+                        assert!(kernel_thawed(v, &pod.dir(v)));
+                        let again = thawer.thaw_k8s_pod(&h, &pod.uid).expect("thaw again");
+                        assert!(again.is_empty(), "{again:?}");
+                        let absent = thawer.thaw_k8s_pod(&h, &pod_uid()).expect("no such pod");
+                        assert!(absent.is_empty(), "{absent:?}");
+                        let start = Instant::now();
+                        stop_and_remove(client, &pod).await;
+                        eprintln!(
+                            "after the thaw, StopPodSandbox + RemovePodSandbox: {:.1?}",
+                            start.elapsed()
+                        );
+                    }
+                    V::V2 => {
+                        assert!(
+                            matches!(stopped, Ok(Ok(_))),
+                            "StopPodSandbox of a v2-frozen pod: {outcome}"
+                        );
+                        wait_until(Duration::from_secs(10), "stasis-pause has ended", || {
+                            !Path::new(&format!("/proc/{}", pod.pid)).exists()
+                        });
+                        // The pod's node stays frozen (nothing thawed it): the
+                        // sandbox goes all the same.
+                        stop_and_remove(client, &pod).await;
+                        stasis(&[&["unpause"][..], &by_pod].concat()).ok();
+                    }
                 }
             }
-        }
-    });
-    assert_nothing_left(&cri);
+        },
+    );
 }

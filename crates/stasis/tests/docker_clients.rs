@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use common::terminal::Terminal;
 use common::*;
 
 /// `stasis serve` on a socket in a scratch directory, stopped on drop.
@@ -39,8 +40,21 @@ impl Serve {
         Serve { child, socket }
     }
 
+    /// [`Serve::start`], with a busybox root filesystem imported as bbox.
+    fn with_bbox(s: &Stasis, dir: &Scratch) -> Serve {
+        let serve = Serve::start(s, dir);
+        let tar = busybox_tar(dir);
+        docker(&serve, &["import", &tar.display().to_string(), "bbox"]).ok();
+        serve
+    }
+
     fn host(&self) -> String {
         format!("unix://{}", self.socket.display())
+    }
+
+    /// The docker CLI's configuration directory: the scratch one.
+    fn config_dir(&self) -> &Path {
+        self.socket.parent().unwrap_or(Path::new("/tmp"))
     }
 }
 
@@ -63,7 +77,7 @@ fn busybox_tar(dir: &Scratch) -> PathBuf {
     }
     std::fs::copy("/bin/busybox", root.join("bin/busybox")).expect("busybox");
     for tool in [
-        "sh", "sleep", "echo", "cat", "hostname", "ls", "ps", "true", "wc",
+        "sh", "sleep", "echo", "cat", "hostname", "ls", "ps", "true", "wc", "stty",
     ] {
         std::os::unix::fs::symlink("busybox", root.join("bin").join(tool)).expect("link");
     }
@@ -82,17 +96,35 @@ fn busybox_tar(dir: &Scratch) -> PathBuf {
 }
 
 fn docker(serve: &Serve, args: &[&str]) -> Run {
-    run_bounded(
+    docker_fed(serve, args, None)
+}
+
+/// `docker -H SOCKET ARGS...` with `input` piped to its stdin.
+fn docker_fed(serve: &Serve, args: &[&str], input: Option<&[u8]>) -> Run {
+    run_fed(
         Command::new("docker")
             .arg("-H")
             .arg(serve.host())
             .args(args)
             .env_remove("DOCKER_HOST")
-            .env(
-                "DOCKER_CONFIG",
-                serve.socket.parent().unwrap_or(Path::new("/tmp")),
-            ),
+            .env("DOCKER_CONFIG", serve.config_dir()),
+        input,
     )
+}
+
+/// `docker -H SOCKET ARGS...` on a terminal of `rows` × `cols`.
+fn docker_on_terminal(serve: &Serve, args: &[&str], rows: u16, cols: u16) -> Terminal {
+    let mut argv = vec![
+        "env".to_owned(),
+        "-u".into(),
+        "DOCKER_HOST".into(),
+        format!("DOCKER_CONFIG={}", serve.config_dir().display()),
+        "docker".into(),
+        "-H".into(),
+        serve.host(),
+    ];
+    argv.extend(args.iter().map(|a| a.to_string()));
+    Terminal::start(&argv, rows, cols)
 }
 
 #[test]
@@ -229,15 +261,120 @@ fn the_docker_cli_drives_stasis() {
 }
 
 #[test]
+fn the_docker_cli_runs_and_execs_interactively() {
+    if !root_or_skip("the_docker_cli_runs_and_execs_interactively") {
+        return;
+    }
+    let s = Stasis::new();
+    let dir = Scratch::new();
+    let serve = Serve::with_bbox(&s, &dir);
+
+    // `run -i`: piped stdin, closed at its end (StdinOnce).
+    let run = docker_fed(
+        &serve,
+        &["run", "-i", "--rm", "bbox", "sh", "-c", "cat; echo end"],
+        Some(b"piped in\n"),
+    )
+    .ok();
+    assert_eq!(run.stdout, "piped in\nend\n", "{run:?}");
+
+    docker(
+        &serve,
+        &["run", "-d", "--name", "box", "bbox", "sleep", "1000"],
+    )
+    .ok();
+    // exec: its streams apart and its status.
+    let exec = docker(
+        &serve,
+        &[
+            "exec",
+            "-e",
+            "WHO=exec",
+            "box",
+            "sh",
+            "-c",
+            "echo out $WHO; echo err >&2; exit 7",
+        ],
+    );
+    assert_eq!(
+        (exec.code(), exec.stdout.as_str(), exec.stderr.as_str()),
+        (7, "out exec\n", "err\n"),
+        "{exec:?}"
+    );
+    let exec = docker_fed(&serve, &["exec", "-i", "box", "cat"], Some(b"to exec\n")).ok();
+    assert_eq!(exec.stdout, "to exec\n");
+    // exec -d: it runs on after the CLI returns.
+    docker(
+        &serve,
+        &[
+            "exec",
+            "-d",
+            "box",
+            "sh",
+            "-c",
+            "sleep 1; echo later > /tmp/mark",
+        ],
+    )
+    .ok();
+    wait_until(Duration::from_secs(15), "the detached exec's file", || {
+        docker(&serve, &["exec", "box", "cat", "/tmp/mark"]).stdout == "later\n"
+    });
+    // What cannot run: told on the stream, docker's status for it.
+    let missing = docker(&serve, &["exec", "box", "nosuch"]);
+    assert_eq!(missing.code(), 127, "{missing:?}");
+    assert!(
+        missing.stdout.contains("nosuch: executable file not found"),
+        "{missing:?}"
+    );
+
+    // run -it: a shell on a terminal of the outer one's size.
+    let mut t = docker_on_terminal(
+        &serve,
+        &["run", "-it", "--name", "tty1", "bbox", "sh"],
+        33,
+        101,
+    );
+    t.wait_for("# ", 1);
+    t.type_keys(b"stty size\n");
+    t.wait_for("33 101", 1);
+    t.type_keys(b"echo $((6*7))\n");
+    t.wait_for("42", 1);
+    t.type_keys(b"exit 3\n");
+    assert_eq!(t.exit_code(), Some(3), "the shell's status; {:?}", t.seen());
+    drop(t);
+    // exec -it: another shell, on a terminal of its own.
+    let mut t = docker_on_terminal(&serve, &["exec", "-it", "box", "sh"], 30, 90);
+    t.wait_for("# ", 1);
+    t.type_keys(b"stty size; echo $((5*5))\n");
+    t.wait_for("30 90", 1);
+    t.wait_for("25", 1);
+    t.type_keys(b"exit 4\n");
+    assert_eq!(t.exit_code(), Some(4), "the shell's status; {:?}", t.seen());
+    drop(t);
+    // attach to a detached -it container, and ctrl-p ctrl-q away from it.
+    docker(&serve, &["run", "-dit", "--name", "bg", "bbox", "sh"]).ok();
+    let mut t = docker_on_terminal(&serve, &["attach", "bg"], 24, 80);
+    std::thread::sleep(Duration::from_millis(500));
+    t.type_keys(b"echo $((7*7))\n");
+    t.wait_for("49", 1);
+    t.type_keys(b"\x10\x11");
+    // The docker CLI's own words and status for a detach.
+    t.wait_for("read escape sequence", 1);
+    assert_eq!(t.exit_code(), Some(1), "detached; {:?}", t.seen());
+    drop(t);
+    let status = docker(&serve, &["inspect", "-f", "{{.State.Status}}", "bg"]).ok();
+    assert_eq!(status.stdout.trim(), "running");
+    docker(&serve, &["rm", "-f", "box", "tty1", "bg"]).ok();
+}
+
+#[test]
 fn the_python_docker_sdk_drives_stasis() {
     if !root_or_skip("the_python_docker_sdk_drives_stasis") {
         return;
     }
     let s = Stasis::new();
     let dir = Scratch::new();
-    let serve = Serve::start(&s, &dir);
-    let tar = busybox_tar(&dir);
-    docker(&serve, &["import", &tar.display().to_string(), "bbox"]).ok();
+    let serve = Serve::with_bbox(&s, &dir);
     let run = run_bounded(
         Command::new("/usr/bin/python3")
             .arg(workload("docker_sdk.py"))

@@ -7,10 +7,10 @@
 mod common;
 
 use std::io::{Read, Write};
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::{Child, Stdio};
 use std::time::Duration;
 
+use common::terminal::Terminal;
 use common::*;
 
 /// Kills (by its PID) and reaps a foreground `stasis run` left by a failed
@@ -89,92 +89,6 @@ fn a_sigterm_to_a_foreground_run_reaches_the_commands_handler() {
     assert!(logs.stdout.contains("got-term"), "{logs:?}");
 }
 
-/// A `stasis` command under a pseudo-terminal of `script`'s, of `rows` ×
-/// `cols`, with what it prints collected and keys sent to it; killed (by
-/// its PID) on drop.
-struct Terminal {
-    child: Child,
-    keys: Option<ChildStdin>,
-    seen: Arc<Mutex<Vec<u8>>>,
-}
-
-/// `arg` quoted for `sh`.
-fn quoted(arg: &str) -> String {
-    format!("'{}'", arg.replace('\'', "'\\''"))
-}
-
-impl Terminal {
-    fn start(s: &Stasis, args: &[&str], rows: u16, cols: u16) -> Terminal {
-        let mut line = format!("stty rows {rows} cols {cols}; exec {}", quoted(STASIS));
-        line.push_str(&format!(" --root {}", quoted(&s.root.0.to_string_lossy())));
-        for a in args {
-            line.push(' ');
-            line.push_str(&quoted(a));
-        }
-        let mut child = Command::new("script")
-            .args(["-qec", &line, "/dev/null"])
-            .env("STASIS_PAUSE", pause_binary())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("script (util-linux)");
-        let mut out = child.stdout.take().expect("piped");
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let sink = Arc::clone(&seen);
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            while let Ok(n) = out.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                sink.lock().expect("lock").extend_from_slice(&buf[..n]);
-            }
-        });
-        let keys = child.stdin.take();
-        Terminal { child, keys, seen }
-    }
-
-    fn seen(&self) -> String {
-        String::from_utf8_lossy(&self.seen.lock().expect("lock")).into_owned()
-    }
-
-    /// Waits (bounded) until the terminal has shown `text` `times` times.
-    fn wait_for(&self, text: &str, times: usize) {
-        let end = std::time::Instant::now() + Duration::from_secs(30);
-        loop {
-            let last = self.seen();
-            if last.matches(text).count() >= times {
-                return;
-            }
-            assert!(
-                std::time::Instant::now() < end,
-                "timed out waiting for {text:?} on the terminal; it shows {last:?}"
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-
-    fn type_keys(&mut self, keys: &[u8]) {
-        let k = self.keys.as_mut().expect("keys");
-        k.write_all(keys).expect("type");
-        k.flush().expect("flush");
-    }
-
-    fn exit_code(&mut self) -> Option<i32> {
-        wait_bounded(&mut self.child, Duration::from_secs(30)).code()
-    }
-}
-
-impl Drop for Terminal {
-    fn drop(&mut self) {
-        if self.child.try_wait().ok().flatten().is_none() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
 #[test]
 fn run_it_gives_a_shell_on_a_terminal_of_the_outer_ones_size() {
     if !root_or_skip("run_it_gives_a_shell_on_a_terminal_of_the_outer_ones_size") {
@@ -182,7 +96,7 @@ fn run_it_gives_a_shell_on_a_terminal_of_the_outer_ones_size() {
     }
     let s = Stasis::new();
     let name = unique_name();
-    let mut t = Terminal::start(&s, &["run", "-it", "--name", &name, "--", "sh"], 33, 101);
+    let mut t = Terminal::stasis(&s, &["run", "-it", "--name", &name, "--", "sh"], 33, 101);
     t.wait_for("# ", 1);
     t.type_keys(b"stty size; tty\n");
     t.wait_for("33 101", 1);
@@ -242,7 +156,7 @@ fn ctrl_p_ctrl_q_detaches_and_attach_gets_the_shell_back() {
     }
     let s = Stasis::new();
     let name = unique_name();
-    let mut t = Terminal::start(&s, &["run", "-it", "--name", &name, "--", "sh"], 24, 80);
+    let mut t = Terminal::stasis(&s, &["run", "-it", "--name", &name, "--", "sh"], 24, 80);
     t.wait_for("# ", 1);
     t.type_keys(b"echo $((100+1))\n");
     t.wait_for("101", 1);
@@ -251,7 +165,7 @@ fn ctrl_p_ctrl_q_detaches_and_attach_gets_the_shell_back() {
     assert_eq!(s.inspect(&name)["State"]["Status"], "running");
 
     // Another sequence, docker's format: the default no longer detaches.
-    let mut t = Terminal::start(&s, &["attach", "--detach-keys", "ctrl-x,x", &name], 24, 80);
+    let mut t = Terminal::stasis(&s, &["attach", "--detach-keys", "ctrl-x,x", &name], 24, 80);
     t.type_keys(b"echo $((200+2))\n");
     t.wait_for("202", 1);
     // Passed on to the shell; ^U then clears them from its line.
@@ -261,7 +175,7 @@ fn ctrl_p_ctrl_q_detaches_and_attach_gets_the_shell_back() {
     assert_eq!(t.exit_code(), Some(0), "detached; {:?}", t.seen());
     assert_eq!(s.inspect(&name)["State"]["Status"], "running");
 
-    let mut t = Terminal::start(&s, &["attach", &name], 24, 80);
+    let mut t = Terminal::stasis(&s, &["attach", &name], 24, 80);
     t.type_keys(b"exit 5\n");
     assert_eq!(t.exit_code(), Some(5), "the shell's status; {:?}", t.seen());
     assert_eq!(s.inspect(&name)["State"]["ExitCode"], 5);
@@ -278,7 +192,7 @@ fn exec_it_gives_a_shell_on_a_terminal_of_its_own() {
     let name = unique_name();
     s.run(&["run", "-d", "--name", &name, "--", "sleep", "60"])
         .ok();
-    let mut t = Terminal::start(&s, &["exec", "-it", &name, "--", "sh"], 30, 90);
+    let mut t = Terminal::stasis(&s, &["exec", "-it", &name, "--", "sh"], 30, 90);
     t.wait_for("# ", 1);
     // Its own terminal, of the outer one's size, in the container's PID
     // namespace (sleep is its PID 1).

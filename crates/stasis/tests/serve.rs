@@ -1394,3 +1394,437 @@ fn create_honours_host_config_confinement_mounts_hostname_and_init() {
         assert!(message(&body).contains(says), "{bad}: {}", message(&body));
     }
 }
+
+/// Creates a container from `bbox` running `cmd` (with `more` for the rest
+/// of its config) and starts it.
+async fn run_bbox(docker: &Docker, name: &str, cmd: &[&str], more: Config<String>) {
+    docker
+        .create_container(
+            Some(CreateContainerOptions {
+                name,
+                platform: None,
+            }),
+            Config {
+                image: Some("bbox".into()),
+                cmd: Some(cmd.iter().map(|s| s.to_string()).collect()),
+                ..more
+            },
+        )
+        .await
+        .expect("create");
+    docker
+        .start_container(name, None::<StartContainerOptions<String>>)
+        .await
+        .expect("start");
+}
+
+/// An exec start's options for `Detach: true`.
+fn detached() -> Option<bollard::exec::StartExecOptions> {
+    Some(bollard::exec::StartExecOptions {
+        detach: true,
+        ..Default::default()
+    })
+}
+
+/// Reads an upgraded connection until `want` is in what came, or it ends;
+/// what came.
+fn read_until(conn: &mut UnixStream, got: &mut Vec<u8>, want: &[u8]) -> bool {
+    let mut buf = [0u8; 4096];
+    while !got.windows(want.len()).any(|w| w == want) {
+        match conn.read(&mut buf) {
+            Ok(0) | Err(_) => return false,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+        }
+    }
+    true
+}
+
+/// Sends a request that upgrades, and reads up to the end of the `101`'s
+/// headers: the connection, and the bytes that followed them.
+fn upgrade(sock: &Path, request: &str, body: &str) -> (UnixStream, Vec<u8>) {
+    let mut conn = UnixStream::connect(sock).expect("connect");
+    conn.set_read_timeout(Some(Duration::from_secs(20)))
+        .expect("timeout");
+    write!(
+        conn,
+        "{request} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: Upgrade\r\nUpgrade: tcp\r\n\r\n{body}",
+        body.len()
+    )
+    .expect("request");
+    let mut got = Vec::new();
+    assert!(read_until(&mut conn, &mut got, b"\r\n\r\n"), "no answer");
+    let (status, head, rest) = split_response(&got);
+    assert_eq!(status, 101, "{head}{}", String::from_utf8_lossy(&rest));
+    (conn, rest)
+}
+
+#[test]
+fn exec_and_attach_with_stdin_and_a_tty_over_the_api() {
+    if !root_or_skip("exec_and_attach_with_stdin_and_a_tty_over_the_api") {
+        return;
+    }
+    use bollard::exec::{CreateExecOptions, ResizeExecOptions, StartExecResults};
+    use tokio::io::AsyncWriteExt;
+    let s = Stasis::new();
+    let scratch = Scratch::new();
+    let serve = Serve::start(&s, &[]);
+    let sock = &serve.socket;
+    let (status, _, _) = raw(
+        sock,
+        "POST",
+        "/images/create?fromSrc=-&repo=bbox",
+        &busybox_tar(&scratch.0),
+    );
+    assert_eq!(status, 200);
+    let steps = async {
+        let docker = serve.docker();
+        let create = |name: &'static str, config: Config<String>| {
+            docker.create_container(
+                Some(CreateContainerOptions {
+                    name,
+                    platform: None,
+                }),
+                config,
+            )
+        };
+        let cmd = |c: &[&str]| Some(c.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        run_bbox(&docker, "box", &["sleep", "1000"], Config::default()).await;
+        let exec = |c: &[&str], stdin: bool, tty: bool| {
+            docker.create_exec(
+                "box",
+                CreateExecOptions {
+                    cmd: cmd(c),
+                    attach_stdin: Some(stdin),
+                    attach_stdout: Some(true),
+                    attach_stderr: Some(true),
+                    tty: Some(tty),
+                    env: Some(vec!["WHO=exec".to_string()]),
+                    ..Default::default()
+                },
+            )
+        };
+        let collect = |id: String, input: &'static [u8]| {
+            let docker = docker.clone();
+            async move {
+                let StartExecResults::Attached {
+                    mut output,
+                    input: mut input_w,
+                } = docker.start_exec(&id, None).await.expect("start exec")
+                else {
+                    panic!("detached");
+                };
+                if !input.is_empty() {
+                    input_w.write_all(input).await.expect("stdin");
+                }
+                // The half-close: the command's stdin ends.
+                input_w.shutdown().await.expect("half-close");
+                let (mut out, mut err) = (String::new(), String::new());
+                while let Some(item) = output.next().await {
+                    match item.expect("output") {
+                        LogOutput::StdOut { message } => {
+                            out.push_str(&String::from_utf8_lossy(&message))
+                        }
+                        LogOutput::StdErr { message } => {
+                            err.push_str(&String::from_utf8_lossy(&message))
+                        }
+                        other => out.push_str(&other.to_string()),
+                    }
+                }
+                (out, err)
+            }
+        };
+        // Streams apart, the environment, the exit status in inspect.
+        let id = exec(
+            &["sh", "-c", "echo out $WHO; echo err >&2; exit 3"],
+            false,
+            false,
+        )
+        .await
+        .expect("create exec")
+        .id;
+        let (out, err) = collect(id.clone(), b"").await;
+        assert_eq!((out.as_str(), err.as_str()), ("out exec\n", "err\n"));
+        let i = docker.inspect_exec(&id).await.expect("inspect exec");
+        assert_eq!(i.exit_code, Some(3), "{i:?}");
+        assert_eq!(i.running, Some(false));
+        assert!(i.pid.is_some_and(|p| p > 0), "{i:?}");
+        assert_eq!(i.container_id.as_deref(), s.inspect("box")["Id"].as_str());
+        // Starting it again is refused.
+        let again = docker.start_exec(&id, detached()).await;
+        assert_eq!(status_of(&again.expect_err("ran already")), 409);
+        // Stdin, ended by the half-close.
+        let id = exec(&["cat"], true, false).await.expect("create exec").id;
+        let (out, _) = collect(id.clone(), b"piped\n").await;
+        assert_eq!(out, "piped\n");
+        assert_eq!(
+            docker.inspect_exec(&id).await.expect("inspect").exit_code,
+            Some(0)
+        );
+        // A TTY: one raw stream, resized.
+        let id = exec(&["sh", "-c", "sleep 1; stty size"], false, true)
+            .await
+            .expect("create exec")
+            .id;
+        let docker2 = docker.clone();
+        let id2 = id.clone();
+        let resize = tokio::spawn(async move {
+            // Until it runs (the start below).
+            for _ in 0..50 {
+                let r = docker2
+                    .resize_exec(
+                        &id2,
+                        ResizeExecOptions {
+                            height: 33,
+                            width: 99,
+                        },
+                    )
+                    .await;
+                if r.is_ok() {
+                    return true;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            false
+        });
+        let (out, err) = collect(id.clone(), b"").await;
+        assert!(resize.await.expect("resize task"), "resized");
+        assert_eq!((out.trim(), err.as_str()), ("33 99", ""), "{out:?}");
+        // Detached: the status comes later.
+        let id = exec(&["sh", "-c", "exit 9"], false, false)
+            .await
+            .expect("create")
+            .id;
+        assert!(matches!(
+            docker
+                .start_exec(&id, detached())
+                .await
+                .expect("detached start"),
+            StartExecResults::Detached
+        ));
+        let mut code = None;
+        for _ in 0..100 {
+            code = docker.inspect_exec(&id).await.expect("inspect").exit_code;
+            if code.is_some() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(code, Some(9));
+        // What cannot run: docker's status in the record, a 400 now.
+        let id = exec(&["nosuch"], false, false).await.expect("create").id;
+        let e = docker.start_exec(&id, detached()).await;
+        assert_eq!(status_of(&e.expect_err("no such command")), 400);
+        assert_eq!(
+            docker.inspect_exec(&id).await.expect("inspect").exit_code,
+            Some(127)
+        );
+        let e = docker
+            .create_exec(
+                "box",
+                CreateExecOptions {
+                    cmd: cmd(&["true"]),
+                    privileged: Some(true),
+                    ..Default::default()
+                },
+            )
+            .await;
+        assert_eq!(status_of(&e.expect_err("privileged")), 400);
+        assert_eq!(
+            status_of(&docker.inspect_exec("nosuch").await.expect_err("404")),
+            404
+        );
+        s.run(&["pause", "box"]).ok();
+        let e = exec(&["true"], false, false).await;
+        assert_eq!(status_of(&e.expect_err("paused")), 409);
+        s.run(&["unpause", "box"]).ok();
+
+        // A container's stdin: attached before the start, as `docker run
+        // -i` does; its half-close closes a StdinOnce container's stdin.
+        create(
+            "piped",
+            Config {
+                image: Some("bbox".into()),
+                cmd: cmd(&["sh", "-c", "cat; echo done"]),
+                open_stdin: Some(true),
+                stdin_once: Some(true),
+                attach_stdin: Some(true),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("create");
+        let bollard::container::AttachContainerResults {
+            mut output,
+            mut input,
+        } = docker
+            .attach_container(
+                "piped",
+                Some(bollard::container::AttachContainerOptions::<String> {
+                    stdin: Some(true),
+                    stdout: Some(true),
+                    stderr: Some(true),
+                    stream: Some(true),
+                    ..Default::default()
+                }),
+            )
+            .await
+            .expect("attach");
+        input.write_all(b"to cat\n").await.expect("stdin");
+        input.shutdown().await.expect("half-close");
+        docker
+            .start_container("piped", None::<StartContainerOptions<String>>)
+            .await
+            .expect("start");
+        let mut out = String::new();
+        while let Some(item) = output.next().await {
+            out.push_str(&item.expect("output").to_string());
+        }
+        assert_eq!(out, "to cat\ndone\n");
+        let inspected = docker
+            .inspect_container("piped", None::<InspectContainerOptions>)
+            .await
+            .expect("inspect");
+        let config = inspected.config.expect("Config");
+        assert_eq!(
+            (config.open_stdin, config.stdin_once),
+            (Some(true), Some(true))
+        );
+        assert_eq!(
+            inspected.state.and_then(|s| s.exit_code),
+            Some(0),
+            "cat saw its end of file"
+        );
+
+        // A TTY container: raw output, resized, detached by the keys.
+        run_bbox(
+            &docker,
+            "term",
+            &["sh"],
+            Config {
+                tty: Some(true),
+                open_stdin: Some(true),
+                ..Default::default()
+            },
+        )
+        .await;
+        docker
+            .resize_container_tty(
+                "term",
+                bollard::container::ResizeContainerTtyOptions {
+                    height: 31,
+                    width: 97,
+                },
+            )
+            .await
+            .expect("resize");
+        let e = docker
+            .resize_container_tty(
+                "box",
+                bollard::container::ResizeContainerTtyOptions {
+                    height: 31,
+                    width: 97,
+                },
+            )
+            .await;
+        assert_eq!(status_of(&e.expect_err("no TTY")), 409);
+    };
+    runtime().block_on(steps);
+    let (mut conn, mut got) = upgrade(
+        sock,
+        "POST /containers/term/attach?stream=1&stdin=1&stdout=1&stderr=1&detachKeys=ctrl-x,x",
+        "",
+    );
+    conn.write_all(b"echo $((6*7)); stty size\n").expect("keys");
+    assert!(
+        read_until(&mut conn, &mut got, b"31 97"),
+        "{}",
+        String::from_utf8_lossy(&got)
+    );
+    assert!(got.windows(2).any(|w| w == b"42"), "{got:?}");
+    assert_ne!(got.first(), Some(&1), "raw, no frames: {got:?}");
+    // The detach keys end the attach; the container runs on.
+    conn.write_all(b"\x18x").expect("detach");
+    let mut rest = Vec::new();
+    assert!(!read_until(&mut conn, &mut rest, b"never"), "closed");
+    assert_eq!(s.inspect("term")["State"]["Status"], "running");
+    let (mut conn, _) = upgrade(
+        sock,
+        "POST /containers/term/attach?stream=1&stdin=1&stdout=1",
+        "",
+    );
+    conn.write_all(b"exit 5\n").expect("exit");
+    let mut end = Vec::new();
+    assert!(
+        !read_until(&mut conn, &mut end, b"never"),
+        "closed at the exit"
+    );
+    wait_until(Duration::from_secs(10), "term's exit", || {
+        s.inspect("term")["State"]["ExitCode"] == 5
+    });
+}
+
+#[test]
+fn a_killed_service_leaves_no_exec_running_and_a_new_one_knows_none() {
+    if !root_or_skip("a_killed_service_leaves_no_exec_running_and_a_new_one_knows_none") {
+        return;
+    }
+    use bollard::exec::CreateExecOptions;
+    let s = Stasis::new();
+    let scratch = Scratch::new();
+    let mut serve = Serve::start(&s, &[]);
+    let (status, _, _) = raw(
+        &serve.socket,
+        "POST",
+        "/images/create?fromSrc=-&repo=bbox",
+        &busybox_tar(&scratch.0),
+    );
+    assert_eq!(status, 200);
+    let docker = serve.docker();
+    let (exec_id, pid) = runtime().block_on(async {
+        run_bbox(&docker, "box", &["sleep", "1000"], Config::default()).await;
+        let id = docker
+            .create_exec(
+                "box",
+                CreateExecOptions {
+                    cmd: Some(vec!["sleep", "999"]),
+                    ..Default::default()
+                },
+            )
+            .await
+            .expect("create exec")
+            .id;
+        docker
+            .start_exec(&id, detached())
+            .await
+            .expect("start exec");
+        let pid = docker
+            .inspect_exec(&id)
+            .await
+            .expect("inspect")
+            .pid
+            .expect("Pid");
+        (id, pid)
+    });
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).expect("the exec runs");
+    assert_eq!(cmdline, b"sleep\0999\0");
+    // SIGKILL: no chance to clean up; the kernel's parent-death signal
+    // ends the exec.
+    if let Some(mut child) = serve.child.take() {
+        child.kill().expect("kill serve");
+        child.wait().expect("reap serve");
+    }
+    wait_until(
+        Duration::from_secs(10),
+        "the exec to die with the service",
+        || std::fs::read(format!("/proc/{pid}/cmdline")).map_or(true, |c| c != cmdline),
+    );
+    assert_eq!(
+        s.inspect("box")["State"]["Status"],
+        "running",
+        "the container outlives the service"
+    );
+    let again = Serve::start(&s, &[]);
+    let (status, _, body) = raw(&again.socket, "GET", &format!("/exec/{exec_id}/json"), b"");
+    assert_eq!(status, 404, "{}", message(&body));
+    s.run(&["rm", "-f", "box"]).ok();
+}

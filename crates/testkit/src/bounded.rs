@@ -90,12 +90,25 @@ impl Run {
 }
 
 pub fn run_bounded(cmd: &mut Command) -> Run {
+    run_fed(cmd, None)
+}
+
+/// [`run_bounded`], with `input` on a pipe as its stdin (closed after it),
+/// or `/dev/null` for `None`.
+pub fn run_fed(cmd: &mut Command, input: Option<&[u8]>) -> Run {
     let mut child = cmd
-        .stdin(Stdio::null())
+        .stdin(if input.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn");
+    if let (Some(bytes), Some(mut stdin)) = (input, child.stdin.take()) {
+        std::io::Write::write_all(&mut stdin, bytes).expect("feed stdin");
+    }
     let status = wait_bounded(&mut child, Duration::from_secs(60));
     let mut stdout = String::new();
     let mut stderr = String::new();

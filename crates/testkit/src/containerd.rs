@@ -49,6 +49,68 @@ pub type RuntimeClient =
 /// The CRI image service's client.
 pub type ImageClient = cri::image_service_client::ImageServiceClient<tonic::transport::Channel>;
 
+/// The bound of a CRI call made with [`cri_call!`](crate::cri_call).
+pub const CALL_LIMIT: Duration = Duration::from_secs(60);
+
+/// `cri_call!(client, method, request)`: the CRI call, bounded by
+/// [`CALL_LIMIT`], its answer unwrapped (a timeout or an error status
+/// panics, naming the method). Use it inside a tokio runtime.
+#[macro_export]
+macro_rules! cri_call {
+    ($client:expr, $method:ident, $req:expr) => {
+        $crate::containerd::__tokio::time::timeout(
+            $crate::containerd::CALL_LIMIT,
+            $client.$method($req),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("{} timed out", stringify!($method)))
+        .unwrap_or_else(|e| panic!("{}: {e}", stringify!($method)))
+        .into_inner()
+    };
+}
+
+#[doc(hidden)]
+pub use tokio as __tokio;
+
+/// RunPodSandbox of `config`, then PodSandboxStatus (verbose) until the
+/// sandbox is READY (the kubelet's wait), at most [`CALL_LIMIT`]: its ID
+/// and the status that said so.
+pub async fn run_pod_sandbox(
+    client: &mut RuntimeClient,
+    config: cri::PodSandboxConfig,
+) -> (String, cri::PodSandboxStatusResponse) {
+    let start = Instant::now();
+    let id = crate::cri_call!(
+        client,
+        run_pod_sandbox,
+        cri::RunPodSandboxRequest {
+            config: Some(config),
+            runtime_handler: String::new(),
+        }
+    )
+    .pod_sandbox_id;
+    loop {
+        let status = crate::cri_call!(
+            client,
+            pod_sandbox_status,
+            cri::PodSandboxStatusRequest {
+                pod_sandbox_id: id.clone(),
+                verbose: true,
+            }
+        );
+        if status.status.as_ref().map(|s| s.state)
+            == Some(cri::PodSandboxState::SandboxReady as i32)
+        {
+            return (id, status);
+        }
+        assert!(
+            start.elapsed() < CALL_LIMIT,
+            "sandbox {id} never got ready: {status:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
 static ONE_CONTAINERD: Mutex<()> = Mutex::new(());
 
 /// Takes the turn of one containerd test in this test process: one's

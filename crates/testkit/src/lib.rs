@@ -21,7 +21,7 @@ mod bounded;
 pub mod containerd;
 pub mod rabbitmq;
 
-pub use bounded::{pod_uid, run_bounded, unique_name, wait_bounded, wait_until, Run};
+pub use bounded::{pod_uid, run_bounded, run_fed, unique_name, wait_bounded, wait_until, Run};
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -26,67 +26,7 @@ pub struct Args {
     pub container: flags::ContainerName,
 }
 
-pub const DEFAULT_DETACH_KEYS: &str = "ctrl-p,ctrl-q";
-
-/// A detach sequence, as bytes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DetachKeys(pub Vec<u8>);
-
-/// docker's `--detach-keys`: comma-separated keys, each a single
-/// character or `ctrl-X` (X a letter, or one of `@ [ \ ] ^ _`).
-pub fn parse_detach_keys(s: &str) -> Result<DetachKeys, String> {
-    let mut keys = Vec::new();
-    for key in s.split(',') {
-        let byte = match key.strip_prefix("ctrl-") {
-            Some(k) if k.len() == 1 => {
-                let c = k.as_bytes()[0].to_ascii_uppercase();
-                match c {
-                    b'@'..=b'_' => c - b'@',
-                    _ => return Err(format!("{key:?} is not a control key (ctrl-a … ctrl-z, ctrl-@, ctrl-[, ctrl-\\, ctrl-], ctrl-^, ctrl-_)")),
-                }
-            }
-            None if key.len() == 1 && key.is_ascii() => key.as_bytes()[0],
-            _ => return Err(format!("{key:?} is not a key (a character, or ctrl-X)")),
-        };
-        keys.push(byte);
-    }
-    Ok(DetachKeys(keys))
-}
-
-/// Finds the detach sequence in what the user types; bytes that may begin
-/// it are held back until it is complete or broken.
-#[derive(Debug)]
-struct Detacher {
-    keys: Vec<u8>,
-    matched: usize,
-}
-
-impl Detacher {
-    /// Appends to `out` what is to go to the container; `true` once the
-    /// whole sequence has been typed (what follows it is dropped).
-    fn feed(&mut self, input: &[u8], out: &mut Vec<u8>) -> bool {
-        for &b in input {
-            if self.keys.get(self.matched) == Some(&b) {
-                self.matched += 1;
-                if self.matched == self.keys.len() {
-                    return true;
-                }
-                continue;
-            }
-            out.extend_from_slice(&self.keys[..self.matched]);
-            self.matched = 0;
-            if self.keys.first() == Some(&b) {
-                self.matched = 1;
-                if self.keys.len() == 1 {
-                    return true;
-                }
-            } else {
-                out.push(b);
-            }
-        }
-        false
-    }
-}
+pub use sandbox::attach::{parse_detach_keys, DetachKeys, Detacher, DEFAULT_DETACH_KEYS};
 
 /// This terminal in raw mode (`-t`: every key goes to the container's
 /// terminal, whose line discipline does the echo and ^C), restored on drop.
@@ -243,7 +183,7 @@ fn feed_stdin(
     keys: Vec<u8>,
     raw: &Mutex<Option<RawMode>>,
 ) {
-    let mut detacher = Detacher { keys, matched: 0 };
+    let mut detacher = Detacher::new(DetachKeys(keys));
     let mut stdin = std::io::stdin().lock();
     let mut buf = [0u8; 8192];
     let mut send = Vec::new();
@@ -336,45 +276,4 @@ pub fn run(global: &Global, args: &Args) -> Result<u8> {
             from_start: false,
         },
     )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn detach_keys_parse_as_docker_writes_them() {
-        assert_eq!(
-            parse_detach_keys(DEFAULT_DETACH_KEYS),
-            Ok(DetachKeys(vec![16, 17]))
-        );
-        assert_eq!(parse_detach_keys("ctrl-a,x"), Ok(DetachKeys(vec![1, b'x'])));
-        assert_eq!(
-            parse_detach_keys("ctrl-@,ctrl-_"),
-            Ok(DetachKeys(vec![0, 31]))
-        );
-        assert!(parse_detach_keys("ctrl-1").is_err());
-        assert!(parse_detach_keys("ab").is_err());
-        assert!(parse_detach_keys("").is_err());
-    }
-
-    #[test]
-    fn the_sequence_is_held_back_until_complete_or_broken() {
-        let mut d = Detacher {
-            keys: vec![16, 17],
-            matched: 0,
-        };
-        let mut out = Vec::new();
-        assert!(!d.feed(b"ab\x10", &mut out));
-        assert_eq!(out, b"ab", "ctrl-p held back");
-        out.clear();
-        assert!(!d.feed(b"c", &mut out));
-        assert_eq!(out, b"\x10c", "a broken sequence goes through");
-        out.clear();
-        assert!(!d.feed(b"\x10\x10", &mut out));
-        assert_eq!(out, b"\x10", "the second ctrl-p may begin it again");
-        out.clear();
-        assert!(d.feed(b"\x11rest", &mut out));
-        assert!(out.is_empty());
-    }
 }

@@ -149,6 +149,7 @@ pub fn run(global: &Global, args: Args) -> Result<u8> {
             stdio: sandbox::StdioMode {
                 open_stdin: args.interactive,
                 tty: args.tty,
+                stdin_once: args.interactive && !args.detach,
             },
         })
         .context("creating the container")

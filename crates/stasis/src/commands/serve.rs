@@ -23,7 +23,7 @@ pub struct Args {
     /// The group that may connect to the socket [default: stasis if that group exists, else root alone]
     #[arg(long, value_name = "GROUP")]
     pub group: Option<String>,
-    /// Let a group (by name) or a uid (a number) do these verbs: ps, inspect, logs, events, create, start, stop, kill, restart, wait, pause, unpause, rm, images, import, load, or all (repeatable; root may do everything)
+    /// Let a group (by name) or a uid (a number) do these verbs: ps, inspect, logs, events, create, start, stop, kill, restart, wait, pause, unpause, rm, images, import, load, exec, or all (repeatable; root may do everything)
     #[arg(long, value_name = "GROUP_OR_UID=VERBS")]
     pub allow: Vec<String>,
     /// Where the audit trail goes [default: ROOT/audit.jsonl]
@@ -293,7 +293,7 @@ impl api::Backend for CliBackend {
                 isolation,
                 hostname: o.hostname.clone(),
                 init: o.init,
-                stdio: sandbox::StdioMode::default(),
+                stdio: o.stdio,
             })
             .map_err(|e| match &e {
                 sandbox::Error::NotFound { .. } => {

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod archives;
+pub mod terminal;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -62,7 +63,9 @@ fn mounts() -> &'static (String, String) {
 }
 
 #[allow(unused_imports)] // each suite uses some of them
-pub use testkit::{pod_uid, root_or_skip, run_bounded, unique_name, wait_bounded, wait_until, Run};
+pub use testkit::{
+    pod_uid, root_or_skip, run_bounded, run_fed, unique_name, wait_bounded, wait_until, Run,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum V {

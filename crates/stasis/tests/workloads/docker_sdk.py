@@ -2,7 +2,8 @@
    docker_sdk.py unix:///path/to/stasis.sock
 runs a container from the image bbox, lists it by label (the SDK sends label
 filters as a list), pauses, inspects, unpauses, reads its logs, stops and
-removes it; prints `sdk ok` when every step did what docker would."""
+removes it, and runs commands in it with exec_run; prints `sdk ok` when
+every step did what docker would."""
 import sys
 
 import docker
@@ -14,6 +15,10 @@ c = client.containers.run("bbox", ["sh", "-c", "echo from-sdk; exec sleep 1000"]
                           environment={"A": "1"})
 listed = client.containers.list(filters={"label": ["via=sdk"]})
 assert [x.name for x in listed] == ["sdk"], listed
+r = c.exec_run(["sh", "-c", "echo via-exec $B; exit 5"], environment={"B": "2"})
+assert (r.exit_code, r.output) == (5, b"via-exec 2\n"), r
+r = c.exec_run(["sh", "-c", "echo o; echo e >&2"], demux=True)
+assert (r.exit_code, r.output) == (0, (b"o\n", b"e\n")), r
 c.pause()
 c.reload()
 assert c.status == "paused", c.status
