@@ -10,8 +10,13 @@
 #
 #   sudo BEFORE=/path/to/old/stasis bash bench/isolation.sh
 #
-# Needs root, cargo, hyperfine, jq and busybox-static (checked, not installed).
-# podman is not run here: bench/pods.sh sets it up and measures its run -d.
+# And against `podman run -d --rootfs` of the same root filesystem (podman of
+# the benchmark's own: bench/podman-env.sh; runc, cgroupfs, --network none),
+# whose container is confined the same way by default (PID namespace,
+# capabilities, seccomp, devices).
+#
+# Needs root, cargo, hyperfine, jq, podman, runc and busybox-static (checked,
+# not installed).
 #
 # Settings: RUNS=100 WARMUP=10, CONTAINERS=20 (for the memory figure),
 # RESULTS=DIR (default: a new /tmp/stasis-bench-results.XXXXXX, kept).
@@ -25,7 +30,7 @@ die() { echo "isolation.sh: $*" >&2; exit 1; }
 log() { echo "isolation.sh: $*" >&2; }
 
 [[ $EUID -eq 0 ]] || die "run as root"
-for tool in cargo hyperfine busybox awk jq; do
+for tool in cargo hyperfine busybox awk jq podman runc; do
     command -v "$tool" >/dev/null || die "$tool not found"
 done
 
@@ -45,13 +50,17 @@ export STASIS_PAUSE=$TARGET_DIR/x86_64-unknown-linux-gnu/pause/stasis-pause
 
 R=$(mktemp -d /tmp/stasis-bench-XXXXXX)
 ROOTFS=$(mktemp -d /tmp/stasis-bench-rootfs-XXXXXX)
+# podman of our own: $PM, podman_cleanup, podman_unmount
+. "$REPO/bench/podman-env.sh"
 cleanup() {
     for bin in "$S" ${BEFORE:+"$BEFORE"}; do
         for pod in $("$bin" --root "$R" pod ls -q 2>/dev/null); do
             "$bin" --root "$R" pod rm -f "$pod" >/dev/null 2>&1 || true
         done
     done
-    rm -rf "$R" "$ROOTFS"
+    podman_cleanup
+    podman_unmount
+    rm -rf "$R" "$ROOTFS" "$PM"
 }
 trap cleanup EXIT
 
@@ -67,6 +76,8 @@ cmds=(
     -n isolated --prepare "$(prep "$S")" "$S --root $R run -d --name b --rootfs $ROOTFS -- /bin/sleep 1000"
     -n open --prepare "$(prep "$S")" "$S --root $R run -d --name b --privileged --security-opt seccomp=unconfined --rootfs $ROOTFS -- /bin/sleep 1000"
 )
+cmds+=(-n "podman run -d" --prepare "sh -c 'podman rm -f b >/dev/null 2>&1; true'"
+    "podman run -d --name b --network none --rootfs $ROOTFS /bin/sleep 1000")
 if [[ -n ${BEFORE:-} ]]; then
     cmds+=(-n before --prepare "$(prep "$BEFORE")" "$BEFORE --root $R run -d --name b --rootfs $ROOTFS -- /bin/sleep 1000")
 fi
@@ -74,6 +85,7 @@ log "timing run -d ($RUNS runs each; load $(cut -d' ' -f1 /proc/loadavg))"
 hyperfine -N --runs "$RUNS" --warmup "$WARMUP" --export-json "$RESULTS/run-d.json" \
     --export-markdown "$RESULTS/run-d.md" "${cmds[@]}" >&2
 "$S" --root "$R" rm -f b >/dev/null 2>&1 || true
+podman rm -f b >/dev/null 2>&1 || true
 
 # Pss of each container's monitor and process, averaged over CONTAINERS.
 pss() { awk '/^Pss:/ {s += $2} END {print s + 0}' "/proc/$1/smaps_rollup"; }
@@ -93,11 +105,27 @@ memory() {
     echo "| $label | $((total_mon / CONTAINERS)) KiB | $((total_proc / CONTAINERS)) KiB |"
     for n in $(seq "$CONTAINERS"); do "$S" --root "$R" rm -f "m$n" >/dev/null; done
 }
+# The same for podman: its monitor is conmon.
+podman_memory() {
+    local total_mon=0 total_proc=0 n mon proc
+    for n in $(seq "$CONTAINERS"); do
+        podman run -d --name "m$n" --network none --rootfs "$ROOTFS" /bin/sleep 1000 >/dev/null
+    done
+    for n in $(seq "$CONTAINERS"); do
+        mon=$(podman inspect -f '{{.State.ConmonPid}}' "m$n")
+        proc=$(podman inspect -f '{{.State.Pid}}' "m$n")
+        total_mon=$((total_mon + $(pss "$mon")))
+        total_proc=$((total_proc + $(pss "$proc")))
+    done
+    echo "| podman (conmon) | $((total_mon / CONTAINERS)) KiB | $((total_proc / CONTAINERS)) KiB |"
+    podman_cleanup
+}
 {
     echo "| containers ($CONTAINERS) | monitor Pss | process Pss |"
     echo "|---|---:|---:|"
     memory isolated
     memory open --privileged --security-opt seccomp=unconfined
+    podman_memory
 } | tee "$RESULTS/memory.md"
 cat "$RESULTS/run-d.md"
 log "results in $RESULTS"

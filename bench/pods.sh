@@ -74,29 +74,11 @@ export STASIS_PAUSE=$TARGET_DIR/x86_64-unknown-linux-gnu/pause/stasis-pause
 
 # --- private state and clean-up -----------------------------------------------
 R=$(mktemp -d /tmp/stasis-bench-XXXXXX)          # stasis --root
-PM=$(mktemp -d /tmp/stasis-bench-podman-XXXXXX)  # podman's config, storage, run and tmp
 W=$(mktemp -d /tmp/stasis-bench-work-XXXXXX)     # helper scripts
 ST=(--root "$R")
 
-mkdir -p "$PM/tmp" "$PM/net"
-cat >"$PM/containers.conf" <<EOF
-[containers]
-default_ulimits = ["nofile=1024:1024", "nproc=8192:8192"]
-[engine]
-cgroup_manager = "cgroupfs"
-events_logger = "file"
-runtime = "runc"
-tmp_dir = "$PM/tmp"
-[network]
-network_config_dir = "$PM/net"
-EOF
-cat >"$PM/storage.conf" <<EOF
-[storage]
-driver = "overlay"
-graphroot = "$PM/graph"
-runroot = "$PM/run"
-EOF
-export CONTAINERS_CONF=$PM/containers.conf CONTAINERS_STORAGE_CONF=$PM/storage.conf
+# podman of our own: $PM, podman_cleanup, podman_unmount
+. "$REPO/bench/podman-env.sh"
 
 # Removes every stasis pod under $R (with its containers), nothing else.
 cat >"$W/clean.sh" <<EOF
@@ -109,11 +91,6 @@ cat >"$W/prep-pod.sh" <<EOF
 "$S" --root "$R" pod create --name benchpod >/dev/null
 EOF
 
-podman_cleanup() {
-    podman pod rm -af >/dev/null 2>&1 || true
-    podman rm -af >/dev/null 2>&1 || true
-}
-
 cleanup() {
     local rc=$? leftover m
     trap - EXIT INT TERM
@@ -124,10 +101,7 @@ cleanup() {
         [[ -z $leftover ]] || log "WARNING: stasis pods left under $R/pods: $leftover"
     fi
     podman_cleanup
-    # overlay mounts of our own podman storage, innermost first
-    for m in $(awk -v p="$PM/" 'index($5, p) == 1 { print $5 }' /proc/self/mountinfo | sort -r); do
-        umount "$m" 2>/dev/null || umount -l "$m"
-    done
+    podman_unmount
     rm -rf "$R" "$PM" "$W"
     for d in /sys/fs/cgroup/freezer/stasis /sys/fs/cgroup/unified/stasis; do
         [[ -d $d ]] || continue

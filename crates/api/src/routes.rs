@@ -1610,6 +1610,8 @@ mod tests {
             stopped: false,
             isolation: Default::default(),
             stdio: Default::default(),
+            checkpoint: None,
+            checkpointing: false,
         };
         let f = |s: &str| Filters::parse(s).expect("filters");
         let running = ContainerStatus::Running;

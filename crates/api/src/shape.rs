@@ -245,6 +245,8 @@ mod tests {
             stopped: false,
             isolation: Default::default(),
             stdio: Default::default(),
+            checkpoint: None,
+            checkpointing: false,
         }
     }
 

@@ -33,6 +33,16 @@ impl Sandbox {
             }
             ContainerStatus::Paused => return Err(Error::paused(Kind::Container, &c.name)),
         }
+        self.prepare_pod_for_start(c)?;
+        let fresh = self.container(&c.id)?;
+        self.start_container(&fresh, monitor)
+    }
+
+    /// Readies an exited container's pod for a new process of it (a start,
+    /// or a restore from its checkpoint), and clears what the last run left
+    /// in its record: a pod the user made must be running; the pod `run`
+    /// made for it gets a new pause process if it ended with it.
+    pub(crate) fn prepare_pod_for_start(&self, c: &ContainerRecord) -> Result<()> {
         let mut pod = self.pod(&c.pod)?;
         // Under the pod's lock, where the old monitor decides to end an
         // implicit pod: either it ended the pod before (and it is seen
@@ -67,8 +77,7 @@ impl Sandbox {
             let _lock = self.store.lock_record(Kind::Pod, &pod.id)?;
             self.reset_for_start(c)?;
         }
-        let fresh = self.container(&c.id)?;
-        self.start_container(&fresh, monitor)
+        Ok(())
     }
 
     /// Clears what the last run left in the record, as docker's start

@@ -94,6 +94,13 @@ pub struct ContainerRecord {
     /// Its stdin kept open (`-i`) and a pseudo-terminal (`-t`).
     #[serde(default)]
     pub stdio: StdioMode,
+    /// Its latest checkpoint (see `checkpoint`).
+    #[serde(default)]
+    pub checkpoint: Option<crate::checkpoint::CheckpointInfo>,
+    /// A checkpoint that ends it is under way: its monitor records the
+    /// exit as the checkpoint's, and its restart policy does not apply.
+    #[serde(default)]
+    pub checkpointing: bool,
 }
 
 /// docker's `OpenStdin` and `Tty`: what a container's standard streams are.
@@ -130,6 +137,9 @@ pub struct ExitRecord {
     /// its pod's, was reached).
     #[serde(default)]
     pub oom_killed: bool,
+    /// A checkpoint ended it (CRIU killed it once its images were written).
+    #[serde(default)]
+    pub checkpointed: bool,
 }
 
 /// What a container is doing, read from its process and the kernel.
@@ -278,7 +288,7 @@ impl Sandbox {
         opts.isolation
             .validate(opts.rootfs.is_some() || opts.image.is_some())?;
         let device_rules = opts.isolation.device_rules()?;
-        if device_rules.is_some() && self.host.devices.is_none() {
+        if device_rules.is_some() && self.host.devices == crate::host::DeviceControl::None {
             return Err(Error::NoDevicesController);
         }
         let rootfs = match &opts.rootfs {
@@ -386,6 +396,8 @@ impl Sandbox {
             stopped: false,
             isolation: opts.isolation,
             stdio: opts.stdio,
+            checkpoint: None,
+            checkpointing: false,
         };
         let created = (|| {
             let _lock = self.store.lock()?;
@@ -563,7 +575,7 @@ impl Sandbox {
 
     /// The container's leaf in the hierarchy stasis freezes by default, and
     /// in every other one it has.
-    fn leaf_placement(&self, c: &ContainerRecord) -> Result<freezer::Placement> {
+    pub(crate) fn leaf_placement(&self, c: &ContainerRecord) -> Result<freezer::Placement> {
         let cg = crate::cgroups::PodCgroups::of(&self.host.hierarchies, &c.pod)?
             .freezer_cgroup(Some(c.id.as_str()))?;
         Ok(self.host.hierarchies.place_cgroup(cg)?)
@@ -811,7 +823,7 @@ pub(crate) fn parse_env(env: &[String]) -> Result<Vec<(String, String)>> {
 }
 
 /// An exit status as docker reports it: the code, or 128 + the signal.
-pub(crate) fn exit_code(status: std::process::ExitStatus) -> i32 {
+pub fn exit_code(status: std::process::ExitStatus) -> i32 {
     use std::os::unix::process::ExitStatusExt;
     status
         .code()

@@ -239,8 +239,15 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
-    #[error("this host has no v1 devices controller, and confining a container's devices on cgroup v2 (an eBPF device program) is not implemented: run it with --privileged")]
+    #[error("this host has neither a v1 devices controller nor a cgroup2 tree to confine a container's devices in: run it with --privileged")]
     NoDevicesController,
+    #[error("{step} the device program of {}", path.display())]
+    DeviceProgram {
+        path: PathBuf,
+        step: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("building the seccomp filter: {reason}")]
     Seccomp { reason: String },
     #[error("device {}", path.display())]
@@ -399,6 +406,8 @@ pub enum Error {
     #[error(transparent)]
     Freezer(#[from] freezer::Error),
     #[error(transparent)]
+    Checkpoint(#[from] crate::checkpoint::CheckpointError),
+    #[error(transparent)]
     Audit(#[from] crate::audit::Error),
 }
 
@@ -411,6 +420,11 @@ impl Error {
     pub fn is_not_found(&self) -> bool {
         match self {
             Error::NotFound { .. } | Error::NoMatch { .. } => true,
+            Error::Checkpoint(
+                crate::checkpoint::CheckpointError::NoCheckpoint { .. }
+                | crate::checkpoint::CheckpointError::NoCriu
+                | crate::checkpoint::CheckpointError::CriuMissing { .. },
+            ) => true,
             Error::Rootfs { source, .. } => source.kind() == io::ErrorKind::NotFound,
             Error::Freezer(e) => e.is_not_found(),
             _ => false,
@@ -428,6 +442,10 @@ impl Error {
             | Error::PausedByPod { .. }
             | Error::StillRunning { .. }
             | Error::NameInUse { .. } => true,
+            Error::Checkpoint(
+                crate::checkpoint::CheckpointError::Refused { .. }
+                | crate::checkpoint::CheckpointError::NotExited { .. },
+            ) => true,
             Error::Freezer(e) => e.is_already_paused() || e.is_not_paused(),
             _ => false,
         }
@@ -528,6 +546,7 @@ impl Error {
             | Error::WaitChild(source)
             | Error::Pty(source) => Some(source),
             Error::AttachSocket { source, .. } | Error::Attach { source, .. } => Some(source),
+            Error::Checkpoint(e) => e.io_error(),
             _ => None,
         }
     }

@@ -24,10 +24,22 @@ impl Sandbox {
         env: Vec<String>,
         workdir: Option<PathBuf>,
     ) -> Result<i32> {
-        let spec = self.member_spec(c, argv, env, workdir)?;
-        let mut child = spawn_member(spec, |_| {})?;
+        let mut child = self.exec_spawn(c, argv, env, workdir)?;
         let status = child.wait().map_err(Error::WaitChild)?;
         Ok(exit_code(status))
+    }
+
+    /// Starts the command as [`Sandbox::exec`] runs it and returns it
+    /// running, for a caller that passes signals on to it before it waits.
+    pub fn exec_spawn(
+        &self,
+        c: &ContainerRecord,
+        argv: Vec<String>,
+        env: Vec<String>,
+        workdir: Option<PathBuf>,
+    ) -> Result<std::process::Child> {
+        let spec = self.member_spec(c, argv, env, workdir)?;
+        spawn_member(spec, |_| {})
     }
 
     /// `exec -t`: runs a command as [`Sandbox::exec`] does, but on a new

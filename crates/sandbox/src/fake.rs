@@ -117,6 +117,7 @@ impl FakeHost {
                 finished: 0,
                 error: None,
                 oom_killed: false,
+                checkpointed: false,
             }),
             auto_remove: false,
             healthcheck: None,
@@ -128,6 +129,8 @@ impl FakeHost {
             stopped: false,
             isolation: Default::default(),
             stdio: Default::default(),
+            checkpoint: None,
+            checkpointing: false,
         };
         let store = self.sandbox.store();
         let _lock = store.lock().expect("lock");

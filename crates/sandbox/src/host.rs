@@ -14,9 +14,8 @@ pub struct Host {
     pub proc: PathBuf,
     /// The v1 freezer and cgroup2 mounts.
     pub hierarchies: freezer::Hierarchies,
-    /// The v1 `devices` hierarchy's mount point (its root cgroup at the
-    /// top), where containers' device rules go; `None` on a v2-only host.
-    pub devices: Option<PathBuf>,
+    /// Where containers' device rules are enforced.
+    pub devices: DeviceControl,
     /// The resource controllers (memory, cpu, pids, ...), read from
     /// mountinfo when first needed.
     controllers: LazyControllers,
@@ -30,9 +29,17 @@ impl Host {
 
     /// The hierarchies `<proc>/self/mountinfo` shows.
     pub fn detect_at(proc: &Path) -> Result<Self> {
+        let hierarchies = freezer::Hierarchies::detect(proc)?;
+        let cgroup2 = hierarchies.get(freezer::Version::V2).is_some();
+        let forced = std::env::var_os(DEVICE_CONTROL_ENV).is_some_and(|v| v == "cgroup2");
+        let devices = match devices_mount(proc) {
+            Some(mount) if !forced => DeviceControl::V1(mount),
+            _ if cgroup2 => DeviceControl::Cgroup2,
+            _ => DeviceControl::None,
+        };
         Ok(Host {
-            devices: devices_mount(proc),
-            ..Host::new(proc.to_owned(), freezer::Hierarchies::detect(proc)?)
+            devices,
+            ..Host::new(proc.to_owned(), hierarchies)
         })
     }
 
@@ -42,7 +49,7 @@ impl Host {
         Host {
             proc,
             hierarchies,
-            devices: None,
+            devices: DeviceControl::None,
             controllers: LazyControllers::default(),
         }
     }
@@ -57,6 +64,23 @@ impl Host {
     pub fn controllers(&self) -> &Controllers {
         self.controllers.get(&self.proc)
     }
+}
+
+/// Set to `cgroup2`, containers' device rules go to a cgroup2 device
+/// program even where the v1 `devices` hierarchy is mounted (as on hybrid
+/// hosts, where both are enforced): how the program is tested there.
+pub const DEVICE_CONTROL_ENV: &str = "STASIS_DEVICE_CONTROL";
+
+/// Where a container's device rules are enforced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeviceControl {
+    /// In the v1 `devices` hierarchy mounted here (its root cgroup at the
+    /// top): `devices.deny` and `devices.allow` of the container's leaf.
+    V1(PathBuf),
+    /// By a device program on the container's cgroup2 leaf (v2-only hosts).
+    Cgroup2,
+    /// Nowhere: only privileged containers can be made.
+    None,
 }
 
 /// The v1 `devices` hierarchy mounted with its root cgroup at the top.

@@ -19,7 +19,9 @@
 //!   [`Sandbox::create_container`], [`Sandbox::start_container`],
 //!   [`Sandbox::start_again`] (an exited one, in a new process),
 //!   [`Sandbox::run_monitor`], [`Sandbox::exec`], [`Sandbox::kill_container`],
-//!   [`Sandbox::copy_logs`].
+//!   [`Sandbox::copy_logs`]; through CRIU, [`Sandbox::checkpoint_container`],
+//!   [`Sandbox::restore_container`] and [`Sandbox::restore_as`]
+//!   ([`checkpoint`]).
 //! - [`ProcessRef`] — a recorded process (PID + start time), opened as a
 //!   pidfd ([`Process`]) to signal or wait for it without a PID-reuse race.
 //! - [`store`] — atomic JSON records under per-record locks, and names.
@@ -67,7 +69,11 @@ mod again;
 pub mod attach;
 pub mod audit;
 mod cgroups;
+pub mod checkpoint;
 mod container;
+// bpf(2) for the cgroup2 device program.
+#[allow(unsafe_code)]
+pub mod devices;
 mod error;
 mod exec;
 #[cfg(test)]
@@ -96,13 +102,14 @@ mod watch;
 use std::path::{Path, PathBuf};
 
 pub use cgroups::PodCgroups;
+pub use checkpoint::{Checkpoint, CheckpointInfo, CheckpointOptions, Restore, RestoreSource};
 pub use container::{
-    ContainerOptions, ContainerRecord, ContainerStatus, ExitRecord, StdioMode, User,
+    exit_code, ContainerOptions, ContainerRecord, ContainerStatus, ExitRecord, StdioMode, User,
 };
 pub use error::{Error, Kind, Result};
 pub use freezer;
 pub use health::{HealthConfig, HealthLog, HealthState, HealthStatus, Probe};
-pub use host::Host;
+pub use host::{DeviceControl, Host};
 pub use id::{validate_name, Id};
 pub use isolation::{Isolation, Mount, Seccomp};
 pub use journal::{Event, EventType, Journal};
@@ -111,6 +118,7 @@ pub use overlay::ImageRoot;
 pub use pod::{PodOptions, PodRecord, PodStatus};
 pub use process::{Process, ProcessRef};
 pub use restart::RestartPolicy;
+pub use spawn::leave_real_time;
 pub use store::{Store, DEFAULT_ROOT};
 
 /// The pods and containers under one state root.
@@ -119,6 +127,7 @@ pub struct Sandbox {
     store: Store,
     host: Host,
     pause_binary: Option<PathBuf>,
+    criu_binary: Option<PathBuf>,
 }
 
 impl Sandbox {
@@ -134,12 +143,20 @@ impl Sandbox {
             store: Store::open(root)?,
             host,
             pause_binary: None,
+            criu_binary: None,
         })
     }
 
     /// Uses this `stasis-pause` binary instead of looking for one.
     pub fn with_pause_binary(mut self, path: PathBuf) -> Self {
         self.pause_binary = Some(path);
+        self
+    }
+
+    /// Uses this CRIU binary instead of looking for `criu` (a path that
+    /// does not exist makes checkpoint and restore refuse).
+    pub fn with_criu(mut self, path: PathBuf) -> Self {
+        self.criu_binary = Some(path);
         self
     }
 

@@ -57,7 +57,17 @@ impl Sandbox {
     /// namespace for children). `checker` is the command that runs
     /// [`Sandbox::run_health_checks`] for it (the `stasis` binary in its
     /// internal mode), started only if the container has a health check.
-    pub fn run_monitor(&self, id: &Id, ready: impl Write, checker: Command) -> Result<()> {
+    ///
+    /// With `restore`, the first process is the container's checkpoint
+    /// brought back by CRIU (see `checkpoint`) rather than its command;
+    /// a restart its policy asks for later starts the command.
+    pub fn run_monitor(
+        &self,
+        id: &Id,
+        ready: impl Write,
+        checker: Command,
+        restore: Option<crate::checkpoint::Restore>,
+    ) -> Result<()> {
         rustix::process::set_child_subreaper(Some(rustix::process::getpid()))
             .map_err(|e| Error::Subreaper(e.into()))?;
         // It outlives the command that started it: hold no directory busy.
@@ -78,7 +88,13 @@ impl Sandbox {
             clients: Vec::new(),
             input: None,
         };
-        let (child, mut output) = match self.start_process(&container, &mut server) {
+        let first = match &restore {
+            Some(r) => self.restore_started(&container, &mut server, r),
+            None => self
+                .start_process(&container, &mut server)
+                .map(|(child, output)| (child.id(), output)),
+        };
+        let (child, mut output) = match first {
             Ok(started) => started,
             Err(e) => {
                 // Docker's codes for a command that cannot run.
@@ -93,6 +109,7 @@ impl Sandbox {
                         finished: now(),
                         error: Some(message.clone()),
                         oom_killed: false,
+                        checkpointed: false,
                     })
                 })?;
                 Ready::Failed { code, message }.send(ready);
@@ -100,13 +117,23 @@ impl Sandbox {
             }
         };
         let checked = container.healthcheck.is_some();
-        self.record_start(id, &child, |c| {
+        self.record_start(id, child, |c| {
             c.health = checked.then(HealthState::starting);
+            c.checkpointing = false;
+            if restore.is_some() {
+                // A restored container's policy applies again.
+                c.stopped = false;
+            }
         })?;
         // Before the answer, so that the event is in the journal by the time
         // `run` returns.
-        self.container_event(&container, "start", &[]);
-        Ready::Started { pid: child.id() }.send(ready);
+        let event = if restore.is_some() {
+            "restore"
+        } else {
+            "start"
+        };
+        self.container_event(&container, event, &[]);
+        Ready::Started { pid: child }.send(ready);
         // The container runs either way: a checker that cannot start is
         // logged, and its health stays "starting".
         let mut checker = match checked.then(|| start_checker(checker, &container.name)) {
@@ -125,13 +152,12 @@ impl Sandbox {
             let began = Instant::now();
             let oom_before = cgroups.oom_kills(leaf);
             let code = self.reap_until(
-                &child,
+                child,
                 &mut output,
                 &mut server,
                 &mut checker,
                 &container.name,
             )?;
-            drop(child);
             let oom_killed = cgroups.oom_kills(leaf) > oom_before;
             if oom_killed {
                 self.container_event(&container, "oom", &[]);
@@ -144,13 +170,18 @@ impl Sandbox {
             // its own event must come after this one, as docker orders them.
             self.container_event(&container, "die", &[("exitCode", code.to_string())]);
             self.record(id, |c| {
-                restart = !c.stopped && c.restart.should_restart(code, c.restart_count);
+                let checkpointed = c.checkpointing;
+                restart =
+                    !c.stopped && !checkpointed && c.restart.should_restart(code, c.restart_count);
                 c.restarting = restart;
                 c.exit = Some(ExitRecord {
-                    code,
+                    // CRIU's kill once the images are written is how a
+                    // checkpoint ends it: a clean end, as podman reports.
+                    code: if checkpointed { 0 } else { code },
                     finished: now(),
                     error: None,
                     oom_killed,
+                    checkpointed,
                 })
             })?;
             if !restart {
@@ -165,7 +196,8 @@ impl Sandbox {
                 Ok((next, next_output)) => {
                     output = next_output;
                     let mut stopped = false;
-                    self.record_start(id, &next, |c| {
+                    let next = next.id();
+                    self.record_start(id, next, |c| {
                         c.restart_count += 1;
                         c.restarting = false;
                         c.exit = None;
@@ -174,10 +206,9 @@ impl Sandbox {
                     self.container_event(&fresh, "start", &[]);
                     if stopped {
                         // A `stop` came as it started: it ends now.
-                        let _ = rustix::process::kill_process(
-                            rustix::process::Pid::from_child(&next),
-                            rustix::process::Signal::KILL,
-                        );
+                        if let Some(p) = rustix::process::Pid::from_raw(next as i32) {
+                            let _ = rustix::process::kill_process(p, rustix::process::Signal::KILL);
+                        }
                     }
                     child = next;
                 }
@@ -192,6 +223,7 @@ impl Sandbox {
                             finished: now(),
                             error: Some(message.clone()),
                             oom_killed: false,
+                            checkpointed: false,
                         })
                     })?;
                     break;
@@ -210,10 +242,10 @@ impl Sandbox {
     fn record_start(
         &self,
         id: &Id,
-        child: &Child,
+        child: u32,
         change: impl FnOnce(&mut ContainerRecord),
     ) -> Result<()> {
-        let process = ProcessRef::of(&self.host.proc, child.id());
+        let process = ProcessRef::of(&self.host.proc, child);
         let monitor = ProcessRef::of(&self.host.proc, std::process::id());
         self.record(id, |c| {
             c.process = process;
@@ -231,14 +263,13 @@ impl Sandbox {
     /// second).
     fn reap_until(
         &self,
-        child: &Child,
+        pid: u32,
         output: &mut Output,
         server: &mut Server,
         checker: &mut Option<Child>,
         name: &str,
     ) -> Result<i32> {
         use rustix::event::{PollFd, PollFlags};
-        let pid = child.id();
         let pidfd = rustix::process::Pid::from_raw(pid as i32)
             .ok_or(Error::WaitChild(std::io::ErrorKind::InvalidInput.into()))
             .and_then(|p| {
@@ -323,6 +354,45 @@ impl Sandbox {
     /// `server`.
     fn start_process(&self, c: &ContainerRecord, server: &mut Server) -> Result<(Child, Output)> {
         let pod = self.pod(&c.pod)?;
+        let (log, log_path, stdio) = self.open_stdio(c, server)?;
+        self.spawn_process(c, &pod, log, log_path, stdio)
+    }
+
+    /// Brings the container's process back from its checkpoint, its
+    /// streams on new pipes (its input to `server`, as for a start); its
+    /// PID.
+    fn restore_started(
+        &self,
+        c: &ContainerRecord,
+        server: &mut Server,
+        restore: &crate::checkpoint::Restore,
+    ) -> Result<(u32, Output)> {
+        let (log, log_path, stdio) = self.open_stdio(c, server)?;
+        match stdio {
+            ChildStdio::Tty { .. } => Err(crate::checkpoint::CheckpointError::Refused {
+                container: c.name.clone(),
+                reason: crate::checkpoint::TTY_REFUSAL.to_owned(),
+            }
+            .into()),
+            ChildStdio::Pipes {
+                stdin,
+                out_read,
+                out_write,
+                err_read,
+                err_write,
+            } => {
+                let pid = self.restore_process(c, restore, stdin, out_write, err_write)?;
+                Ok((pid, Output::new(log, log_path, vec![out_read, err_read])?))
+            }
+        }
+    }
+
+    /// The container's log, opened to append, and its standard streams.
+    fn open_stdio(
+        &self,
+        c: &ContainerRecord,
+        server: &mut Server,
+    ) -> Result<(std::fs::File, std::path::PathBuf, ChildStdio)> {
         let log_path = self.log_path(c);
         let open_log = |source| Error::OpenLog {
             path: log_path.clone(),
@@ -377,13 +447,25 @@ impl Sandbox {
                 err_write,
             }
         };
+        Ok((log, log_path, stdio))
+    }
+
+    /// Starts the container's command with these streams.
+    fn spawn_process(
+        &self,
+        c: &ContainerRecord,
+        pod: &crate::pod::PodRecord,
+        log: std::fs::File,
+        log_path: std::path::PathBuf,
+        stdio: ChildStdio,
+    ) -> Result<(Child, Output)> {
         let spec = MemberSpawn {
             proc: self.host.proc.clone(),
             argv: c.command.clone(),
-            env: self.base_env(&pod, c),
+            env: self.base_env(pod, c),
             workdir: c.workdir.clone(),
-            joins: ns::open(&self.pod_dir(&pod), &pod.share)?,
-            leaf_procs: self.pod_cgroups(&pod)?.leaf_procs(c.id.as_str()),
+            joins: ns::open(&self.pod_dir(pod), &pod.share)?,
+            leaf_procs: self.pod_cgroups(pod)?.leaf_procs(c.id.as_str()),
             rootfs: c.rootfs.clone(),
             rootfs_options: c.isolation.rootfs_options(),
             mount_ns: None,

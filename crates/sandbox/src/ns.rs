@@ -76,7 +76,7 @@ pub fn parse_share(s: &str) -> Result<Vec<Namespace>> {
     Ok(out)
 }
 
-fn pin_dir(pod_dir: &Path) -> PathBuf {
+pub(crate) fn pin_dir(pod_dir: &Path) -> PathBuf {
     pod_dir.join("ns")
 }
 

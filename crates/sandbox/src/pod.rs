@@ -130,7 +130,12 @@ impl Sandbox {
         record: &mut PodRecord,
         binary: &std::path::Path,
     ) -> Result<()> {
-        let cgroups = self.pod_cgroups(record)?;
+        let mut cgroups = self.pod_cgroups(record)?;
+        // Its own cgroup namespace is rooted where the pause process is in
+        // every hierarchy: then it joins them all.
+        if record.limits.is_empty() && !record.share.contains(&Namespace::Cgroup) {
+            cgroups = cgroups.without_resources();
+        }
         cgroups.create(&[PAUSE_LEAF])?;
         cgroups.set_limits(None, &record.limits)?;
         let mut child = spawn_pause(&PauseSpawn {
@@ -200,7 +205,7 @@ impl Sandbox {
     pub(crate) fn cgroups_of(&self, pod: &Id) -> Result<PodCgroups> {
         Ok(PodCgroups::of(&self.host.hierarchies, pod)?
             .with_controllers(self.host.controllers(), pod)
-            .with_devices(self.host.devices.as_deref(), pod))
+            .with_devices(&self.host.devices, pod))
     }
 
     /// Freezes every member of the pod with one write at its node.

@@ -1,4 +1,5 @@
-//! Starting processes inside a pod — the crate's only unsafe code.
+//! Starting processes inside a pod — with `devices`' bpf(2) calls, the
+//! crate's only unsafe code.
 //!
 //! Each spawn runs a closure in the forked child before `exec` (std's
 //! `pre_exec`), where only the calling thread exists: there it joins or
@@ -75,6 +76,7 @@ pub(crate) fn spawn_pause(spec: &PauseSpawn<'_>) -> Result<Child> {
     unsafe {
         cmd.pre_exec(move || {
             rustix::process::setsid()?;
+            leave_real_time()?;
             if cgroupns {
                 // Rooted at the pod node, so members see the pod as `/`.
                 for p in &node {
@@ -211,6 +213,9 @@ pub(crate) fn spawn_member(spec: MemberSpawn, stdio: impl FnOnce(&mut Command)) 
                 let _ = rustix::io::write(&report_write, step);
                 e
             };
+            // Only its standard streams go in: a descriptor whoever ran
+            // stasis left open (a lock, say) must not reach the container.
+            close_on_exec_above_stdio().map_err(|e| report(STEP_SETUP, e))?;
             setup_member(
                 new_session,
                 controlling_tty,
@@ -272,6 +277,24 @@ pub(crate) fn spawn_member(spec: MemberSpawn, stdio: impl FnOnce(&mut Command)) 
             None => Error::SpawnCommand { program, source },
         }
     })
+}
+
+/// Marks every descriptor above 2 close-on-exec (`close_range(2)`).
+fn close_on_exec_above_stdio() -> std::io::Result<()> {
+    // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only sets a flag on
+    // descriptors; it takes no pointers and closes nothing before the exec.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            3u32,
+            u32::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        )
+    };
+    if r < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 /// The byte a failed setup step writes to the report pipe.
@@ -378,6 +401,7 @@ fn setup_member(
         // its controlling terminal: job control and ^C work inside.
         rustix::process::ioctl_tiocsctty(rustix::stdio::stdin())?;
     }
+    leave_real_time()?;
     for p in leaf {
         write_self(p)?;
     }
@@ -777,6 +801,35 @@ fn unshare(flags: UnshareFlags) -> std::io::Result<()> {
     unsafe { rustix::thread::unshare_unsafe(flags) }.map_err(Into::into)
 }
 
+/// Takes the calling process out of a real-time scheduling policy
+/// (`SCHED_FIFO`, `SCHED_RR`, inherited from a real-time caller such as
+/// `chrt -f 50 stasis run`) back to `SCHED_OTHER`, before it joins its
+/// cgroups. A pod's processes are not the caller's: docker's containers
+/// never inherit the client's policy either. And the v1 `cpu` controller
+/// refuses (`EINVAL`) a real-time task in a group without a
+/// `cpu.rt_runtime_us` budget, which a pod's node does not have. Other
+/// policies (batch, idle) and the nice value stay as inherited.
+pub fn leave_real_time() -> std::io::Result<()> {
+    // SAFETY: plain syscalls on the calling process (pid 0), with a
+    // `sched_param` that lives for the call; safe between fork and exec.
+    unsafe {
+        let policy = libc::sched_getscheduler(0);
+        if policy < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        if policy & !libc::SCHED_RESET_ON_FORK != libc::SCHED_FIFO
+            && policy & !libc::SCHED_RESET_ON_FORK != libc::SCHED_RR
+        {
+            return Ok(());
+        }
+        let param = libc::sched_param { sched_priority: 0 };
+        if libc::sched_setscheduler(0, libc::SCHED_OTHER, &param) < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
 /// Moves the calling process into the cgroup whose `cgroup.procs` this is.
 fn write_self(procs: &std::ffi::CStr) -> std::io::Result<()> {
     let fd = rustix::fs::open(procs, OFlags::WRONLY | OFlags::CLOEXEC, Mode::empty())?;
@@ -823,4 +876,36 @@ fn c_path(p: &Path) -> Result<CString> {
 
 fn c_paths(paths: &[PathBuf]) -> Result<Vec<CString>> {
     paths.iter().map(|p| c_path(p)).collect()
+}
+
+/// Starts `cmd` (CRIU's restore) inside a container's cgroup leaves, so
+/// that what it forks is born there, with `inherit` open in it at the same
+/// numbers (they are CLOEXEC here; the child clears the flag).
+pub(crate) fn spawn_in_leaves(
+    mut cmd: Command,
+    leaf_procs: &[PathBuf],
+    inherit: &[OwnedFd],
+) -> std::io::Result<Child> {
+    let leaf =
+        c_paths(leaf_procs).map_err(|_| std::io::Error::from(std::io::ErrorKind::InvalidInput))?;
+    let fds: Vec<std::os::fd::RawFd> = inherit
+        .iter()
+        .map(std::os::fd::AsRawFd::as_raw_fd)
+        .collect();
+    // SAFETY: the closure runs in the forked child before exec and only
+    // makes syscalls on data prepared before the fork (C strings, and
+    // descriptor numbers that stay open in the caller until the spawn).
+    unsafe {
+        cmd.pre_exec(move || {
+            for p in &leaf {
+                write_self(p)?;
+            }
+            for fd in &fds {
+                let fd = std::os::fd::BorrowedFd::borrow_raw(*fd);
+                rustix::io::fcntl_setfd(fd, rustix::io::FdFlags::empty())?;
+            }
+            Ok(())
+        });
+    }
+    cmd.spawn()
 }

@@ -5,8 +5,9 @@ use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
 use crate::commands::{
-    attach, events, exec, image, inspect, internal, kill, logs, pause, pod, ps, rm, run,
-    sandbox_image, serve, start, state, stats, stop, top, unpause, wait, watchdog,
+    attach, checkpoint, events, exec, image, inspect, internal, kill, logs, pause, pod, ps,
+    restore, rm, run, sandbox_image, serve, start, state, stats, stop, top, unpause, wait,
+    watchdog,
 };
 
 /// Pause and unpause processes and cgroups through the kernel's cgroup freezer.
@@ -86,6 +87,12 @@ stasis run [OPTIONS] IMAGE [CMD]...   (the image's root filesystem and config)
     /// Remove containers
     #[command(after_help = crate::exit::HELP)]
     Rm(rm::Args),
+    /// Write a running or paused container to disk with CRIU (it ends, unless --leave-running)
+    #[command(after_help = crate::exit::HELP)]
+    Checkpoint(checkpoint::Args),
+    /// Bring a checkpointed container back with CRIU, in its pod, its log continuing
+    #[command(after_help = crate::exit::HELP)]
+    Restore(restore::Args),
     /// Write stasis-pause as a CRI sandbox (pause) image: an OCI image archive
     #[command(after_help = crate::exit::HELP)]
     SandboxImage(sandbox_image::Args),
@@ -94,7 +101,7 @@ stasis run [OPTIONS] IMAGE [CMD]...   (the image's root filesystem and config)
     Serve(serve::Args),
     /// The monitor of a container (started by run; not for people)
     #[command(hide = true)]
-    InternalMonitor(internal::Args),
+    InternalMonitor(internal::MonitorArgs),
     /// The health checker of a container (started by its monitor; not for people)
     #[command(hide = true)]
     InternalHealth(internal::Args),

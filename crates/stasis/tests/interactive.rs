@@ -290,3 +290,61 @@ fn exec_it_gives_a_shell_on_a_terminal_of_its_own() {
     assert_eq!(t.exit_code(), Some(6), "the shell's status; {:?}", t.seen());
     assert_eq!(s.inspect(&name)["State"]["Status"], "running");
 }
+
+/// Starts `exec NAME -- sh -c SCRIPT` (its own process group, so no
+/// terminal's keys reach it) and waits until the command prints `ready`.
+fn exec_ready(s: &Stasis, name: &str, script: &str) -> Foreground {
+    use std::io::BufRead;
+    use std::os::unix::process::CommandExt;
+    let mut child = s
+        .command(&["exec", name, "--", "sh", "-c", script])
+        .process_group(0)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn stasis exec");
+    let stdout = child.stdout.take().expect("stdout");
+    let fg = Foreground(child);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            let _ = tx.send(line);
+        }
+    });
+    let line = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the exec'd command to say ready");
+    assert_eq!(line, "ready");
+    // The rest of its output, for the caller.
+    std::thread::spawn(move || while rx.recv().is_ok() {});
+    fg
+}
+
+#[test]
+fn signals_to_exec_reach_the_command_and_exec_exits_with_its_status() {
+    if !root_or_skip("signals_to_exec_reach_the_command_and_exec_exits_with_its_status") {
+        return;
+    }
+    let s = Stasis::new();
+    let name = unique_name();
+    s.run(&["run", "-d", "--name", &name, "--", "sleep", "1000"])
+        .ok();
+    let script = "trap 'exit 7' TERM; trap 'exit 8' INT; trap 'exit 9' USR1; \
+                  echo ready; while :; do sleep 0.1; done";
+    for (signal, code) in [
+        (rustix::process::Signal::TERM, 7),
+        (rustix::process::Signal::INT, 8),
+        (rustix::process::Signal::USR1, 9),
+    ] {
+        let mut fg = exec_ready(&s, &name, script);
+        send(&fg, signal);
+        let status = wait_bounded(&mut fg.0, Duration::from_secs(30));
+        assert_eq!(
+            status.code(),
+            Some(code),
+            "{signal:?}: the handler's status"
+        );
+    }
+}

@@ -6,7 +6,7 @@
 mod common;
 
 use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use common::*;
 
@@ -15,28 +15,6 @@ const DEVICES_MOUNT: &str = "/sys/fs/cgroup/devices";
 
 /// docker's default capability set as /proc/PID/status prints it.
 const DOCKER_CAPS: &str = "00000000a80425fb";
-
-/// A busybox root filesystem with every applet, and /etc/passwd.
-fn busybox_root(scratch: &Scratch) -> PathBuf {
-    let root = scratch.0.join("rootfs");
-    for d in ["bin", "etc", "tmp", "mnt"] {
-        std::fs::create_dir_all(root.join(d)).expect("mkdir");
-    }
-    std::fs::copy("/bin/busybox", root.join("bin/busybox")).expect("busybox-static is installed");
-    let list = run_bounded(std::process::Command::new("/bin/busybox").arg("--list")).ok();
-    for applet in list.stdout.split_whitespace() {
-        if applet != "busybox" {
-            std::os::unix::fs::symlink("busybox", root.join("bin").join(applet)).expect("link");
-        }
-    }
-    std::fs::write(
-        root.join("etc/passwd"),
-        "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/sh\n",
-    )
-    .expect("passwd");
-    std::fs::write(root.join("etc/group"), "root:x:0:\nnobody:x:65534:\n").expect("group");
-    root
-}
 
 /// The value of a field of /proc/self/status in `text`.
 fn status_field<'a>(text: &'a str, field: &str) -> &'a str {
@@ -65,6 +43,20 @@ fn host_disk() -> (String, String) {
         .find(|(path, _, _)| std::fs::File::open(path).is_ok())
         .map(|(_, major, minor)| (major, minor))
         .expect("a block device the host can open")
+}
+
+/// The host's /dev node of the block device MAJOR:MINOR.
+fn disk_node(major: &str, minor: &str) -> std::path::PathBuf {
+    use std::os::unix::fs::FileTypeExt;
+    let rdev = libc::makedev(major.parse().expect("major"), minor.parse().expect("minor"));
+    std::fs::read_dir("/dev")
+        .expect("/dev")
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| {
+            std::fs::metadata(p).is_ok_and(|m| m.file_type().is_block_device() && m.rdev() == rdev)
+        })
+        .expect("the device's node in /dev")
 }
 
 /// The errno of `kexec_load` with an architecture that is not this one
@@ -136,22 +128,7 @@ fn a_container_has_its_own_pid_namespace_dockers_capabilities_seccomp_and_device
     assert!(out.contains("procsys=1"), "/proc/sys is read-only: {out}");
 
     // --device adds the device: its node in /dev, and its rule.
-    let disk = std::fs::read_dir("/dev")
-        .expect("/dev")
-        .flatten()
-        .map(|e| e.path())
-        .find(|p| {
-            use std::os::unix::fs::FileTypeExt;
-            std::fs::metadata(p).is_ok_and(|m| {
-                m.file_type().is_block_device()
-                    && m.rdev()
-                        == libc::makedev(
-                            major.parse().expect("major"),
-                            minor.parse().expect("minor"),
-                        )
-            })
-        })
-        .expect("the device's node in /dev");
+    let disk = disk_node(&major, &minor);
     let device = format!("{}:/dev/given", disk.display());
     let out = s
         .run(&["run", "--rm", "--device", &device, "--rootfs", root, "--", "/bin/sh", "-c",
@@ -632,4 +609,78 @@ fn init_makes_stasis_pause_pid_1_reaping_orphans_and_stop_a_plain_sigterm() {
     s.run(&["pod", "create", "--name", "iso-nopid"]).ok();
     s.run(&["run", "--rm", "--init", "--pod", "iso-nopid", "--", "true"])
         .fails_with(2, "--share net,ipc,uts,pid");
+}
+
+#[test]
+fn on_cgroup2_a_device_program_confines_the_devices_as_the_v1_controller_does() {
+    if !root_or_skip("on_cgroup2_a_device_program_confines_the_devices_as_the_v1_controller_does") {
+        return;
+    }
+    // STASIS_DEVICE_CONTROL=cgroup2: the rules go to a device program on
+    // the container's cgroup2 leaf, as on a v2-only host, and not to the
+    // v1 devices hierarchy (which then leaves the container unconfined:
+    // only the program can refuse).
+    let s = Stasis::new();
+    let scratch = Scratch::new();
+    let root = busybox_root(&scratch);
+    let root = root.to_str().expect("utf8");
+    let (major, minor) = host_disk();
+    let run = |args: &[&str]| run_bounded(s.command(args).env("STASIS_DEVICE_CONTROL", "cgroup2"));
+    let script = format!(
+        "mknod /tmp/disk b {major} {minor}; echo mknod=$?; \
+         (: < /tmp/disk) 2>/dev/null; echo open=$?; \
+         : < /dev/null; echo null=$?; : > /dev/null; echo null_w=$?; \
+         mknod /tmp/mem c 1 1; (: < /tmp/mem) 2>/dev/null; echo mem=$?; \
+         grep devices /proc/self/cgroup"
+    );
+    let out = run(&[
+        "run", "--rm", "--rootfs", root, "--", "/bin/sh", "-c", &script,
+    ])
+    .ok()
+    .stdout;
+    assert!(out.contains("mknod=0"), "mknod is allowed: {out}");
+    assert!(
+        out.contains("open=1"),
+        "opening the host's disk is refused: {out}"
+    );
+    assert!(
+        out.contains("null=0") && out.contains("null_w=0"),
+        "/dev/null works: {out}"
+    );
+    assert!(out.contains("mem=1"), "/dev/mem is refused: {out}");
+    assert!(
+        !out.contains("/stasis/"),
+        "not in a v1 devices leaf: the program alone confines it: {out}"
+    );
+    // --device adds its rule to the program.
+    let out = run(&[
+        "run",
+        "--rm",
+        "--device",
+        &format!("{}:/dev/given", disk_node(&major, &minor).display()),
+        "--rootfs",
+        root,
+        "--",
+        "/bin/sh",
+        "-c",
+        ": < /dev/given; echo open=$?",
+    ])
+    .ok()
+    .stdout;
+    assert!(out.contains("open=0"), "the given device opens: {out}");
+    // --privileged: no program, the disk opens.
+    let out = run(&[
+        "run",
+        "--rm",
+        "--privileged",
+        "--rootfs",
+        root,
+        "--",
+        "/bin/sh",
+        "-c",
+        &script,
+    ])
+    .ok()
+    .stdout;
+    assert!(out.contains("open=0"), "privileged: {out}");
 }

@@ -283,3 +283,71 @@ fn docker_rules_refuse_bad_limits_with_one_line() {
     assert_eq!(c["HostConfig"]["MemorySwap"], -1);
     assert_eq!(c["HostConfig"]["PidsLimit"], -1);
 }
+
+/// The path of a process's cgroup in the v1 hierarchy of `controller`
+/// (`/proc/PID/cgroup`).
+fn v1_cgroup_of(pid: u64, controller: &str) -> String {
+    let cgroup = read(std::path::Path::new(&format!("/proc/{pid}/cgroup")));
+    cgroup
+        .lines()
+        .find_map(|l| {
+            let mut parts = l.splitn(3, ':');
+            let (_, controllers, path) = (parts.next()?, parts.next()?, parts.next()?);
+            controllers
+                .split(',')
+                .any(|c| c == controller)
+                .then(|| path.to_owned())
+        })
+        .unwrap_or_else(|| panic!("no {controller} line in /proc/{pid}/cgroup: {cgroup}"))
+}
+
+#[test]
+fn a_pause_process_joins_the_resource_controllers_only_for_its_pods_limits() {
+    if !root_or_skip("a_pause_process_joins_the_resource_controllers_only_for_its_pods_limits") {
+        return;
+    }
+    let s = Stasis::new();
+    let plain = s.run(&["pod", "create", "--name", "plain"]).ok().stdout;
+    let limited = s
+        .run(&["pod", "create", "--name", "limited", "--memory", "64m"])
+        .ok()
+        .stdout;
+    s.run(&[
+        "run", "-d", "--pod", "plain", "--name", "m", "--", "sleep", "1000",
+    ])
+    .ok();
+    let pause = |pod: &str| s.pod(pod)["pause"]["pid"].as_u64().expect("pause pid");
+    let (plain, limited) = (plain.trim(), limited.trim());
+    for c in ["memory", "pids", "cpuacct", "blkio"] {
+        // Not moved: still where its creator was, outside stasis's nodes.
+        assert!(
+            !v1_cgroup_of(pause("plain"), c).contains(plain),
+            "{c}: the pause process of a pod without limits stays out"
+        );
+        assert_eq!(
+            v1_cgroup_of(pause("limited"), c),
+            format!("/stasis/{limited}/pause"),
+            "{c}: a pod with limits holds its pause process too"
+        );
+    }
+    let (id, _) = ids(&s, "m");
+    let member = s.inspect("m")["process"]["pid"].as_u64().expect("pid");
+    for c in ["memory", "pids", "cpuacct", "blkio"] {
+        assert_eq!(
+            v1_cgroup_of(member, c),
+            format!("/stasis/{plain}/{id}"),
+            "{c}: every container joins it, for stats"
+        );
+    }
+    // The freezer still holds the whole pod.
+    assert_eq!(
+        v1_cgroup_of(pause("plain"), "freezer"),
+        format!("/stasis/{plain}/pause")
+    );
+    s.run(&["pod", "rm", "-f", "plain", "limited"]).ok();
+    for c in ["memory", "pids", "cpu", "cpuacct", "blkio", "freezer"] {
+        for pod in [plain, limited] {
+            assert!(!leaf_dir(c, pod, None).exists(), "{c} node of {pod} left");
+        }
+    }
+}

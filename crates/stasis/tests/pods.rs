@@ -587,3 +587,52 @@ fn a_pod_whose_pause_process_died_is_exited_and_removable() {
     s.run(&["pod", "rm", "orphan"]).ok();
     assert_eq!(s.run(&["pod", "ls", "-q"]).ok().stdout, "");
 }
+
+/// The scheduling policy of a process (`/proc/PID/sched`'s `policy` line:
+/// 0 SCHED_OTHER, 1 SCHED_FIFO, 2 SCHED_RR).
+fn sched_policy(pid: u32) -> u32 {
+    let sched = read(Path::new(&format!("/proc/{pid}/sched")));
+    sched
+        .lines()
+        .find_map(|l| l.strip_prefix("policy"))
+        .and_then(|rest| rest.trim_start_matches([' ', ':']).trim().parse().ok())
+        .unwrap_or_else(|| panic!("no policy line in /proc/{pid}/sched: {sched}"))
+}
+
+#[test]
+fn a_real_time_caller_makes_pods_and_containers_of_normal_policy() {
+    if !root_or_skip("a_real_time_caller_makes_pods_and_containers_of_normal_policy") {
+        return;
+    }
+    // The v1 cpu controller refuses a SCHED_FIFO task in a group without a
+    // real-time budget (EINVAL); the pod's processes leave the caller's
+    // real-time policy before they join their cgroups.
+    let s = Stasis::new();
+    let rt = |args: &[&str]| {
+        run_bounded(
+            Command::new("chrt")
+                .args(["-f", "50", STASIS, "--root"])
+                .arg(&s.root.0)
+                .args(args)
+                .env("STASIS_PAUSE", pause_binary()),
+        )
+    };
+    rt(&["pod", "create", "--name", "rt"]).ok();
+    rt(&[
+        "run", "-d", "--pod", "rt", "--name", "c", "--", "sleep", "1000",
+    ])
+    .ok();
+    rt(&[
+        "run", "-d", "--name", "alone", "--memory", "64m", "--", "sleep", "1000",
+    ])
+    .ok();
+    let pause = s.pod("rt")["pause"]["pid"].as_u64().expect("pause pid") as u32;
+    assert_eq!(sched_policy(pause), 0, "the pause process");
+    for name in ["c", "alone"] {
+        let c = s.inspect(name);
+        let pid = c["process"]["pid"].as_u64().expect("pid") as u32;
+        assert_eq!(sched_policy(pid), 0, "container {name}'s process");
+        let monitor = c["monitor"]["pid"].as_u64().expect("monitor pid") as u32;
+        assert_eq!(sched_policy(monitor), 0, "container {name}'s monitor");
+    }
+}

@@ -2,13 +2,22 @@
 //! cgroup; exits with its status. With `-t`, on a pseudo-terminal of its
 //! own that this command copies to and from (`-i`: this terminal's keys
 //! in raw mode), sized as this terminal and resized on SIGWINCH.
+//!
+//! The signals this command gets are passed on to the command (the set
+//! `run` forwards: INT, TERM, HUP, QUIT, USR1, USR2), so a supervisor's
+//! SIGTERM reaches it, and this command ends only when it does. One
+//! exception: without `-t`, in the foreground of a terminal, the
+//! terminal's own keys (^C, ^\) already signal the command, which is in
+//! this command's process group, so INT and QUIT are not sent twice.
 
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, OwnedFd};
+use std::process::Child;
 
 use anyhow::{Context, Result};
+use rustix::process::{Pid, PidfdFlags, Signal};
 
-use crate::commands::attach::RawMode;
+use crate::commands::attach::{catch_signals, RawMode};
 use crate::commands::{open, permission_hint, Global};
 use crate::flags;
 
@@ -33,46 +42,49 @@ pub fn run(global: &Global, args: Args) -> Result<u8> {
     let sandbox = open(global)?;
     let c = sandbox.find_container(&args.container.container)?;
     let env = args.process.env();
-    if args.tty {
-        let (mut child, master) = sandbox
-            .exec_tty(&c, args.command.command, env, args.process.workdir)
+    // Caught before the command starts, so that none ends this command
+    // and leaves the command running unseen.
+    let signals = catch_signals()?;
+    if !args.tty {
+        let child = sandbox
+            .exec_spawn(&c, args.command.command, env, args.process.workdir)
             .map_err(|e| permission_hint(e.into()))?;
-        let _raw = if args.interactive {
-            RawMode::enter()?
-        } else {
-            None
-        };
-        copy_size(&master);
-        let resizer = master.try_clone().context("the command's terminal")?;
-        let mut winch = signal_hook::iterator::Signals::new([libc::SIGWINCH])
-            .context("setting up the handling of SIGWINCH")?;
-        // Neither thread is joined: they end with this process.
+        let terminal_signals = in_terminal_foreground();
+        return forward_and_wait(child, signals, None, terminal_signals);
+    }
+    let (child, master) = sandbox
+        .exec_tty(&c, args.command.command, env, args.process.workdir)
+        .map_err(|e| permission_hint(e.into()))?;
+    let _raw = if args.interactive {
+        RawMode::enter()?
+    } else {
+        None
+    };
+    copy_size(&master);
+    let resizer = master.try_clone().context("the command's terminal")?;
+    if args.interactive {
+        let keys = master.try_clone().context("the command's terminal")?;
+        // Not joined: it ends with this process.
         std::thread::spawn(move || {
-            for _ in winch.forever() {
-                copy_size(&resizer);
+            let mut stdin = std::io::stdin().lock();
+            let mut buf = [0u8; 8192];
+            while let Ok(n) = stdin.read(&mut buf) {
+                if n == 0 || rustix::io::write(&keys, &buf[..n]).is_err() {
+                    break;
+                }
             }
         });
-        if args.interactive {
-            let keys = master.try_clone().context("the command's terminal")?;
-            std::thread::spawn(move || {
-                let mut stdin = std::io::stdin().lock();
-                let mut buf = [0u8; 8192];
-                while let Ok(n) = stdin.read(&mut buf) {
-                    if n == 0 || rustix::io::write(&keys, &buf[..n]).is_err() {
-                        break;
-                    }
-                }
-            });
-        }
+    }
+    let copier = std::thread::spawn(move || -> Result<()> {
         let mut out = std::io::stdout().lock();
         let mut buf = [0u8; 8192];
         loop {
             match rustix::io::read(&master, &mut buf) {
                 // EIO: no process holds the terminal any more.
-                Ok(0) | Err(rustix::io::Errno::IO) => break,
+                Ok(0) | Err(rustix::io::Errno::IO) => return Ok(()),
                 Ok(n) => {
                     if out.write_all(&buf[..n]).and_then(|()| out.flush()).is_err() {
-                        break;
+                        return Ok(());
                     }
                 }
                 Err(rustix::io::Errno::INTR) => {}
@@ -81,17 +93,62 @@ pub fn run(global: &Global, args: Args) -> Result<u8> {
                 }
             }
         }
-        let status = child.wait().context("waiting for the command")?;
-        let code = status
-            .code()
-            .or_else(|| std::os::unix::process::ExitStatusExt::signal(&status).map(|s| 128 + s))
-            .unwrap_or(1);
-        return Ok((code & 0xff) as u8);
-    }
-    let code = sandbox
-        .exec(&c, args.command.command, env, args.process.workdir)
-        .map_err(|e| permission_hint(e.into()))?;
-    Ok((code & 0xff) as u8)
+    });
+    // The command is in a session of its own on its terminal: this
+    // terminal's keys reach it as bytes, never as signals.
+    let code = forward_and_wait(child, signals, Some(resizer), false)?;
+    copier
+        .join()
+        .map_err(|_| anyhow::anyhow!("the terminal copier panicked"))??;
+    Ok(code)
+}
+
+/// Passes the caught signals on to the command until it exits (SIGWINCH
+/// resizes `tty` instead; INT and QUIT are skipped when the terminal sends
+/// them to the command itself), then returns its status.
+fn forward_and_wait(
+    mut child: Child,
+    mut signals: signal_hook::iterator::Signals,
+    tty: Option<OwnedFd>,
+    terminal_signals: bool,
+) -> Result<u8> {
+    // A pidfd taken before anything waits for the child: a signal can
+    // never reach a process that reused its PID.
+    let pid = Pid::from_raw(child.id() as i32).context("the command's PID")?;
+    let pidfd = rustix::process::pidfd_open(pid, PidfdFlags::empty())
+        .context("opening a pidfd for the command")?;
+    let handle = signals.handle();
+    let forwarder = std::thread::spawn(move || {
+        for raw in signals.forever() {
+            if raw == libc::SIGWINCH {
+                if let Some(t) = &tty {
+                    copy_size(t);
+                }
+                continue;
+            }
+            if terminal_signals && matches!(raw, libc::SIGINT | libc::SIGQUIT) {
+                continue;
+            }
+            if let Some(sig) = Signal::from_named_raw(raw) {
+                // ESRCH once it has exited: nothing to pass on any more.
+                let _ = rustix::process::pidfd_send_signal(&pidfd, sig);
+            }
+        }
+    });
+    let status = child.wait().context("waiting for the command")?;
+    handle.close();
+    let _ = forwarder.join();
+    Ok((sandbox::exit_code(status) & 0xff) as u8)
+}
+
+/// Whether this command runs in the foreground process group of its
+/// controlling terminal, where the terminal's ^C and ^\ reach every
+/// process of the group.
+fn in_terminal_foreground() -> bool {
+    let Ok(tty) = std::fs::File::open("/dev/tty") else {
+        return false;
+    };
+    rustix::termios::tcgetpgrp(&tty).is_ok_and(|pg| pg == rustix::process::getpgrp())
 }
 
 /// Gives the command's terminal this one's size; nothing if stdin is not

@@ -16,7 +16,22 @@ pub struct Args {
     pub id: String,
 }
 
-pub fn run(global: &Global, args: &Args) -> Result<()> {
+#[derive(Debug, clap::Args)]
+pub struct MonitorArgs {
+    /// Bring the container back from its checkpoint instead of starting its command
+    #[arg(long)]
+    pub restore: bool,
+    /// With --restore: frozen
+    #[arg(long, requires = "restore")]
+    pub paused: bool,
+    /// The container's full ID
+    pub id: String,
+}
+
+pub fn run(global: &Global, args: &MonitorArgs) -> Result<()> {
+    // A monitor outlives the command that started it: it does not keep a
+    // real-time caller's policy (nor pass it to the container's restarts).
+    sandbox::leave_real_time().context("leaving the caller's real-time policy")?;
     let sandbox = open(global)?;
     let id = Id::try_from(args.id.clone())?;
     // stdout is the pipe `run` reads the outcome from: keep it only as the
@@ -28,8 +43,12 @@ pub fn run(global: &Global, args: &Args) -> Result<()> {
         .context("taking the ready pipe")?;
     let devnull = std::fs::File::open("/dev/null").context("opening /dev/null")?;
     rustix::stdio::dup2_stdout(&devnull).context("redirecting stdout")?;
-    let checker = internal_command(global, "internal-health", &id)?;
-    sandbox.run_monitor(&id, std::fs::File::from(ready), checker)?;
+    let checker =
+        internal_command(global, "internal-health", &id).context("finding the stasis binary")?;
+    let restore = args.restore.then_some(sandbox::Restore {
+        paused: args.paused,
+    });
+    sandbox.run_monitor(&id, std::fs::File::from(ready), checker, restore)?;
     Ok(())
 }
 
@@ -52,15 +71,32 @@ pub fn health(global: &Global, args: &Args) -> Result<()> {
 
 /// The command that runs a container's monitor: this binary, detached.
 pub fn monitor_command(global: &Global, id: &Id) -> Result<Command> {
-    let mut cmd = internal_command(global, "internal-monitor", id)?;
+    let mut cmd =
+        internal_command(global, "internal-monitor", id).context("finding the stasis binary")?;
     // Its own process group: the terminal's signals are for the CLI.
     std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
     Ok(cmd)
 }
 
+/// The command that runs a container's monitor to restore it from its
+/// checkpoint.
+pub fn restore_command(
+    global: &Global,
+    id: &Id,
+    restore: &sandbox::Restore,
+) -> std::io::Result<Command> {
+    let mut cmd = internal_command(global, "internal-monitor", id)?;
+    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+    cmd.arg("--restore");
+    if restore.paused {
+        cmd.arg("--paused");
+    }
+    Ok(cmd)
+}
+
 /// This binary in one of its internal modes, for container `id`.
-fn internal_command(global: &Global, mode: &str, id: &Id) -> Result<Command> {
-    let exe = std::env::current_exe().context("finding the stasis binary")?;
+fn internal_command(global: &Global, mode: &str, id: &Id) -> std::io::Result<Command> {
+    let exe = std::env::current_exe()?;
     let mut cmd = Command::new(exe);
     cmd.arg("--root")
         .arg(&global.root)

@@ -4,6 +4,7 @@
 //! [`crate::filter`], [`crate::table`], [`crate::human`], [`crate::signal`].
 
 pub mod attach;
+pub mod checkpoint;
 pub mod events;
 pub mod exec;
 pub mod image;
@@ -15,6 +16,7 @@ pub(crate) mod named;
 pub mod pause;
 pub mod pod;
 pub mod ps;
+pub mod restore;
 pub mod rm;
 pub mod run;
 pub mod sandbox_image;
@@ -85,6 +87,8 @@ fn dispatch(global: &Global, command: Command) -> Result<u8> {
         Command::Kill(args) => kill::run(global, &args).map(|()| ok),
         Command::Wait(args) => wait::run(global, &args).map(|()| ok),
         Command::Rm(args) => rm::run(global, &args).map(|()| ok),
+        Command::Checkpoint(args) => checkpoint::run(global, &args).map(|()| ok),
+        Command::Restore(args) => restore::run(global, &args).map(|()| ok),
         Command::SandboxImage(args) => sandbox_image::run(global, &args).map(|()| ok),
         Command::Serve(args) => serve::run(global, &args).map(|()| ok),
         Command::InternalMonitor(args) => internal::run(global, &args).map(|()| ok),
@@ -118,6 +122,18 @@ fn audited(command: &Command) -> Option<(&'static str, String)> {
         Command::Stop(a) => ("stop", a.containers.containers.join(" ")),
         Command::Kill(a) => ("kill", a.containers.containers.join(" ")),
         Command::Rm(a) => ("rm", a.containers.containers.join(" ")),
+        Command::Checkpoint(a) => ("checkpoint", a.container.clone()),
+        Command::Restore(a) => (
+            "restore",
+            a.container
+                .clone()
+                .or_else(|| {
+                    a.import
+                        .as_ref()
+                        .map(|p| format!("--import {}", p.display()))
+                })
+                .unwrap_or_default(),
+        ),
         Command::Exec(a) => ("exec", a.container.container.clone()),
         Command::Pod(a) => match &a.command {
             PodCommand::Create(c) => ("pod create", c.name.clone().unwrap_or_default()),
@@ -181,6 +197,9 @@ pub(crate) fn open(global: &Global) -> Result<Sandbox> {
         .map_err(permission_hint)?;
     if let Some(p) = std::env::var_os("STASIS_PAUSE") {
         sandbox = sandbox.with_pause_binary(p.into());
+    }
+    if let Some(p) = std::env::var_os("STASIS_CRIU") {
+        sandbox = sandbox.with_criu(p.into());
     }
     Ok(sandbox)
 }

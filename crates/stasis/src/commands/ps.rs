@@ -294,8 +294,18 @@ pub fn run(global: &Global, args: &Args) -> Result<()> {
     Ok(())
 }
 
-/// The STATUS column: docker's words, with health and lease.
+/// The STATUS column: docker's words, with health and lease, and
+/// `(checkpointed)` for a container that has a checkpoint.
 fn status_text(v: &ContainerView<'_>, now: u64) -> String {
+    let text = status_words(v, now);
+    if v.record.checkpoint.is_some() {
+        format!("{text} (checkpointed)")
+    } else {
+        text
+    }
+}
+
+fn status_words(v: &ContainerView<'_>, now: u64) -> String {
     human::status_with_lease(
         human::status_with_health(
             human::status(

@@ -858,3 +858,25 @@ pub fn stasis_tables() -> Vec<String> {
         .map(str::to_owned)
         .collect()
 }
+
+/// A busybox root filesystem with every applet, and /etc/passwd.
+pub fn busybox_root(scratch: &Scratch) -> PathBuf {
+    let root = scratch.0.join("rootfs");
+    for d in ["bin", "etc", "tmp", "mnt"] {
+        std::fs::create_dir_all(root.join(d)).expect("mkdir");
+    }
+    std::fs::copy("/bin/busybox", root.join("bin/busybox")).expect("busybox-static is installed");
+    let list = run_bounded(std::process::Command::new("/bin/busybox").arg("--list")).ok();
+    for applet in list.stdout.split_whitespace() {
+        if applet != "busybox" {
+            std::os::unix::fs::symlink("busybox", root.join("bin").join(applet)).expect("link");
+        }
+    }
+    std::fs::write(
+        root.join("etc/passwd"),
+        "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/sh\n",
+    )
+    .expect("passwd");
+    std::fs::write(root.join("etc/group"), "root:x:0:\nnobody:x:65534:\n").expect("group");
+    root
+}
