@@ -376,15 +376,17 @@ async fn blocking<T: Send + 'static>(
 /// long as the freeze itself on an idle machine and far longer on a busy
 /// one. The others, while that one runs, go to the blocking pool, at most
 /// [`Limits::max_pauses`] at once (the rest wait their turn without holding
-/// a thread). A freeze that takes its time (up to the freezer's timeout,
-/// or a lease's watchdog being started) thus holds up at most one worker,
-/// and the other serves every other connection meanwhile.
+/// a thread). A freeze that takes its time (up to the freezer's timeout)
+/// thus holds up at most one worker, and the other serves every other
+/// connection meanwhile. A pause with a lease or `reset_connections`
+/// (`plain` false) starts a watchdog or runs `nft`: always the pool.
 async fn pause_verb(
     svc: &Arc<Service>,
     what: &'static str,
+    plain: bool,
     f: impl FnOnce() -> Result<Response<Body>, ApiError> + Send + 'static,
 ) -> Result<Response<Body>, ApiError> {
-    if let Ok(_inline) = svc.inline_pause.try_acquire() {
+    if let Some(_inline) = plain.then(|| svc.inline_pause.try_acquire().ok()).flatten() {
         return f();
     }
     let _turn = svc
@@ -593,8 +595,9 @@ async fn run(
                 },
                 reset_connections: query.flag("reset_connections", false)?,
             };
+            let plain = options.lease.is_none() && !options.reset_connections;
             let s = svc.clone();
-            pause_verb(svc, "pausing the container", move || {
+            pause_verb(svc, "pausing the container", plain, move || {
                 s.backend.refresh();
                 s.backend.pause(&target, &options)?;
                 Ok(no_content(StatusCode::NO_CONTENT))
@@ -603,7 +606,7 @@ async fn run(
         }
         Op::Unpause => {
             let s = svc.clone();
-            pause_verb(svc, "unpausing the container", move || {
+            pause_verb(svc, "unpausing the container", true, move || {
                 s.backend.refresh();
                 s.backend.unpause(&target)?;
                 Ok(no_content(StatusCode::NO_CONTENT))

@@ -896,10 +896,10 @@ mod tests {
             .exec(&c, vec!["true".into()], vec![], None)
             .expect_err("paused");
         assert!(err.to_string().contains("container c is paused"), "{err}");
-        assert!(sb
+        let err = sb
             .pause_container(&c, Duration::from_secs(1))
-            .expect_err("already")
-            .is_conflict());
+            .expect_err("already");
+        assert!(err.is_conflict(), "{err}");
     }
 
     #[test]
