@@ -5,14 +5,18 @@
 # CLI's own floor (two `docker --version`); the service's own time for one
 # pause against the bare kernel freeze; 32 clients pausing and unpausing
 # their own containers for 10 s; and resident memory, idle and under load,
-# next to dockerd + containerd and the podman service.
+# next to dockerd + containerd and the podman service. The service's own
+# time and the load are driven by crates/api/examples/serve-client.rs, a
+# client that costs little (one thread per client, one write and a read or
+# two per request), so that on 2 cores the figures are the service's.
 #
 #   sudo bash bench/serve.sh
 #
 # Needs root, cargo, hyperfine, the docker CLI, docker.io (dockerd,
 # containerd), podman, busybox-static, which it checks for but does not
 # install. Settings: RUNS=100 WARMUP=10 OWN_ROUNDS=500 CLIENTS=32 LOAD_SECONDS=10
-# BENCH_RT=1 (hyperfine and the drivers under chrt -f 50).
+# BENCH_RT=1 (hyperfine and the one-pause timer under chrt -f 50; never the
+# load's clients, which would then starve the service they measure).
 #
 # Everything it creates (a state root, dockerd's and podman's directories,
 # their containers, the sockets) is in one temporary directory, removed by
@@ -35,8 +39,12 @@ LOAD_SECONDS=${LOAD_SECONDS:-10}
 BENCH_RT=${BENCH_RT:-1}
 RT=(); [[ $BENCH_RT == 1 ]] && RT=(chrt -f 50)
 
+# Two builds: the example's dev-dependencies would change the features the
+# binaries are built with, and with them the binaries.
 (cd "$REPO" && cargo build --quiet --release -p stasis -p stasis-pause)
+(cd "$REPO" && cargo build --quiet --release -p api --example serve-client)
 S=$TARGET_DIR/x86_64-unknown-linux-gnu/release/stasis
+CLIENT=$TARGET_DIR/x86_64-unknown-linux-gnu/release/examples/serve-client
 export STASIS_PAUSE=$TARGET_DIR/x86_64-unknown-linux-gnu/release/stasis-pause
 D=$(mktemp -d /tmp/stasis-bench-serve-XXXXXX)
 # The state root under /run, where stasis's default /run/stasis is (a tmpfs on
@@ -103,7 +111,7 @@ for _ in $(seq 300); do docker -H "unix://$D/podman.sock" version >/dev/null 2>&
 podman --tmpdir "$D/podman/tmp" import "$D/rootfs.tar" localhost/bbox >/dev/null
 podman --tmpdir "$D/podman/tmp" run -d --network none --name bench localhost/bbox sleep 100000 >/dev/null
 
-echo "== docker pause + unpause round trip (ms)"
+echo "== docker pause + unpause round trip (ms); $(uptime)"
 rt() { echo "docker -H unix://$D/$1.sock pause bench >/dev/null && docker -H unix://$D/$1.sock unpause bench >/dev/null"; }
 "${RT[@]}" hyperfine --warmup "$WARMUP" --runs "$RUNS" --style basic --export-json "$D/rt.json" \
     -n "docker CLI floor (two docker --version)" "docker --version >/dev/null && docker --version >/dev/null" \
@@ -121,7 +129,7 @@ for x in r:
     print(f"| {x['command']} | {statistics.median(t):.2f} | {q(0.25):.2f}–{q(0.75):.2f} |")
 EOF
 
-echo "== the service's own time for one pause (ms)"
+echo "== the service's own time for one pause (ms); $(uptime)"
 cgroup=$("$S" state bench --format json | python3 -c '
 import json, sys
 v = json.load(sys.stdin)
@@ -129,7 +137,7 @@ for h in v["hierarchies"]:
     if h["hierarchy"] == "v1":
         print(h["path"])')
 [[ -n $cgroup ]] || die "no v1 freezer cgroup for the container (stasis state bench --format json)"
-"${RT[@]}" python3 "$REPO/bench/serve.py" own "$D/stasis.sock" bench "$cgroup" "$OWN_ROUNDS"
+"${RT[@]}" "$CLIENT" own "$D/stasis.sock" bench "$cgroup/freezer.state" "$OWN_ROUNDS"
 
 echo "== $CLIENTS clients pausing and unpausing their own containers"
 names=()
@@ -137,7 +145,8 @@ for i in $(seq "$CLIENTS"); do
     "$S" run -d --name "load$i" -- sleep 100000 >/dev/null
     names+=("load$i")
 done
-SERVE_PID=$serve_pid "${RT[@]}" python3 "$REPO/bench/serve.py" load "$D/stasis.sock" "$LOAD_SECONDS" "${names[@]}"
+echo "load: $(uptime)"
+"$CLIENT" load "$D/stasis.sock" "$LOAD_SECONDS" "$serve_pid" "${names[@]}"
 
 echo "== resident memory (MB)"
 rss() { awk '/^VmRSS:/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status"; }

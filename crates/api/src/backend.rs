@@ -6,8 +6,10 @@
 //! connection fences and resolution of other runtimes' containers, which
 //! live in the `stasis` binary. Every method blocks: the service calls
 //! [`Backend::start`] on its one spawner thread (it forks into a pod's
-//! namespaces) and the others on tokio's blocking pool, never on an async
-//! worker.
+//! namespaces), the others on tokio's blocking pool, except one
+//! [`Backend::pause`] or [`Backend::unpause`] at a time, which runs on the
+//! async worker holding the request (cgroupfs reads and writes, as a rule
+//! done in well under a millisecond; the other worker serves meanwhile).
 
 use std::io::Read;
 use std::time::Duration;

@@ -43,6 +43,11 @@ pub(crate) struct Service {
     pub spawner: Spawner,
     /// Long-lived responses (log follows, waits) in flight.
     pub streams: Arc<Semaphore>,
+    /// The one pause or unpause that may run on a worker itself.
+    pub inline_pause: Semaphore,
+    /// Pauses and unpauses in flight on the blocking pool
+    /// ([`Limits::max_pauses`]).
+    pub pauses: Semaphore,
     /// Set once SIGTERM or SIGINT arrives: streams end.
     pub stopping: Arc<AtomicBool>,
     pub hostname: String,
@@ -380,6 +385,33 @@ pub(crate) async fn blocking<T: Send + 'static>(
     }
 }
 
+/// Runs pause or unpause, in practice a few cgroupfs reads and writes that
+/// do not block. One at a time runs on the worker that holds the request:
+/// the hop to the blocking pool and back costs two thread wake-ups, as
+/// long as the freeze itself on an idle machine and far longer on a busy
+/// one. The others, while that one runs, go to the blocking pool, at most
+/// [`Limits::max_pauses`] at once (the rest wait their turn without holding
+/// a thread). A freeze that takes its time (up to the freezer's timeout)
+/// thus holds up at most one worker, and the other serves every other
+/// connection meanwhile. A pause with a lease or `reset_connections`
+/// (`plain` false) starts a watchdog or runs `nft`: always the pool.
+async fn pause_verb(
+    svc: &Arc<Service>,
+    what: &'static str,
+    plain: bool,
+    f: impl FnOnce() -> Result<Response<Body>, ApiError> + Send + 'static,
+) -> Result<Response<Body>, ApiError> {
+    if let Some(_inline) = plain.then(|| svc.inline_pause.try_acquire().ok()).flatten() {
+        return f();
+    }
+    let _turn = svc
+        .pauses
+        .acquire()
+        .await
+        .map_err(|e| ApiError::internal("waiting for a turn to pause", &e))?;
+    blocking(what, f).await
+}
+
 pub(crate) fn find(sandbox: &Sandbox, query: &str) -> Result<ContainerRecord, ApiError> {
     sandbox
         .find_container(query)
@@ -614,19 +646,20 @@ async fn run(
                 },
                 reset_connections: query.flag("reset_connections", false)?,
             };
-            let svc = svc.clone();
-            blocking("pausing the container", move || {
-                svc.backend.refresh();
-                svc.backend.pause(&target, &options)?;
+            let plain = options.lease.is_none() && !options.reset_connections;
+            let s = svc.clone();
+            pause_verb(svc, "pausing the container", plain, move || {
+                s.backend.refresh();
+                s.backend.pause(&target, &options)?;
                 Ok(no_content(StatusCode::NO_CONTENT))
             })
             .await
         }
         Op::Unpause => {
-            let svc = svc.clone();
-            blocking("unpausing the container", move || {
-                svc.backend.refresh();
-                svc.backend.unpause(&target)?;
+            let s = svc.clone();
+            pause_verb(svc, "unpausing the container", true, move || {
+                s.backend.refresh();
+                s.backend.unpause(&target)?;
                 Ok(no_content(StatusCode::NO_CONTENT))
             })
             .await

@@ -3,14 +3,17 @@
 //! - The socket is bound before any thread starts, under a umask that
 //!   leaves it `0600`, then given to root and the service's group and made
 //!   `0660` (`0600` without a group): nobody else can connect at any moment.
-//! - Threads: a tokio runtime with two workers for the connections; its
-//!   blocking pool for store reads and the verbs that do not fork; and one
+//! - Threads: a tokio runtime with two workers for the connections, one of
+//!   which at a time runs a pause or unpause itself (the others that come
+//!   meanwhile go to the blocking pool); its blocking pool for store reads
+//!   and the verbs that do not fork; and one
 //!   dedicated thread, the spawner, fed by a channel, for every sandbox call
 //!   that forks into a pod's namespaces (starting a container), which the
 //!   sandbox requires to run on a thread of its own, never on a worker.
 //! - Limits ([`Limits`]): the connections at once (more wait in the
 //!   listen backlog), the request body, the time to send the headers and
-//!   the body, the long-lived streams at once; each connection's buffers
+//!   the body, the long-lived streams and the pauses at once; each
+//!   connection's buffers
 //!   are capped, so memory stays bounded with every connection idle.
 //! - SIGTERM and SIGINT stop the accepting, end the streams, let requests
 //!   in flight finish (up to [`Limits::drain`]), remove the socket and
@@ -50,6 +53,12 @@ pub struct Limits {
     pub max_connections: usize,
     /// Long-lived responses (followed logs, waits) at once (503 beyond).
     pub max_streams: usize,
+    /// Pauses and unpauses at once on the blocking pool, besides the one
+    /// a worker runs itself; more wait their turn, in order. Each holds a
+    /// thread while the kernel freezes, so this bounds the threads (and
+    /// their memory) under load; on a small machine more at once only
+    /// compete for the same cores.
+    pub max_pauses: usize,
     /// How long a stop waits for requests in flight.
     pub drain: Duration,
 }
@@ -63,6 +72,7 @@ impl Default for Limits {
             body_timeout: Duration::from_secs(30),
             max_connections: 2048,
             max_streams: 256,
+            max_pauses: 4,
             drain: Duration::from_secs(10),
         }
     }
@@ -206,6 +216,8 @@ pub fn serve(
         limits: limits.clone(),
         spawner,
         streams: Arc::new(Semaphore::new(limits.max_streams)),
+        inline_pause: Semaphore::new(1),
+        pauses: Semaphore::new(limits.max_pauses.max(1)),
         stopping: Arc::new(AtomicBool::new(false)),
         hostname,
         execs: Default::default(),

@@ -171,7 +171,11 @@ impl Freezer {
     /// A strategy other than `auto` thaws only what that strategy paused:
     /// a cgroup the other one paused is [`Error::PausedOtherwise`].
     pub fn thaw(&self, cg: &Cgroup) -> Result<Outcome> {
-        let before = self.state(cg)?;
+        self.thaw_from(cg, self.state(cg)?)
+    }
+
+    /// [`Freezer::thaw`] of a cgroup whose state was read just now.
+    fn thaw_from(&self, cg: &Cgroup, before: State) -> Result<Outcome> {
         let paused_by = match before.frozen_by {
             Some(FrozenBy::Itself) => Some(Strategy::Direct),
             Some(FrozenBy::Subgroup) => Some(Strategy::Subgroup),
@@ -251,11 +255,20 @@ impl Freezer {
     pub fn unpause<'p>(&self, placement: &'p Placement) -> Result<Vec<(&'p Cgroup, Outcome)>> {
         let mut thawed = Vec::new();
         let mut first_err = None;
-        for cg in placement.all() {
+        // Each state is read once: what decides the thaw is what it starts
+        // from, and the chosen cgroup's answers when nothing is ours.
+        let mut chosen_state = None;
+        for (i, cg) in placement.all().enumerate() {
             let result = self.state(cg).and_then(|state| {
                 let ours = matches!(state.frozen_by, Some(FrozenBy::Itself | FrozenBy::Subgroup))
                     || (state.subgroup.is_some() && state.frozen_by != Some(FrozenBy::Ancestor));
-                ours.then(|| self.thaw(cg)).transpose()
+                if ours {
+                    return self.thaw_from(cg, state).map(Some);
+                }
+                if i == 0 {
+                    chosen_state = Some(state);
+                }
+                Ok(None)
             });
             match result {
                 Ok(Some(outcome)) => thawed.push((cg, outcome)),
@@ -269,7 +282,14 @@ impl Freezer {
             return Err(e);
         }
         if thawed.is_empty() {
-            thawed.push((&placement.chosen, self.thaw(&placement.chosen)?));
+            let before = match chosen_state {
+                Some(state) => state,
+                None => self.state(&placement.chosen)?,
+            };
+            thawed.push((
+                &placement.chosen,
+                self.thaw_from(&placement.chosen, before)?,
+            ));
         }
         Ok(thawed)
     }

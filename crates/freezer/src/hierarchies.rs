@@ -22,6 +22,11 @@ pub struct Hierarchies {
     proc_root: PathBuf,
     v1: Option<Hierarchy>,
     v2: Option<Hierarchy>,
+    /// Whether `proc_root` shows the initial PID namespace, once read: a
+    /// fact of the `/proc` mount this process sees, which no later event
+    /// changes (a process that enters another mount namespace does so in a
+    /// forked child; this view is not carried there).
+    initial_pid_namespace: std::sync::OnceLock<bool>,
 }
 
 impl Hierarchies {
@@ -72,6 +77,7 @@ impl Hierarchies {
                 Version::V1,
             ),
             v2: pick(|m| m.unified, Version::V2),
+            initial_pid_namespace: std::sync::OnceLock::new(),
         }
     }
 
@@ -85,12 +91,24 @@ impl Hierarchies {
             proc_root: proc_root.to_owned(),
             v1,
             v2,
+            initial_pid_namespace: std::sync::OnceLock::new(),
         }
     }
 
     /// The `/proc` this view reads.
     pub fn proc_root(&self) -> &Path {
         &self.proc_root
+    }
+
+    /// Whether that `/proc` shows the initial PID namespace
+    /// ([`proc::shows_initial_pid_namespace`]), read the first time it is
+    /// asked (a failed read is not kept).
+    pub fn shows_initial_pid_namespace(&self) -> Result<bool> {
+        if let Some(known) = self.initial_pid_namespace.get() {
+            return Ok(*known);
+        }
+        let found = proc::shows_initial_pid_namespace(&self.proc_root)?;
+        Ok(*self.initial_pid_namespace.get_or_init(|| found))
     }
 
     /// The layout these mounts make.

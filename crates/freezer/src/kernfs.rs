@@ -11,13 +11,33 @@ use std::path::Path;
 
 use crate::error::{is_gone_errno, Error, Result};
 
-/// Reads a kernel-generated text file. They report a size of 0, so
-/// `read_to_string` alone would read them in growing 32, 64, 128… byte
-/// chunks; a page-sized buffer takes most in a single `read(2)`.
+/// Reads a kernel-generated text file: `open`, `read` into a page-sized
+/// buffer until it returns 0, `close`. They report a size of 0, so
+/// `read_to_string` would `fstat` and `lseek` first for a size hint that
+/// says nothing (two system calls of every read, and a freeze's status
+/// checks make a few dozen reads).
 pub(crate) fn read_text(path: &Path) -> std::io::Result<String> {
-    let mut text = String::with_capacity(4096);
-    File::open(path)?.read_to_string(&mut text)?;
-    Ok(text)
+    let mut file = File::open(path)?;
+    let mut buf = Vec::with_capacity(4096);
+    loop {
+        if buf.len() == buf.capacity() {
+            buf.reserve(4096);
+        }
+        let len = buf.len();
+        let spare = buf.capacity() - len;
+        buf.resize(len + spare, 0);
+        match file.read(&mut buf[len..]) {
+            Ok(0) => {
+                buf.truncate(len);
+                break;
+            }
+            Ok(n) => buf.truncate(len + n),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => buf.truncate(len),
+            Err(e) => return Err(e),
+        }
+    }
+    String::from_utf8(buf)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e.utf8_error()))
 }
 
 /// Reads a whole interface file.

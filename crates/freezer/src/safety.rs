@@ -5,7 +5,6 @@
 use crate::cgroup::Cgroup;
 use crate::error::{Error, Refusal, Result};
 use crate::hierarchies::Hierarchies;
-use crate::proc;
 
 /// Refuses `cg` if freezing it (or its subgroup) would hit one of the rules.
 pub fn check(hierarchies: &Hierarchies, cg: &Cgroup) -> Result<()> {
@@ -23,7 +22,7 @@ pub fn check(hierarchies: &Hierarchies, cg: &Cgroup) -> Result<()> {
             return refuse(Refusal::Caller);
         }
     }
-    if proc::shows_initial_pid_namespace(hierarchies.proc_root())? {
+    if hierarchies.shows_initial_pid_namespace()? {
         if let Some(init) = hierarchies.cgroup_of_pid(1, cg.version())? {
             if cg.contains(&init) {
                 return refuse(Refusal::HostInit);

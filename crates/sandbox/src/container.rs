@@ -229,6 +229,15 @@ pub struct ContainerOptions {
     pub stdio: StdioMode,
 }
 
+/// What a container's process and record say of it, before the freezer is
+/// asked.
+enum Liveness {
+    /// Its process runs: running or paused, as the kernel says.
+    Alive,
+    /// Anything else, or running with its exit on the way.
+    Known(ContainerStatus),
+}
+
 impl Sandbox {
     /// Records a container and its cgroup leaf (and its own pod, without
     /// `--pod`); [`Sandbox::start_container`] starts it.
@@ -524,31 +533,41 @@ impl Sandbox {
     /// The container's status, from its process, its record and the kernel
     /// (frozen in any hierarchy is paused).
     pub fn container_status(&self, c: &ContainerRecord) -> ContainerStatus {
-        if let Some(exit) = &c.exit {
-            // A monitor that died in its back-off restarts nothing.
-            if c.restarting && c.monitor.is_some_and(|m| m.is_alive(&self.host.proc)) {
-                return ContainerStatus::Restarting(exit.code);
-            }
-            return ContainerStatus::Exited(Some(exit.code));
-        }
-        match &c.process {
-            None => ContainerStatus::Created,
-            Some(p) if p.is_alive(&self.host.proc) => {
+        match self.liveness(c) {
+            Liveness::Alive => {
                 match crate::cgroups::PodCgroups::of(&self.host.hierarchies, &c.pod) {
                     Ok(cg) if cg.is_frozen(Some(c.id.as_str())) => ContainerStatus::Paused,
                     _ => ContainerStatus::Running,
                 }
             }
+            Liveness::Known(status) => status,
+        }
+    }
+
+    /// The container's status as far as its process and record tell it,
+    /// without the kernel's freeze state: pause and unpause ask the freezer
+    /// that, once, as part of their work.
+    fn liveness(&self, c: &ContainerRecord) -> Liveness {
+        if let Some(exit) = &c.exit {
+            // A monitor that died in its back-off restarts nothing.
+            if c.restarting && c.monitor.is_some_and(|m| m.is_alive(&self.host.proc)) {
+                return Liveness::Known(ContainerStatus::Restarting(exit.code));
+            }
+            return Liveness::Known(ContainerStatus::Exited(Some(exit.code)));
+        }
+        match &c.process {
+            None => Liveness::Known(ContainerStatus::Created),
+            Some(p) if p.is_alive(&self.host.proc) => Liveness::Alive,
             // The monitor records the exit right after the process ends:
             // until it has, a live monitor means the exit is on its way, and
             // the container is still running, as docker reports it until
             // its exit is processed.
             Some(_) => match self.container(&c.id) {
-                Ok(fresh) if fresh.exit.is_some() => self.container_status(&fresh),
+                Ok(fresh) if fresh.exit.is_some() => self.liveness(&fresh),
                 Ok(fresh) if fresh.monitor.is_some_and(|m| m.is_alive(&self.host.proc)) => {
-                    ContainerStatus::Running
+                    Liveness::Known(ContainerStatus::Running)
                 }
-                _ => ContainerStatus::Exited(None),
+                _ => Liveness::Known(ContainerStatus::Exited(None)),
             },
         }
     }
@@ -570,10 +589,10 @@ impl Sandbox {
 
     /// Freezes the container's leaf.
     pub fn pause_container(&self, c: &ContainerRecord, timeout: Duration) -> Result<()> {
-        match self.container_status(c) {
-            ContainerStatus::Running => {}
-            ContainerStatus::Paused => return Err(Error::already_paused(Kind::Container, &c.name)),
-            _ => return Err(Error::not_running(Kind::Container, &c.name)),
+        match self.liveness(c) {
+            // Already frozen, in either hierarchy: the freezer says so.
+            Liveness::Alive | Liveness::Known(ContainerStatus::Running) => {}
+            Liveness::Known(_) => return Err(Error::not_running(Kind::Container, &c.name)),
         }
         let placement = self.leaf_placement(c)?;
         Freezer::new()
@@ -587,10 +606,15 @@ impl Sandbox {
     /// Thaws the container's leaf in whichever hierarchy holds it frozen; a
     /// container held by its paused pod says so.
     pub fn unpause_container(&self, c: &ContainerRecord, timeout: Duration) -> Result<()> {
-        match self.container_status(c) {
-            ContainerStatus::Paused => {}
-            ContainerStatus::Running => return Err(Error::not_paused(Kind::Container, &c.name)),
-            _ => return Err(Error::not_running(Kind::Container, &c.name)),
+        match self.liveness(c) {
+            // Not frozen at all, or only by its pod: the freezer says so.
+            Liveness::Alive => {}
+            // Its process is gone, its exit not recorded yet: nothing of it
+            // is frozen (as `container_status` reports it).
+            Liveness::Known(ContainerStatus::Running) => {
+                return Err(Error::not_paused(Kind::Container, &c.name))
+            }
+            Liveness::Known(_) => return Err(Error::not_running(Kind::Container, &c.name)),
         }
         let placement = self.leaf_placement(c)?;
         match Freezer::new().timeout(timeout).unpause(&placement) {
@@ -878,10 +902,10 @@ mod tests {
             .exec(&c, vec!["true".into()], vec![], None)
             .expect_err("paused");
         assert!(err.to_string().contains("container c is paused"), "{err}");
-        assert!(sb
+        let err = sb
             .pause_container(&c, Duration::from_secs(1))
-            .expect_err("already")
-            .is_conflict());
+            .expect_err("already");
+        assert!(err.is_conflict(), "{err}");
     }
 
     #[test]

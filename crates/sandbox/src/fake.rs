@@ -32,7 +32,14 @@ impl FakeHost {
             Id::generate().expect("id").short()
         ));
         let proc = dir.join("proc");
-        std::fs::create_dir_all(&proc).expect("fake proc");
+        std::fs::create_dir_all(proc.join("self")).expect("fake proc");
+        // The caller is outside every fake cgroup (the freezer's safety
+        // check reads it before a freeze); no PID 2: not the host's /proc.
+        std::fs::write(
+            proc.join("self/cgroup"),
+            "6:freezer:/elsewhere\n0::/elsewhere\n",
+        )
+        .expect("fake proc/self/cgroup");
         let hierarchies = crate::cgroups::fake::hybrid(&dir.join("cgroup"), &proc);
         let sandbox = Sandbox::open_with(
             &dir.join("store"),

@@ -120,10 +120,14 @@ impl FenceSite {
             Named::Container(c) => (&c.pod, Some(c.id.as_str())),
             Named::Pod(p) => (&p.id, None),
         };
-        let pod = sandbox.pod(pod_id)?;
+        // The pod's directory by its ID alone: its record need not be read
+        // (nor exist) to lift what a pause left.
         Ok(FenceSite {
             cgroups: sandbox::PodCgroups::of(sandbox.hierarchies(), pod_id)?.cgroups(leaf),
-            pinned: sandbox.pod_dir(&pod).join("ns/net"),
+            pinned: sandbox
+                .store()
+                .dir(sandbox::Kind::Pod, pod_id)
+                .join("ns/net"),
         })
     }
 
