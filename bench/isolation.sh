@@ -76,7 +76,7 @@ cmds=(
     -n isolated --prepare "$(prep "$S")" "$S --root $R run -d --name b --rootfs $ROOTFS -- /bin/sleep 1000"
     -n open --prepare "$(prep "$S")" "$S --root $R run -d --name b --privileged --security-opt seccomp=unconfined --rootfs $ROOTFS -- /bin/sleep 1000"
 )
-cmds+=(-n "podman run -d" --prepare "sh -c 'podman rm -f b >/dev/null 2>&1; true'"
+cmds+=(-n "podman run -d" --prepare "sh -c 'podman rm -f -t 0 b >/dev/null 2>&1; true'"
     "podman run -d --name b --network none --rootfs $ROOTFS /bin/sleep 1000")
 if [[ -n ${BEFORE:-} ]]; then
     cmds+=(-n before --prepare "$(prep "$BEFORE")" "$BEFORE --root $R run -d --name b --rootfs $ROOTFS -- /bin/sleep 1000")
@@ -85,7 +85,7 @@ log "timing run -d ($RUNS runs each; load $(cut -d' ' -f1 /proc/loadavg))"
 hyperfine -N --runs "$RUNS" --warmup "$WARMUP" --export-json "$RESULTS/run-d.json" \
     --export-markdown "$RESULTS/run-d.md" "${cmds[@]}" >&2
 "$S" --root "$R" rm -f b >/dev/null 2>&1 || true
-podman rm -f b >/dev/null 2>&1 || true
+podman rm -f -t 0 b >/dev/null 2>&1 || true
 
 # Pss of each container's monitor and process, averaged over CONTAINERS.
 pss() { awk '/^Pss:/ {s += $2} END {print s + 0}' "/proc/$1/smaps_rollup"; }

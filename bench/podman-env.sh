@@ -31,8 +31,8 @@ CONF
 export CONTAINERS_CONF=$PM/containers.conf CONTAINERS_STORAGE_CONF=$PM/storage.conf
 
 podman_cleanup() {
-    podman pod rm -af >/dev/null 2>&1 || true
-    podman rm -af >/dev/null 2>&1 || true
+    podman pod rm -af -t 0 >/dev/null 2>&1 || true
+    podman rm -af -t 0 >/dev/null 2>&1 || true
 }
 
 # overlay mounts of our own podman storage, innermost first
