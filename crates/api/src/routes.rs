@@ -927,17 +927,20 @@ async fn wait(
     let s = svc.clone();
     let first = blocking("waiting for the container", move || {
         s.backend.refresh();
+        // Where the journal stands before the status is read: a container
+        // removed between two looks (`run --rm`) told its exit code there.
+        let since = s.sandbox.journal().end().unwrap_or(0);
         let c = find(&s.sandbox, &target)?;
         let status = s.sandbox.container_status(&c);
-        Ok((c, status))
+        Ok((c, status, since))
     })
     .await?;
     let (tx, body) = body::channel(1);
     let svc = svc.clone();
     tokio::task::spawn_blocking(move || {
         let _permit = permit;
-        let (c, initial) = first;
-        let code = wait_blocking(&svc, &c, initial, condition, &tx);
+        let (c, initial, since) = first;
+        let code = wait_blocking(&svc, &c, initial, since, condition, &tx);
         if let Some(code) = code {
             let mut data = serde_json::to_vec(&json!({"StatusCode": code})).unwrap_or_default();
             data.push(b'\n');
@@ -956,6 +959,7 @@ fn wait_blocking(
     svc: &Service,
     c: &ContainerRecord,
     initial: ContainerStatus,
+    since: u64,
     condition: Condition,
     tx: &tokio::sync::mpsc::Sender<Bytes>,
 ) -> Option<i32> {
@@ -970,7 +974,14 @@ fn wait_blocking(
         }
         let status = match svc.sandbox.container(&c.id) {
             Ok(fresh) => svc.sandbox.container_status(&fresh),
-            Err(e) if e.is_not_found() => return Some(code_of(last)),
+            // Removed: if before it was seen exited (`run --rm`), its
+            // `die` event has the code.
+            Err(e) if e.is_not_found() => {
+                return Some(match last {
+                    ContainerStatus::Exited(_) => code_of(last),
+                    _ => died_with(svc, &c.id, since).unwrap_or_else(|| code_of(last)),
+                })
+            }
             Err(e) => {
                 tracing::error!(error = %format_chain(&e), container = %c.name, "waiting for a container");
                 return None;
@@ -996,6 +1007,17 @@ fn wait_blocking(
             return None;
         }
     }
+}
+
+/// The exit code of the last `die` event of container `id` in the journal
+/// from `since`.
+fn died_with(svc: &Service, id: &sandbox::Id, since: u64) -> Option<i32> {
+    let (events, _) = svc.sandbox.journal().read_from(since).ok()?;
+    events
+        .iter()
+        .rev()
+        .find(|e| e.action == "die" && e.id == id.as_str())
+        .and_then(|e| e.attributes.get("exitCode")?.parse().ok())
 }
 
 pub(crate) fn stream_permit(svc: &Service) -> Result<tokio::sync::OwnedSemaphorePermit, ApiError> {
