@@ -3,7 +3,8 @@
 # of one container through stasis serve, the real dockerd and
 # `podman system service`, side by side in one hyperfine run with the docker
 # CLI's own floor (two `docker --version`); the service's own time for one
-# pause against the bare kernel freeze; 32 clients pausing and unpausing
+# pause against the bare kernel freeze, without the service's freezer anchor
+# and with it (docs/api.md); 32 clients pausing and unpausing
 # their own containers for 10 s; and resident memory, idle and under load,
 # next to dockerd + containerd and the podman service. The service's own
 # time and the load are driven by crates/api/examples/serve-client.rs, a
@@ -71,10 +72,30 @@ cp /bin/busybox "$D/rootfs/bin/"
 for t in sh sleep; do ln -s busybox "$D/rootfs/bin/$t"; done
 tar -C "$D/rootfs" -cf "$D/rootfs.tar" .
 
-# stasis serve, and a container of its own (by the CLI: same store).
+# A container of stasis's own (by the CLI: the service's store).
+"$S" run -d --name bench -- sleep 100000 >/dev/null
+cgroup=$("$S" state bench --format json | python3 -c '
+import json, sys
+v = json.load(sys.stdin)
+for h in v["hierarchies"]:
+    if h["hierarchy"] == "v1":
+        print(h["path"])')
+[[ -n $cgroup ]] || die "no v1 freezer cgroup for the container (stasis state bench --format json)"
+
+# First, without the freezer's anchor (docs/api.md), the service's own time
+# for one pause and the bare freeze, both with the kernel's freezer switched
+# on and off at each (nothing else on the host is frozen); the service is
+# then stopped, so that its successor's anchor is the only one.
+echo "== the service's own time for one pause, without the freezer's anchor (ms); $(uptime)"
+"$S" serve --no-freezer-anchor --socket "$D/cold.sock" 2>"$D/cold.log" &
+cold_pid=$!; pids+=("$cold_pid")
+for _ in $(seq 100); do [[ -S $D/cold.sock ]] && break; sleep 0.1; done
+"${RT[@]}" "$CLIENT" own "$D/cold.sock" bench "$cgroup/freezer.state" "$OWN_ROUNDS"
+kill "$cold_pid"; wait "$cold_pid" || die "the anchorless service did not exit 0"
+
+# stasis serve, as it runs by default.
 "$S" serve --socket "$D/stasis.sock" 2>"$D/serve.log" &
 serve_pid=$!; pids+=("$serve_pid")
-"$S" run -d --name bench -- sleep 100000 >/dev/null
 for _ in $(seq 100); do [[ -S $D/stasis.sock ]] && break; sleep 0.1; done
 
 # dockerd, as ../shared/PEERS.md says, with everything in $D.
@@ -129,14 +150,7 @@ for x in r:
     print(f"| {x['command']} | {statistics.median(t):.2f} | {q(0.25):.2f}–{q(0.75):.2f} |")
 EOF
 
-echo "== the service's own time for one pause (ms); $(uptime)"
-cgroup=$("$S" state bench --format json | python3 -c '
-import json, sys
-v = json.load(sys.stdin)
-for h in v["hierarchies"]:
-    if h["hierarchy"] == "v1":
-        print(h["path"])')
-[[ -n $cgroup ]] || die "no v1 freezer cgroup for the container (stasis state bench --format json)"
+echo "== the service's own time for one pause, with its anchor held (ms); $(uptime)"
 "${RT[@]}" "$CLIENT" own "$D/stasis.sock" bench "$cgroup/freezer.state" "$OWN_ROUNDS"
 
 echo "== $CLIENTS clients pausing and unpausing their own containers"

@@ -27,6 +27,7 @@
 //!     audit_log: sandbox::audit::default_path("/run/stasis".as_ref()),
 //!     limits: api::Limits::default(),
 //!     proc_root: "/proc".into(),
+//!     freezer_anchor: true,
 //! };
 //! api::serve(config, sandbox, backend, |_| {})?;
 //! # Ok(()) }

@@ -89,6 +89,9 @@ pub struct Config {
     pub limits: Limits,
     /// `/proc`, for peers' groups and executables.
     pub proc_root: PathBuf,
+    /// Hold the freezer's anchor (the `freezer` crate's `anchor`) while
+    /// serving: see `sandbox::Sandbox::freezer_anchor`.
+    pub freezer_anchor: bool,
 }
 
 type Job = Box<dyn FnOnce() + Send>;
@@ -202,6 +205,12 @@ pub fn serve(
         .enable_all()
         .build()
         .map_err(Error::Runtime)?;
+    // Kept for the life of the service: each pause is then the freeze
+    // alone, not the kernel's switch of its freezer on and off as well.
+    let anchor = config
+        .freezer_anchor
+        .then(|| sandbox.freezer_anchor())
+        .flatten();
     let hostname = rustix::system::uname()
         .nodename()
         .to_string_lossy()
@@ -225,6 +234,11 @@ pub fn serve(
     let result = runtime.block_on(accept_loop(listener, service, &config, ready));
     runtime.shutdown_timeout(Duration::from_secs(1));
     let _ = std::fs::remove_file(&config.socket);
+    if let Some(anchor) = anchor {
+        if let Err(e) = anchor.release() {
+            tracing::warn!(error = %crate::error::format_chain(&e), "removing the freezer's anchor");
+        }
+    }
     result
 }
 

@@ -2,7 +2,7 @@
 
 use crate::cgroup::{Cgroup, Version};
 use crate::deadline::Deadline;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::state::{FrozenBy, Phase};
 use crate::{v1, v2};
 
@@ -16,17 +16,21 @@ pub(crate) struct Direct {
 }
 
 pub(crate) fn state(cg: &Cgroup) -> Result<Direct> {
-    // The root cgroup cannot be frozen and has no freeze file.
-    if cg.is_root()? {
-        return Ok(Direct {
-            phase: Phase::Thawed,
-            frozen_by: None,
-            ancestor: None,
-        });
-    }
+    let thawed = Direct {
+        phase: Phase::Thawed,
+        frozen_by: None,
+        ancestor: None,
+    };
     match cg.version() {
         Version::V1 => {
-            let s = v1::read(&cg.dir)?;
+            // The flags say who froze it; a thawed cgroup needs neither.
+            let Some(phase) = unless_root(cg, || v1::read_phase_of(&cg.dir))? else {
+                return Ok(thawed);
+            };
+            if phase == Phase::Thawed {
+                return Ok(thawed);
+            }
+            let s = v1::read_flags(&cg.dir, phase)?;
             let frozen_by = match (s.phase, s.self_freezing, s.parent_freezing) {
                 (Phase::Thawed, ..) => None,
                 (_, true, _) => Some(FrozenBy::Itself),
@@ -44,7 +48,9 @@ pub(crate) fn state(cg: &Cgroup) -> Result<Direct> {
             })
         }
         Version::V2 => {
-            let s = v2::read(&cg.dir)?;
+            let Some(s) = unless_root(cg, || v2::read(&cg.dir))? else {
+                return Ok(thawed);
+            };
             let ancestor = if s.own {
                 None
             } else {
@@ -95,16 +101,28 @@ pub(crate) fn thaw(cg: &Cgroup, deadline: &Deadline) -> Result<()> {
 fn nearest_freezing_ancestor(cg: &Cgroup) -> Result<Option<String>> {
     let mut at = cg.parent();
     while let Some(c) = at {
-        // The real root cannot be frozen and has no freeze file.
-        let asks = !c.is_root()?
-            && match c.version() {
-                Version::V1 => v1::read(&c.dir)?.self_freezing,
-                Version::V2 => v2::read_own(&c.dir)?,
-            };
-        if asks {
-            return Ok(Some(c.path));
+        let asks = unless_root(&c, || match c.version() {
+            Version::V1 => v1::read_self_freezing(&c.dir),
+            Version::V2 => v2::read_own(&c.dir),
+        })?;
+        // The real root cannot be frozen: nothing above it to ask.
+        match asks {
+            Some(true) => return Ok(Some(c.path)),
+            Some(false) => {}
+            None => return Ok(None),
         }
         at = c.parent();
     }
     Ok(None)
+}
+
+/// `read` of a cgroup's freeze files, or `None` for the real root of its
+/// hierarchy, which has none: a missing file in a directory that is there
+/// (what [`Cgroup::is_root`] asks, without its `stat` before every read).
+fn unless_root<T>(cg: &Cgroup, read: impl FnOnce() -> Result<T>) -> Result<Option<T>> {
+    match read() {
+        Ok(value) => Ok(Some(value)),
+        Err(Error::Gone { .. }) if cg.dir.is_dir() => Ok(None),
+        Err(e) => Err(e),
+    }
 }

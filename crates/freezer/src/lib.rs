@@ -20,6 +20,9 @@
 //!   hierarchy), [`Freezer::unpause`] (thaws whichever holds it) and
 //!   [`Freezer::states`]; [`Freezer::thaw_k8s_pod`], the idempotent thaw of
 //!   a Kubernetes pod before its deletion.
+//! - [`anchor`] — an empty v1 cgroup held frozen, which keeps the
+//!   kernel's freezer switched on between the pauses of a long-lived
+//!   caller (the static key every first freeze and last thaw toggles).
 //! - [`tree`] — a cgroup subtree: its processes, killing them all, removing
 //!   it bottom-up; [`proc`] — `/proc/PID/cgroup`, and [`proc::stat`], the
 //!   one parser of `/proc/PID/stat`.
@@ -64,6 +67,7 @@
 
 #![deny(unsafe_code)]
 
+pub mod anchor;
 mod cgroup;
 mod deadline;
 mod direct;

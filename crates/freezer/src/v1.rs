@@ -29,34 +29,108 @@ pub(crate) struct V1State {
     pub(crate) parent_freezing: bool,
 }
 
+#[cfg(test)]
 pub(crate) fn read(dir: &Path) -> Result<V1State> {
+    read_flags(dir, read_phase_of(dir)?)
+}
+
+/// `freezer.state` alone: a thawed cgroup needs no more.
+pub(crate) fn read_phase_of(dir: &Path) -> Result<Phase> {
+    read_phase(&dir.join(STATE))
+}
+
+/// The flags that say who asked for the freeze, beside a phase read just
+/// now.
+pub(crate) fn read_flags(dir: &Path, phase: Phase) -> Result<V1State> {
     Ok(V1State {
-        phase: read_phase(&dir.join(STATE))?,
-        self_freezing: read_flag(&dir.join("freezer.self_freezing"))?,
+        phase,
+        self_freezing: read_self_freezing(dir)?,
         parent_freezing: read_flag(&dir.join("freezer.parent_freezing"))?,
     })
 }
 
+/// `freezer.self_freezing`: this cgroup's own `freezer.state` asks for a
+/// freeze.
+pub(crate) fn read_self_freezing(dir: &Path) -> Result<bool> {
+    read_flag(&dir.join("freezer.self_freezing"))
+}
+
 /// Freezes `dir` and waits until the kernel confirms `FROZEN`. On failure the
 /// cgroup may be left `FREEZING`: the caller thaws it.
+///
+/// One descriptor serves the whole freeze: `FROZEN` written to it, then
+/// `freezer.state` re-read from offset 0 (`pread`) until the kernel says
+/// so; each read of an open kernfs file is generated afresh.
 pub(crate) fn freeze(dir: &Path, deadline: &Deadline) -> Result<()> {
-    kernfs::write(&dir.join(STATE), "FROZEN")?;
-    confirm(dir, deadline)
+    let path = dir.join(STATE);
+    let file = StateFile::open(&path)?;
+    file.write("FROZEN")?;
+    confirm(dir, &file, deadline)
+}
+
+/// An open `freezer.state`, read and written in place.
+struct StateFile<'p> {
+    path: &'p Path,
+    file: std::fs::File,
+}
+
+impl<'p> StateFile<'p> {
+    fn open(path: &'p Path) -> Result<Self> {
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(path)
+            .map_err(|source| {
+                kernfs::gone_or(path, source, |source| Error::Write {
+                    path: path.to_owned(),
+                    value: "FROZEN".into(),
+                    source,
+                })
+            })?;
+        Ok(StateFile { path, file })
+    }
+
+    /// One `write(2)` of `value`.
+    fn write(&self, value: &str) -> Result<()> {
+        use std::os::unix::fs::FileExt;
+        self.file
+            .write_at(value.as_bytes(), 0)
+            .map(drop)
+            .map_err(|source| {
+                kernfs::gone_or(self.path, source, |source| Error::Write {
+                    path: self.path.to_owned(),
+                    value: value.to_owned(),
+                    source,
+                })
+            })
+    }
+
+    /// The state now.
+    fn phase(&self) -> Result<Phase> {
+        use std::os::unix::fs::FileExt;
+        let mut buf = [0u8; 32];
+        let n = self.file.read_at(&mut buf, 0).map_err(|source| {
+            kernfs::gone_or(self.path, source, |source| Error::Read {
+                path: self.path.to_owned(),
+                source,
+            })
+        })?;
+        parse_phase(self.path, &String::from_utf8_lossy(&buf[..n]))
+    }
 }
 
 /// Waits, after `FROZEN` was written, until a read of `freezer.state` says
 /// `FROZEN`, thawing and refreezing a cgroup that stays `FREEZING`.
-fn confirm(dir: &Path, deadline: &Deadline) -> Result<()> {
-    let state = dir.join(STATE);
+fn confirm(dir: &Path, state: &StateFile<'_>, deadline: &Deadline) -> Result<()> {
     let start = Instant::now();
     let mut refrozen_at = start;
     let mut stuck_limit = Duration::from_millis(50);
     loop {
-        match read_phase(&state)? {
+        match state.phase()? {
             Phase::Frozen => return Ok(()),
             Phase::Freezing => {}
             // Someone thawed it under us; ask again.
-            Phase::Thawed => kernfs::write(&state, "FROZEN")?,
+            Phase::Thawed => state.write("FROZEN")?,
         }
         if deadline.expired() {
             return Err(Error::FreezeTimeout {
@@ -69,8 +143,8 @@ fn confirm(dir: &Path, deadline: &Deadline) -> Result<()> {
         // that a large cgroup that is merely slow is not disturbed.
         if refrozen_at.elapsed() >= stuck_limit {
             tracing::debug!(path = %dir.display(), "still FREEZING; thawing and refreezing");
-            kernfs::write(&state, "THAWED")?;
-            kernfs::write(&state, "FROZEN")?;
+            state.write("THAWED")?;
+            state.write("FROZEN")?;
             refrozen_at = Instant::now();
             stuck_limit *= 2;
         }
@@ -103,7 +177,10 @@ pub(crate) fn thaw(dir: &Path) -> Result<()> {
 }
 
 fn read_phase(path: &Path) -> Result<Phase> {
-    let text = kernfs::read(path)?;
+    parse_phase(path, &kernfs::read(path)?)
+}
+
+fn parse_phase(path: &Path, text: &str) -> Result<Phase> {
     match text.trim() {
         "THAWED" => Ok(Phase::Thawed),
         "FREEZING" => Ok(Phase::Freezing),
@@ -177,7 +254,9 @@ mod tests {
                     .expect("write");
             })
         };
-        let result = confirm(&dir, &Deadline::after(Duration::from_secs(10)));
+        let path = dir.join(STATE);
+        let result = StateFile::open(&path)
+            .and_then(|state| confirm(&dir, &state, &Deadline::after(Duration::from_secs(10))));
         kernel.join().expect("kernel thread");
         let _ = fs::remove_dir_all(&dir);
         result.expect("confirmed");

@@ -394,6 +394,26 @@ impl PodCgroups {
 
 /// The cgroup at `parts` below a hierarchy's top, addressed by path (no
 /// lookup: it need not exist).
+impl crate::Sandbox {
+    /// Holds the freezer's [`anchor`](freezer::anchor) under the v1
+    /// freezer's `stasis` node, for a process that pauses and unpauses
+    /// many times (the API service): `None` on a host without a v1
+    /// freezer (cgroup2's freezer needs none), or where the anchor cannot
+    /// be made (a read-only hierarchy: pauses work as before, each paying
+    /// the kernel's switch of the freezer on and off).
+    pub fn freezer_anchor(&self) -> Option<freezer::anchor::Anchor> {
+        let v1 = self.host.hierarchies.get(Version::V1)?;
+        let node = at(v1, &[TOP]);
+        match freezer::anchor::Anchor::hold(&node.dir, &self.host.proc) {
+            Ok(anchor) => Some(anchor),
+            Err(e) => {
+                tracing::info!(error = %e, "no freezer anchor: each pause switches the kernel's freezer on");
+                None
+            }
+        }
+    }
+}
+
 fn at(h: &Hierarchy, parts: &[&str]) -> Cgroup {
     let rel = parts.join("/");
     let path = if h.root == "/" {

@@ -110,12 +110,42 @@ impl Serve {
 
 impl Drop for Serve {
     fn drop(&mut self) {
+        // SIGTERM, as an operator stops it: the service drains, thaws and
+        // removes its freezer anchor, and exits. SIGKILL after 20 s.
         if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
+            let _ = rustix::process::kill_process(
+                rustix::process::Pid::from_child(&child),
+                rustix::process::Signal::TERM,
+            );
+            let end = std::time::Instant::now() + Duration::from_secs(20);
+            while child.try_wait().ok().flatten().is_none() {
+                if std::time::Instant::now() > end {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
         }
         let _ = &self.dir;
     }
+}
+
+/// The freezer anchor of the service `pid`, under the v1 freezer's
+/// `stasis` node (freezer::anchor).
+fn anchor_of(pid: u32) -> PathBuf {
+    let hierarchies = freezer::Hierarchies::detect(Path::new("/proc")).expect("hierarchies");
+    let v1 = hierarchies
+        .get(freezer::Version::V1)
+        .expect("a v1 freezer on the test hosts");
+    v1.mount_point.join("stasis").join(format!("anchor-{pid}"))
+}
+
+fn read_trimmed(path: &Path) -> String {
+    std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .trim()
+        .to_owned()
 }
 
 /// One request on a fresh connection (HTTP/1.0, so the body ends with
@@ -762,6 +792,10 @@ fn sigterm_and_sigint_drain_and_exit_zero() {
         let n = idle.read(&mut buf).expect("pong");
         assert!(String::from_utf8_lossy(&buf[..n]).contains("200 OK"));
         let pid = serve.pid();
+        // The freezer's anchor: held frozen and empty while it serves.
+        let anchor = anchor_of(pid);
+        assert_eq!(read_trimmed(&anchor.join("freezer.state")), "FROZEN");
+        assert_eq!(read_trimmed(&anchor.join("cgroup.procs")), "");
         rustix::process::kill_process(
             rustix::process::Pid::from_raw(pid as i32).expect("pid"),
             signal,
@@ -771,6 +805,7 @@ fn sigterm_and_sigint_drain_and_exit_zero() {
         let status = wait_bounded(&mut child, Duration::from_secs(20));
         assert!(status.success(), "{signal:?}: {status:?}");
         assert!(!serve.socket.exists(), "the socket is removed");
+        assert!(!anchor.exists(), "{signal:?}: the anchor is removed");
     }
 }
 
@@ -1809,10 +1844,12 @@ fn a_killed_service_leaves_no_exec_running_and_a_new_one_knows_none() {
     assert_eq!(cmdline, b"sleep\0999\0");
     // SIGKILL: no chance to clean up; the kernel's parent-death signal
     // ends the exec.
+    let anchor = anchor_of(serve.pid());
     if let Some(mut child) = serve.child.take() {
         child.kill().expect("kill serve");
         child.wait().expect("reap serve");
     }
+    assert!(anchor.exists(), "a killed service cannot remove its anchor");
     wait_until(
         Duration::from_secs(10),
         "the exec to die with the service",
@@ -1824,6 +1861,10 @@ fn a_killed_service_leaves_no_exec_running_and_a_new_one_knows_none() {
         "the container outlives the service"
     );
     let again = Serve::start(&s, &[]);
+    assert!(
+        !anchor.exists(),
+        "the next service removes a dead one's anchor"
+    );
     let (status, _, body) = raw(&again.socket, "GET", &format!("/exec/{exec_id}/json"), b"");
     assert_eq!(status, 404, "{}", message(&body));
     s.run(&["rm", "-f", "box"]).ok();

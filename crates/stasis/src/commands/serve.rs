@@ -29,6 +29,9 @@ pub struct Args {
     /// Where the audit trail goes [default: ROOT/audit.jsonl]
     #[arg(long, value_name = "PATH")]
     pub audit_log: Option<PathBuf>,
+    /// Do not hold an empty frozen v1 cgroup while serving (it keeps the kernel's freezer switched on, so that each pause is the freeze alone; see docs/api.md)
+    #[arg(long)]
+    pub no_freezer_anchor: bool,
 }
 
 const GROUP_FILE: &str = "/etc/group";
@@ -58,6 +61,7 @@ pub fn run(global: &Global, args: &Args) -> Result<()> {
         audit_log,
         limits: api::Limits::default(),
         proc_root: PathBuf::from("/proc"),
+        freezer_anchor: !args.no_freezer_anchor,
     };
     let backend = Arc::new(CliBackend {
         global: global.clone(),
