@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use freezer::anchor::Anchor;
 use freezer::{Choice, Freezer, Hierarchies, Target};
-use testkit::root_or_skip;
+use testkit::{read_trimmed, root_or_skip};
 
 /// Thaws and removes the test's cgroups, children first, even on panic.
 struct Cleanup(Vec<PathBuf>);
@@ -18,13 +18,6 @@ impl Drop for Cleanup {
             let _ = std::fs::remove_dir(dir);
         }
     }
-}
-
-fn read(path: &Path) -> String {
-    std::fs::read_to_string(path)
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-        .trim()
-        .to_owned()
 }
 
 #[test]
@@ -60,8 +53,8 @@ fn an_anchor_is_an_empty_frozen_cgroup_that_replaces_a_dead_holders() {
         anchor.dir(),
         parent.join(format!("anchor-{}", std::process::id()))
     );
-    assert_eq!(read(&anchor.dir().join("freezer.state")), "FROZEN");
-    assert_eq!(read(&anchor.dir().join("cgroup.procs")), "");
+    assert_eq!(read_trimmed(&anchor.dir().join("freezer.state")), "FROZEN");
+    assert_eq!(read_trimmed(&anchor.dir().join("cgroup.procs")), "");
     assert!(!stale.exists(), "the dead holder's anchor is removed");
     assert!(
         live.exists(),
@@ -81,9 +74,9 @@ fn an_anchor_is_an_empty_frozen_cgroup_that_replaces_a_dead_holders() {
         .expect("resolve");
     let freezer = Freezer::new();
     freezer.freeze(&hierarchies, &cgroup).expect("freeze");
-    assert_eq!(read(&work.join("freezer.state")), "FROZEN");
+    assert_eq!(read_trimmed(&work.join("freezer.state")), "FROZEN");
     freezer.thaw(&cgroup).expect("thaw");
-    assert_eq!(read(&work.join("freezer.state")), "THAWED");
+    assert_eq!(read_trimmed(&work.join("freezer.state")), "THAWED");
 
     let dir = anchor.dir().to_owned();
     anchor.release().expect("release");

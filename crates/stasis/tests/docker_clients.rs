@@ -60,12 +60,7 @@ impl Serve {
 
 impl Drop for Serve {
     fn drop(&mut self) {
-        // Our own child, unreaped: its PID is its own.
-        let _ = rustix::process::kill_process(
-            rustix::process::Pid::from_child(&self.child),
-            rustix::process::Signal::TERM,
-        );
-        let _ = wait_bounded(&mut self.child, Duration::from_secs(20));
+        terminate(&mut self.child, Duration::from_secs(20));
     }
 }
 

@@ -319,22 +319,9 @@ impl Daemon {
     }
 
     fn terminate(&mut self) {
-        if self.child.try_wait().ok().flatten().is_some() {
-            return;
+        if !terminate(&mut self.child, Duration::from_secs(20)) {
+            eprintln!("{} ignored SIGTERM; it was killed", self.name);
         }
-        if let Some(pid) = rustix::process::Pid::from_raw(self.child.id() as i32) {
-            let _ = rustix::process::kill_process(pid, rustix::process::Signal::TERM);
-        }
-        let end = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < end {
-            if self.child.try_wait().ok().flatten().is_some() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        eprintln!("{} ignored SIGTERM; killing it", self.name);
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

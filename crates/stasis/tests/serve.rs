@@ -113,19 +113,7 @@ impl Drop for Serve {
         // SIGTERM, as an operator stops it: the service drains, thaws and
         // removes its freezer anchor, and exits. SIGKILL after 20 s.
         if let Some(mut child) = self.child.take() {
-            let _ = rustix::process::kill_process(
-                rustix::process::Pid::from_child(&child),
-                rustix::process::Signal::TERM,
-            );
-            let end = std::time::Instant::now() + Duration::from_secs(20);
-            while child.try_wait().ok().flatten().is_none() {
-                if std::time::Instant::now() > end {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(10));
-            }
+            terminate(&mut child, Duration::from_secs(20));
         }
         let _ = &self.dir;
     }
@@ -134,18 +122,9 @@ impl Drop for Serve {
 /// The freezer anchor of the service `pid`, under the v1 freezer's
 /// `stasis` node (freezer::anchor).
 fn anchor_of(pid: u32) -> PathBuf {
-    let hierarchies = freezer::Hierarchies::detect(Path::new("/proc")).expect("hierarchies");
-    let v1 = hierarchies
-        .get(freezer::Version::V1)
-        .expect("a v1 freezer on the test hosts");
-    v1.mount_point.join("stasis").join(format!("anchor-{pid}"))
-}
-
-fn read_trimmed(path: &Path) -> String {
-    std::fs::read_to_string(path)
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-        .trim()
-        .to_owned()
+    Path::new(V1_MOUNT.as_str())
+        .join("stasis")
+        .join(format!("anchor-{pid}"))
 }
 
 /// One request on a fresh connection (HTTP/1.0, so the body ends with

@@ -146,3 +146,36 @@ pub fn wait_bounded(child: &mut Child, limit: Duration) -> ExitStatus {
         std::thread::sleep(Duration::from_millis(2));
     }
 }
+
+/// Stops a child of the test as an operator would: SIGTERM, then SIGKILL
+/// if it has not exited within `limit`; reaped either way. Returns whether
+/// it exited on the SIGTERM. Safe in a `Drop` (it never panics).
+pub fn terminate(child: &mut Child, limit: Duration) -> bool {
+    if child.try_wait().ok().flatten().is_some() {
+        return true;
+    }
+    // Our own child, unreaped: its PID is its own.
+    let _ = rustix::process::kill_process(
+        rustix::process::Pid::from_child(child),
+        rustix::process::Signal::TERM,
+    );
+    let end = Instant::now() + limit;
+    while Instant::now() < end {
+        if child.try_wait().ok().flatten().is_some() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    false
+}
+
+/// A file's text without its surrounding white space (a kernel file's
+/// trailing newline); panics naming the path if it cannot be read.
+pub fn read_trimmed(path: &std::path::Path) -> String {
+    std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .trim()
+        .to_owned()
+}

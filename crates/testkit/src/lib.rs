@@ -10,7 +10,7 @@
 //!   CRI plugin, and a CRI client making the kubelet's calls to it; the
 //!   feature keeps tonic and the CRI protocol out of the suites that do not
 //!   need them.
-//! - [`wait_until`], [`run_bounded`], [`wait_bounded`]: every wait of a test
+//! - [`wait_until`], [`run_bounded`], [`wait_bounded`], [`terminate`]: every wait of a test
 //!   is bounded; [`unique_name`]: `stasis-test-<random>`; [`pod_uid`].
 //! - [`pause_artifact`]: the `stasis-pause` binary the `pause` profile
 //!   builds (static, no libc), and [`stasis_binary`], the CLI for another
@@ -21,7 +21,10 @@ mod bounded;
 pub mod containerd;
 pub mod rabbitmq;
 
-pub use bounded::{pod_uid, run_bounded, run_fed, unique_name, wait_bounded, wait_until, Run};
+pub use bounded::{
+    pod_uid, read_trimmed, run_bounded, run_fed, terminate, unique_name, wait_bounded, wait_until,
+    Run,
+};
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

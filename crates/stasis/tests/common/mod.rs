@@ -64,7 +64,8 @@ fn mounts() -> &'static (String, String) {
 
 #[allow(unused_imports)] // each suite uses some of them
 pub use testkit::{
-    pod_uid, root_or_skip, run_bounded, run_fed, unique_name, wait_bounded, wait_until, Run,
+    pod_uid, read_trimmed, root_or_skip, run_bounded, run_fed, terminate, unique_name,
+    wait_bounded, wait_until, Run,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
