@@ -52,9 +52,8 @@ impl Anchor {
     pub fn hold(parent: &Path, proc_root: &Path) -> Result<Anchor> {
         remove_stale(parent, proc_root);
         let dir = parent.join(format!("{PREFIX}{}", std::process::id()));
-        match std::fs::create_dir_all(&dir) {
-            Ok(()) => {}
-            Err(source) => return Err(Error::CreateCgroup { path: dir, source }),
+        if let Err(source) = std::fs::create_dir_all(&dir) {
+            return Err(Error::CreateCgroup { path: dir, source });
         }
         let anchor = Anchor { dir };
         // Empty: the freeze is done the moment it is asked for, and never

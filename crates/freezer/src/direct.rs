@@ -23,27 +23,23 @@ pub(crate) fn state(cg: &Cgroup) -> Result<Direct> {
     };
     match cg.version() {
         Version::V1 => {
-            // The flags say who froze it; a thawed cgroup needs neither.
+            // `freezer.self_freezing` says who froze it; a thawed cgroup
+            // needs no more.
             let Some(phase) = unless_root(cg, || v1::read_phase_of(&cg.dir))? else {
                 return Ok(thawed);
             };
             if phase == Phase::Thawed {
                 return Ok(thawed);
             }
-            let s = v1::read_flags(&cg.dir, phase)?;
-            let frozen_by = match (s.phase, s.self_freezing, s.parent_freezing) {
-                (Phase::Thawed, ..) => None,
-                (_, true, _) => Some(FrozenBy::Itself),
-                _ => Some(FrozenBy::Ancestor),
-            };
-            let ancestor = if frozen_by == Some(FrozenBy::Ancestor) {
-                nearest_freezing_ancestor(cg)?
+            // Not by itself: by an ancestor, visible or not.
+            let (frozen_by, ancestor) = if v1::read_self_freezing(&cg.dir)? {
+                (FrozenBy::Itself, None)
             } else {
-                None
+                (FrozenBy::Ancestor, nearest_freezing_ancestor(cg)?)
             };
             Ok(Direct {
-                phase: s.phase,
-                frozen_by,
+                phase,
+                frozen_by: Some(frozen_by),
                 ancestor,
             })
         }

@@ -1,5 +1,7 @@
-//! The v1 freezer controller: `freezer.state`, `freezer.self_freezing`,
-//! `freezer.parent_freezing`.
+//! The v1 freezer controller: `freezer.state` and `freezer.self_freezing`.
+//! (`freezer.parent_freezing` says an ancestor asked; a cgroup frozen but
+//! not by itself is frozen by an ancestor whether or not that one is
+//! visible, so it is never read.)
 //!
 //! Writing `FROZEN` starts a freeze; the kernel finishes it lazily, and only
 //! a read of `freezer.state` reports (and records) `FROZEN` once every task
@@ -19,34 +21,9 @@ use crate::state::Phase;
 
 const STATE: &str = "freezer.state";
 
-/// The v1 view of one cgroup.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct V1State {
-    pub(crate) phase: Phase,
-    /// This cgroup's own `freezer.state` was set to `FROZEN`.
-    pub(crate) self_freezing: bool,
-    /// An ancestor's was.
-    pub(crate) parent_freezing: bool,
-}
-
-#[cfg(test)]
-pub(crate) fn read(dir: &Path) -> Result<V1State> {
-    read_flags(dir, read_phase_of(dir)?)
-}
-
 /// `freezer.state` alone: a thawed cgroup needs no more.
 pub(crate) fn read_phase_of(dir: &Path) -> Result<Phase> {
     read_phase(&dir.join(STATE))
-}
-
-/// The flags that say who asked for the freeze, beside a phase read just
-/// now.
-pub(crate) fn read_flags(dir: &Path, phase: Phase) -> Result<V1State> {
-    Ok(V1State {
-        phase,
-        self_freezing: read_self_freezing(dir)?,
-        parent_freezing: read_flag(&dir.join("freezer.parent_freezing"))?,
-    })
 }
 
 /// `freezer.self_freezing`: this cgroup's own `freezer.state` asks for a
@@ -215,19 +192,13 @@ mod tests {
         fs::create_dir_all(&dir).expect("mkdir");
         fs::write(dir.join(STATE), "FREEZING\n").expect("write");
         fs::write(dir.join("freezer.self_freezing"), "0\n").expect("write");
-        fs::write(dir.join("freezer.parent_freezing"), "1\n").expect("write");
-        let state = read(&dir);
+        let phase = read_phase_of(&dir);
+        let own = read_self_freezing(&dir);
         fs::write(dir.join(STATE), "BOGUS\n").expect("write");
-        let bogus = read(&dir);
+        let bogus = read_phase_of(&dir);
         let _ = fs::remove_dir_all(&dir);
-        assert_eq!(
-            state.expect("read"),
-            V1State {
-                phase: Phase::Freezing,
-                self_freezing: false,
-                parent_freezing: true
-            }
-        );
+        assert_eq!(phase.expect("read"), Phase::Freezing);
+        assert!(!own.expect("read"));
         assert!(matches!(bogus, Err(Error::Parse { .. })));
     }
 
