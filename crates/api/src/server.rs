@@ -186,6 +186,14 @@ pub fn serve(
     backend: Arc<dyn Backend>,
     ready: impl FnOnce(&Path),
 ) -> Result<(), Error> {
+    // Kept for the life of the service: each pause is then the freeze
+    // alone, not the kernel's switch of its freezer on and off as well.
+    // Held before the socket listens, so a client that can connect finds
+    // it held (and a dead service's anchor already removed).
+    let anchor = config
+        .freezer_anchor
+        .then(|| sandbox.freezer_anchor())
+        .flatten();
     let listener = bind(&config.socket, config.group)?;
     listener
         .set_nonblocking(true)
@@ -205,12 +213,6 @@ pub fn serve(
         .enable_all()
         .build()
         .map_err(Error::Runtime)?;
-    // Kept for the life of the service: each pause is then the freeze
-    // alone, not the kernel's switch of its freezer on and off as well.
-    let anchor = config
-        .freezer_anchor
-        .then(|| sandbox.freezer_anchor())
-        .flatten();
     let hostname = rustix::system::uname()
         .nodename()
         .to_string_lossy()

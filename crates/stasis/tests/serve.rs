@@ -57,8 +57,10 @@ impl Serve {
             dir,
             socket,
         };
+        // A socket that accepts is not yet a service that answers: the
+        // kernel queues connections from `listen` on.
         wait_until(Duration::from_secs(10), "the socket to answer", || {
-            UnixStream::connect(&serve.socket).is_ok()
+            pings(&serve.socket)
         });
         serve
     }
@@ -144,6 +146,23 @@ fn raw(socket: &Path, method: &str, path: &str, body: &[u8]) -> (u16, String, Ve
     let mut out = Vec::new();
     let _ = stream.read_to_end(&mut out);
     split_response(&out)
+}
+
+/// Whether a `GET /_ping` on a fresh connection gets its `200 OK`.
+fn pings(socket: &Path) -> bool {
+    let Ok(mut stream) = UnixStream::connect(socket) else {
+        return false;
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+    if stream
+        .write_all(b"GET /_ping HTTP/1.0\r\nHost: stasis\r\n\r\n")
+        .is_err()
+    {
+        return false;
+    }
+    let mut out = Vec::new();
+    let _ = stream.read_to_end(&mut out);
+    out.starts_with(b"HTTP/1.") && out.get(9..12) == Some(b"200".as_slice())
 }
 
 fn split_response(out: &[u8]) -> (u16, String, Vec<u8>) {
