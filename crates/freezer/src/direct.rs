@@ -73,6 +73,33 @@ pub(crate) fn state(cg: &Cgroup) -> Result<Direct> {
     }
 }
 
+/// Whether every task of `cg` is frozen, ignoring any subgroup: the
+/// effective phase alone (v1 `freezer.state`, v2 `frozen` in
+/// `cgroup.events`, both of which count an ancestor's freeze), without
+/// asking whose freeze it is.
+pub(crate) fn frozen(cg: &Cgroup) -> Result<bool> {
+    let frozen = match cg.version() {
+        Version::V1 => unless_root(cg, || v1::read_phase_of(&cg.dir))?.map(|p| p == Phase::Frozen),
+        Version::V2 => unless_root(cg, || v2::read_frozen(&cg.dir))?,
+    };
+    Ok(frozen == Some(true))
+}
+
+/// Whether `cg`'s own freeze file asks for a freeze, ignoring any
+/// subgroup: what makes [`state`] say `FrozenBy::Itself` (v1
+/// `freezer.self_freezing` of a cgroup that is not thawed, v2
+/// `cgroup.freeze`), without the reads that say more.
+pub(crate) fn asks_itself(cg: &Cgroup) -> Result<bool> {
+    let asks = match cg.version() {
+        Version::V1 => unless_root(cg, || match v1::read_phase_of(&cg.dir)? {
+            Phase::Thawed => Ok(false),
+            _ => v1::read_self_freezing(&cg.dir),
+        })?,
+        Version::V2 => unless_root(cg, || v2::read_own(&cg.dir))?,
+    };
+    Ok(asks == Some(true))
+}
+
 /// Freezes the cgroup's own file and waits for the kernel to confirm.
 pub(crate) fn freeze(cg: &Cgroup, deadline: &Deadline) -> Result<()> {
     match cg.version() {

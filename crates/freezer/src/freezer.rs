@@ -113,6 +113,29 @@ impl Freezer {
         Ok(state)
     }
 
+    /// Whether `cg` is frozen: [`State::is_frozen`] of [`Freezer::state`],
+    /// from fewer reads. The effective phase alone answers (it counts an
+    /// ancestor's freeze, so the ancestors need not be read); only a
+    /// cgroup that is not frozen itself but has a subgroup needs the whole
+    /// state.
+    pub fn is_frozen(&self, cg: &Cgroup) -> Result<bool> {
+        if direct::frozen(cg)? {
+            return Ok(true);
+        }
+        match subgroup::existing(cg) {
+            None => Ok(false),
+            Some(_) => Ok(self.state(cg)?.is_frozen()),
+        }
+    }
+
+    /// Whether a thaw of `cg` has anything of its own to undo: its own
+    /// freeze file asks for a freeze, or a subgroup exists. `false` is
+    /// what [`Freezer::unpause`] needs to leave a hierarchy alone without
+    /// reading its whole state (the effective phase and the ancestors).
+    fn may_be_ours(cg: &Cgroup) -> Result<bool> {
+        Ok(direct::asks_itself(cg)? || subgroup::existing(cg).is_some())
+    }
+
     /// Freezes `cg` (docker's `pause`): refuses what [`safety::check`]
     /// refuses, errs with [`Error::AlreadyPaused`] if it is frozen already,
     /// and on any failure thaws it again before reporting.
@@ -238,7 +261,7 @@ impl Freezer {
     /// well), else [`Freezer::freeze`] of the chosen cgroup.
     pub fn pause(&self, hierarchies: &Hierarchies, placement: &Placement) -> Result<Outcome> {
         for cg in &placement.others {
-            if self.state(cg)?.is_frozen() {
+            if self.is_frozen(cg)? {
                 return Err(Error::AlreadyPaused {
                     path: cg.dir.clone(),
                 });
@@ -259,7 +282,14 @@ impl Freezer {
         // from, and the chosen cgroup's answers when nothing is ours.
         let mut chosen_state = None;
         for (i, cg) in placement.all().enumerate() {
-            let result = self.state(cg).and_then(|state| {
+            let result = (|| {
+                // Another hierarchy with nothing of its own to undo is left
+                // at that; the chosen one is read whole, since its state is
+                // the answer when nothing is ours.
+                if i > 0 && !Self::may_be_ours(cg)? {
+                    return Ok(None);
+                }
+                let state = self.state(cg)?;
                 let ours = matches!(state.frozen_by, Some(FrozenBy::Itself | FrozenBy::Subgroup))
                     || (state.subgroup.is_some() && state.frozen_by != Some(FrozenBy::Ancestor));
                 if ours {
@@ -269,7 +299,7 @@ impl Freezer {
                     chosen_state = Some(state);
                 }
                 Ok(None)
-            });
+            })();
             match result {
                 Ok(Some(outcome)) => thawed.push((cg, outcome)),
                 Ok(None) => {}
@@ -700,6 +730,74 @@ mod tests {
                 }
             ),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn the_quick_reads_agree_with_the_whole_state() {
+        let v1 = Fake::new("f-quick-v1", false);
+        let v2 = Fake::new("f-quick-v2", true);
+        v1.v1("a", "FROZEN", true, false);
+        v2.v2("a", true, true, "");
+        let cgroups = [
+            v1.cgroup("a"),
+            v1.v1("a/b", "FROZEN", false, true),
+            v1.v1("c", "FREEZING", true, false),
+            v1.v1("d", "THAWED", false, false),
+            v2.cgroup("a"),
+            v2.v2("a/b", false, true, ""),
+            v2.v2("c", true, false, ""),
+            v2.v2("d", false, true, ""),
+            v2.v2("e", false, false, ""),
+            v2.v2("s", false, false, "41\n"),
+            v2.v2("t", false, false, ""),
+            v2.v2("u", false, false, ""),
+        ];
+        v2.v2("s/stasis-frozen", true, true, "42\n");
+        v2.v2("t/stasis-frozen", true, true, "42\n");
+        v2.v2("u/stasis-frozen", false, false, "");
+        let f = Freezer::new();
+        for cg in &cgroups {
+            let state = f.state(cg).expect("state");
+            assert_eq!(
+                f.is_frozen(cg).expect("is_frozen"),
+                state.is_frozen(),
+                "{}",
+                cg.path
+            );
+            let ours = matches!(state.frozen_by, Some(FrozenBy::Itself | FrozenBy::Subgroup))
+                || (state.subgroup.is_some() && state.frozen_by != Some(FrozenBy::Ancestor));
+            if ours {
+                assert!(
+                    Freezer::may_be_ours(cg).expect("may_be_ours"),
+                    "{}",
+                    cg.path
+                );
+            }
+        }
+        // What the pause and unpause of a target in both trees read: the
+        // other tree's freeze by an ancestor is neither a reason to refuse
+        // a pause nor this unpause's to undo.
+        let chosen = v1.v1("x", "THAWED", false, false);
+        let placement = Placement {
+            chosen: chosen.clone(),
+            others: vec![v2.cgroup("a/b")],
+        };
+        let err = f
+            .pause(&v1.hierarchies, &placement)
+            .expect_err("frozen in v2");
+        assert!(err.is_already_paused(), "{err}");
+        v2.v2("a/b", false, false, "");
+        v1.v1("x", "FROZEN", true, false);
+        let thawed = f.unpause(&placement).expect("unpause");
+        let dirs: Vec<&Path> = thawed.iter().map(|(cg, _)| cg.dir.as_path()).collect();
+        assert_eq!(dirs, [chosen.dir.as_path()]);
+        assert_eq!(
+            fs::read_to_string(v2.cgroup("a").dir.join("cgroup.freeze"))
+                .expect("read")
+                .trim(),
+            "1",
+            "the ancestor's freeze is left alone"
         );
     }
 

@@ -38,11 +38,16 @@ pub(crate) struct V2State {
 }
 
 pub(crate) fn read(dir: &Path) -> Result<V2State> {
-    let events = dir.join(EVENTS);
     Ok(V2State {
         own: read_own(dir)?,
-        frozen: frozen_in(&events, &kernfs::read(&events)?)?,
+        frozen: read_frozen(dir)?,
     })
+}
+
+/// Reads `frozen` in `cgroup.events` (which the root does not have).
+pub(crate) fn read_frozen(dir: &Path) -> Result<bool> {
+    let events = dir.join(EVENTS);
+    frozen_in(&events, &kernfs::read(&events)?)
 }
 
 /// Reads `cgroup.freeze` (which the root does not have).
