@@ -504,8 +504,9 @@ impl Sandbox {
 
     /// The container a name, ID or unique prefix names.
     pub fn find_container(&self, query: &str) -> Result<ContainerRecord> {
-        let id = self.store.find(Kind::Container, query)?;
-        self.container(&id)
+        self.store
+            .lookup(Kind::Container, query)
+            .map(|(_, record)| record)
     }
 
     /// A container by ID, read afresh.

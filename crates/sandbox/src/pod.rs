@@ -167,8 +167,9 @@ impl Sandbox {
 
     /// The pod a name, ID or unique prefix names.
     pub fn find_pod(&self, query: &str) -> Result<PodRecord> {
-        let id = self.store.find(Kind::Pod, query)?;
-        self.pod(&id)
+        self.store
+            .lookup(Kind::Pod, query)
+            .map(|(_, record)| record)
     }
 
     /// A pod by ID, read afresh.

@@ -276,32 +276,59 @@ impl Store {
     /// The one record `query` names: a full ID, else a name, else a unique
     /// ID prefix (docker's order).
     pub fn find(&self, kind: Kind, query: &str) -> Result<Id> {
+        self.resolve(kind, query, |id| {
+            Ok(self.record_path(kind, id).exists().then_some(()))
+        })
+        .map(|(id, ())| id)
+    }
+
+    /// [`Store::find`] and [`Store::read`] in one: the record `query` names,
+    /// read once (no `stat` of it before).
+    pub fn lookup<T: DeserializeOwned>(&self, kind: Kind, query: &str) -> Result<(Id, T)> {
+        self.resolve(kind, query, |id| self.read(kind, id))
+    }
+
+    /// Docker's order of [`Store::find`], with `take` deciding whether a
+    /// candidate's record is there (and what it yields).
+    fn resolve<R>(
+        &self,
+        kind: Kind,
+        query: &str,
+        mut take: impl FnMut(&Id) -> Result<Option<R>>,
+    ) -> Result<(Id, R)> {
         if let Ok(id) = Id::try_from(query.to_owned()) {
-            if self.record_path(kind, &id).exists() {
-                return Ok(id);
+            if let Some(r) = take(&id)? {
+                return Ok((id, r));
             }
         }
         if crate::id::validate_name(query).is_ok() {
-            if let Some(id) = self.name_owner(kind, query) {
-                return Ok(id);
+            if let Some(id) = self.claimed_by(kind, query) {
+                if let Some(r) = take(&id)? {
+                    return Ok((id, r));
+                }
             }
         }
         if Id::is_prefix_like(query) {
-            let matches: Vec<Id> = self
-                .ids(kind)?
-                .into_iter()
-                .filter(|id| id.as_str().starts_with(query) && self.record_path(kind, id).exists())
-                .collect();
-            match matches.as_slice() {
-                [one] => return Ok(one.clone()),
-                [] => {}
-                many => {
-                    return Err(Error::Ambiguous {
-                        kind,
-                        prefix: query.to_owned(),
-                        matches: many.iter().map(|id| id.short().to_owned()).collect(),
-                    })
+            let mut matches = Vec::new();
+            for id in self.ids(kind)? {
+                if id.as_str().starts_with(query) {
+                    if let Some(r) = take(&id)? {
+                        matches.push((id, r));
+                    }
                 }
+            }
+            if matches.len() > 1 {
+                return Err(Error::Ambiguous {
+                    kind,
+                    prefix: query.to_owned(),
+                    matches: matches
+                        .iter()
+                        .map(|(id, _)| id.short().to_owned())
+                        .collect(),
+                });
+            }
+            if let Some(one) = matches.pop() {
+                return Ok(one);
             }
         }
         Err(Error::NotFound {
@@ -404,6 +431,22 @@ mod tests {
         }
         let err = find("ffff").expect_err("ambiguous");
         assert!(err.is_invalid(), "{err}");
+        // lookup answers as find does, with the record.
+        let lookup = |q: &str| store.lookup::<Rec>(Kind::Container, q);
+        for (q, rec) in [
+            ("web", &recs[0]),
+            (recs[1].id.as_str(), &recs[1]),
+            (recs[0].id.short(), &recs[0]),
+        ] {
+            let (id, got) = lookup(q).expect("lookup");
+            assert_eq!((&id, &got), (&rec.id, rec), "{q}");
+        }
+        assert!(lookup("ghost")
+            .expect_err("a claim without a record")
+            .is_not_found());
+        assert!(lookup("nope").expect_err("missing").is_not_found());
+        assert!(lookup("ffff").expect_err("ambiguous").is_invalid());
+        assert_eq!(lookup("ffff2").expect("unique").1.name, "twin2");
         assert!(err.to_string().contains("ffff11111111"), "{err}");
         assert!(find("ffff2").is_ok(), "a longer prefix is unique");
         // Removing a record releases its name: no claim is left behind.
