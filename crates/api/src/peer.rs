@@ -1,13 +1,15 @@
 //! Who is on the other end of a connection: `SO_PEERCRED` (uid, gid and
 //! PID, as the kernel recorded them when the peer connected), its
 //! supplementary groups from `/proc/PID/status` (`Groups:`), and its
-//! executable from `/proc/PID/exe` for the audit trail.
+//! executable from `/proc/PID/exe` for the audit trail (read once per
+//! connection, at its first audited request).
 //!
 //! The PID is the connecting process's at `connect(2)` time: the groups are
 //! read right after `accept`, while it is still connected (a process that
 //! has exited closes its end, and its connection is then of no interest).
 
 use std::path::Path;
+use std::sync::{Arc, OnceLock};
 
 /// A connection's peer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,6 +19,9 @@ pub struct Peer {
     pub pid: u32,
     /// Supplementary groups (empty when `/proc` could not tell).
     pub groups: Vec<u32>,
+    /// The executable, once asked for: shared by the clones each request
+    /// of the connection gets.
+    exe: Arc<OnceLock<Option<String>>>,
 }
 
 impl Peer {
@@ -33,7 +38,28 @@ impl Peer {
             } else {
                 groups_of(proc_root, pid)
             },
+            exe: Arc::default(),
         })
+    }
+
+    /// A peer with these credentials (one that did not come through a
+    /// socket: for tests and checks).
+    pub fn new(uid: u32, gid: u32, pid: u32, groups: Vec<u32>) -> Self {
+        Peer {
+            uid,
+            gid,
+            pid,
+            groups,
+            exe: Arc::default(),
+        }
+    }
+
+    /// The peer's executable (`<proc>/PID/exe`), read at the first call on
+    /// this connection.
+    pub fn exe(&self, proc_root: &Path) -> Option<String> {
+        self.exe
+            .get_or_init(|| sandbox::audit::exe_of(proc_root, self.pid))
+            .clone()
     }
 
     /// Whether the peer is root.
@@ -83,12 +109,17 @@ mod tests {
         assert!(parse_groups("Groups:\t\n").is_empty());
         assert!(parse_groups("").is_empty());
         let me = groups_of(Path::new("/proc"), std::process::id());
-        let p = Peer {
-            uid: 1,
-            gid: 7,
-            pid: 1,
-            groups: me,
-        };
+        let p = Peer::new(1, 7, std::process::id(), me);
         assert!(p.in_group(7));
+        let exe = std::env::current_exe().expect("exe").display().to_string();
+        assert_eq!(p.exe(Path::new("/proc")), Some(exe.clone()));
+        let clone = p.clone();
+        assert_eq!(
+            clone.exe(Path::new("/no/such/proc")),
+            Some(exe),
+            "read once, shared"
+        );
+        let fresh = Peer::new(1, 7, std::process::id(), Vec::new());
+        assert_eq!(fresh.exe(Path::new("/no/such/proc")), None);
     }
 }

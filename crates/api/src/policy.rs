@@ -227,12 +227,7 @@ mod tests {
     }
 
     fn peer(uid: u32, gid: u32, groups: &[u32]) -> Peer {
-        Peer {
-            uid,
-            gid,
-            pid: 1,
-            groups: groups.to_vec(),
-        }
+        Peer::new(uid, gid, 1, groups.to_vec())
     }
 
     #[test]

@@ -269,7 +269,7 @@ async fn dispatch(
             uid: peer.uid,
             gid: peer.gid,
             pid: peer.pid,
-            exe: sandbox::audit::exe_of(&svc.proc_root, peer.pid),
+            exe: peer.exe(&svc.proc_root),
             via: "api".into(),
             method: Some(method.clone()),
             path: Some(full_path.clone()),

@@ -236,6 +236,13 @@ pub fn serve(
     let result = runtime.block_on(accept_loop(listener, service, &config, ready));
     runtime.shutdown_timeout(Duration::from_secs(1));
     let _ = std::fs::remove_file(&config.socket);
+    // The records of the last requests, which the syncer may not have
+    // reached.
+    if !sandbox::audit::on_ram_fs(&config.audit_log) {
+        if let Err(e) = sandbox::audit::sync(&config.audit_log) {
+            tracing::error!(error = %crate::error::format_chain(&e), "syncing the audit log");
+        }
+    }
     if let Some(anchor) = anchor {
         if let Err(e) = anchor.release() {
             tracing::warn!(error = %crate::error::format_chain(&e), "removing the freezer's anchor");
@@ -336,12 +343,17 @@ async fn accept_loop(
 }
 
 /// The audit log's group commit: a thread that `fdatasync`s the log
-/// whenever records were written since its last sync. A request's record is
-/// written (one `write(2)`, seen by every reader) before its response; it is
-/// on disk once the syncer's next `fdatasync` returns, a few milliseconds at
-/// most after the response, and one sync covers every record written before
-/// it. A crash of the host in between can lose those records, never leave a
-/// line that breaks a reader. On a RAM filesystem nothing is synced.
+/// whenever records were written since its last sync, at most once per
+/// [`SYNC_INTERVAL`]. A request's record is written (one `write(2)`, seen
+/// by every reader) before its response; it is on disk once the syncer's
+/// next `fdatasync` returns, within that interval and one sync's time after
+/// the response, and one sync covers every record written before it. A
+/// crash of the host in between can lose those records, never leave a line
+/// that breaks a reader. The service syncs once more as it exits. On a RAM
+/// filesystem nothing is synced.
+/// The shortest time from one audit sync's start to the next's.
+pub(crate) const SYNC_INTERVAL: Duration = Duration::from_millis(5);
+
 pub(crate) struct AuditSyncer {
     wake: std::sync::mpsc::SyncSender<()>,
 }
@@ -360,8 +372,15 @@ impl AuditSyncer {
                     if ram {
                         continue;
                     }
+                    let began = std::time::Instant::now();
                     if let Err(e) = sandbox::audit::sync(&path) {
                         tracing::error!(error = %crate::error::format_chain(&e), "syncing the audit log");
+                    }
+                    // What is written meanwhile waits for the next sync:
+                    // under load, one sync per interval instead of one
+                    // after another (each a journal commit on ext4).
+                    if let Some(rest) = SYNC_INTERVAL.checked_sub(began.elapsed()) {
+                        std::thread::sleep(rest);
                     }
                 }
             });
