@@ -2,7 +2,9 @@
 # The `stasis serve` benchmark (issue 10): `docker pause` + `docker unpause`
 # of one container through stasis serve, the real dockerd and
 # `podman system service`, side by side in one hyperfine run with the docker
-# CLI's own floor (two `docker --version`); the service's own time for one
+# CLI's own floor, twice: two `docker --version`, and the same pause and
+# unpause through a daemon that does nothing (the CLI's cost as a client,
+# crates/api/examples/null-daemon.rs); the service's own time for one
 # pause against the bare kernel freeze, without the service's freezer anchor
 # and with it (docs/api.md); 32 clients pausing and unpausing
 # their own containers for 10 s; and resident memory, idle and under load,
@@ -43,9 +45,10 @@ RT=(); [[ $BENCH_RT == 1 ]] && RT=(chrt -f 50)
 # Two builds: the example's dev-dependencies would change the features the
 # binaries are built with, and with them the binaries.
 (cd "$REPO" && cargo build --quiet --release -p stasis -p stasis-pause)
-(cd "$REPO" && cargo build --quiet --release -p api --example serve-client)
+(cd "$REPO" && cargo build --quiet --release -p api --example serve-client --example null-daemon)
 S=$TARGET_DIR/x86_64-unknown-linux-gnu/release/stasis
 CLIENT=$TARGET_DIR/x86_64-unknown-linux-gnu/release/examples/serve-client
+NULL_DAEMON=$TARGET_DIR/x86_64-unknown-linux-gnu/release/examples/null-daemon
 export STASIS_PAUSE=$TARGET_DIR/x86_64-unknown-linux-gnu/release/stasis-pause
 D=$(mktemp -d /tmp/stasis-bench-serve-XXXXXX)
 # The state root under /run, where stasis's default /run/stasis is (a tmpfs on
@@ -98,6 +101,12 @@ kill "$cold_pid"; wait "$cold_pid" || die "the anchorless service did not exit 0
 serve_pid=$!; pids+=("$serve_pid")
 for _ in $(seq 100); do [[ -S $D/stasis.sock ]] && break; sleep 0.1; done
 
+# The CLI's floor as a client: a daemon that answers _ping, pause and
+# unpause and does nothing (crates/api/examples/null-daemon.rs).
+"$NULL_DAEMON" "$D/null.sock" 2>"$D/null.log" &
+null_pid=$!; pids+=("$null_pid")
+for _ in $(seq 100); do [[ -S $D/null.sock ]] && break; sleep 0.1; done
+
 # dockerd, as ../shared/PEERS.md says, with everything in $D.
 mkdir -p "$D/docker"
 setsid dockerd --data-root "$D/docker/data" --exec-root "$D/docker/exec" \
@@ -136,6 +145,7 @@ echo "== docker pause + unpause round trip (ms); $(uptime)"
 rt() { echo "docker -H unix://$D/$1.sock pause bench >/dev/null && docker -H unix://$D/$1.sock unpause bench >/dev/null"; }
 "${RT[@]}" hyperfine --warmup "$WARMUP" --runs "$RUNS" --style basic --export-json "$D/rt.json" \
     -n "docker CLI floor (two docker --version)" "docker --version >/dev/null && docker --version >/dev/null" \
+    -n "docker CLI floor as a client (a daemon that does nothing)" "$(rt null)" \
     -n "stasis serve" "$(rt stasis)" \
     -n "dockerd 20.10" "$(rt docker)" \
     -n "podman system service" "$(rt podman)" >"$D/rt.txt"
