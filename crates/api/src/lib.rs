@@ -48,6 +48,8 @@ mod error;
 mod exec;
 mod hijack;
 pub mod human;
+// SO_PEERGROUPS, which rustix does not wrap: one getsockopt.
+#[allow(unsafe_code)]
 mod peer;
 mod policy;
 mod query;

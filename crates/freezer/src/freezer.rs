@@ -213,13 +213,14 @@ impl Freezer {
             }
         }
         let deadline = Deadline::after(self.timeout);
+        let mut read_back = None;
         let strategy = match (before.frozen_by, &before.subgroup) {
             (_, Some(_)) if before.frozen_by != Some(FrozenBy::Itself) => {
                 subgroup::thaw(cg, &deadline)?;
                 Strategy::Subgroup
             }
             (Some(FrozenBy::Itself), _) => {
-                direct::thaw(cg, &deadline)?;
+                read_back = direct::thaw(cg, &deadline)?;
                 Strategy::Direct
             }
             (Some(FrozenBy::Ancestor), None) => {
@@ -241,10 +242,19 @@ impl Freezer {
             }
         };
         tracing::info!(path = %cg.dir.display(), ?strategy, "thawed");
-        Ok(Outcome {
-            strategy,
-            state: self.state(cg)?,
-        })
+        let state = match read_back {
+            // Thawed, as the descriptor that thawed it read back, with no
+            // subgroup (it was read just before) to say otherwise.
+            Some(Phase::Thawed) if before.subgroup.is_none() => State {
+                phase: Phase::Thawed,
+                frozen_by: None,
+                ancestor: None,
+                subgroup: None,
+            },
+            // Still held (an ancestor), v2, or a subgroup: read it whole.
+            _ => self.state(cg)?,
+        };
+        Ok(Outcome { strategy, state })
     }
 
     /// The freeze state of a target in each hierarchy it belongs to, the
@@ -368,7 +378,7 @@ impl Freezer {
         let deadline = Deadline::after(self.timeout);
         let thawed = match strategy {
             Strategy::Subgroup => subgroup::thaw(cg, &deadline),
-            _ => direct::thaw(cg, &deadline),
+            _ => direct::thaw(cg, &deadline).map(drop),
         };
         match thawed {
             Ok(()) => error,
@@ -792,6 +802,12 @@ mod tests {
         let thawed = f.unpause(&placement).expect("unpause");
         let dirs: Vec<&Path> = thawed.iter().map(|(cg, _)| cg.dir.as_path()).collect();
         assert_eq!(dirs, [chosen.dir.as_path()]);
+        assert_eq!(
+            thawed[0].1.state,
+            f.state(&chosen).expect("state"),
+            "read back"
+        );
+        assert_eq!(thawed[0].1.state.phase, Phase::Thawed);
         assert_eq!(
             fs::read_to_string(v2.cgroup("a").dir.join("cgroup.freeze"))
                 .expect("read")

@@ -40,7 +40,7 @@ pub(crate) fn read_self_freezing(dir: &Path) -> Result<bool> {
 /// so; each read of an open kernfs file is generated afresh.
 pub(crate) fn freeze(dir: &Path, deadline: &Deadline) -> Result<()> {
     let path = dir.join(STATE);
-    let file = StateFile::open(&path)?;
+    let file = StateFile::open(&path, "FROZEN")?;
     file.write("FROZEN")?;
     confirm(dir, &file, deadline)
 }
@@ -52,7 +52,8 @@ struct StateFile<'p> {
 }
 
 impl<'p> StateFile<'p> {
-    fn open(path: &'p Path) -> Result<Self> {
+    /// Opens it to write `value` (which a failed open's error names).
+    fn open(path: &'p Path, value: &str) -> Result<Self> {
         let file = std::fs::OpenOptions::new()
             .read(true)
             .write(true)
@@ -60,7 +61,7 @@ impl<'p> StateFile<'p> {
             .map_err(|source| {
                 kernfs::gone_or(path, source, |source| Error::Write {
                     path: path.to_owned(),
-                    value: "FROZEN".into(),
+                    value: value.to_owned(),
                     source,
                 })
             })?;
@@ -147,10 +148,14 @@ const SPIN: Duration = Duration::from_micros(200);
 /// How often to re-read it after that, while a freeze is young.
 const POLL_FINE: Duration = Duration::from_micros(100);
 
-/// Thaws `dir`'s own freeze. Takes effect at once; an ancestor's freeze, if
-/// any, still holds it.
-pub(crate) fn thaw(dir: &Path) -> Result<()> {
-    kernfs::write(&dir.join(STATE), "THAWED")
+/// Thaws `dir`'s own freeze and reads the state back on the same
+/// descriptor. Takes effect at once: the state is `THAWED` unless an
+/// ancestor's freeze still holds it.
+pub(crate) fn thaw(dir: &Path) -> Result<Phase> {
+    let path = dir.join(STATE);
+    let file = StateFile::open(&path, "THAWED")?;
+    file.write("THAWED")?;
+    file.phase()
 }
 
 fn read_phase(path: &Path) -> Result<Phase> {
@@ -226,7 +231,7 @@ mod tests {
             })
         };
         let path = dir.join(STATE);
-        let result = StateFile::open(&path)
+        let result = StateFile::open(&path, "FROZEN")
             .and_then(|state| confirm(&dir, &state, &Deadline::after(Duration::from_secs(10))));
         kernel.join().expect("kernel thread");
         let _ = fs::remove_dir_all(&dir);
