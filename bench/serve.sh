@@ -4,9 +4,11 @@
 # `podman system service`, side by side in one hyperfine run with the docker
 # CLI's own floor, twice: two `docker --version`, and the same pause and
 # unpause through a daemon that does nothing (the CLI's cost as a client,
-# crates/api/examples/null-daemon.rs); the service's own time for one
+# crates/api/examples/null-daemon.rs), and stasis serve against that daemon
+# again in pairs (both in every round, RUNS rounds); the service's own time for one
 # pause against the bare kernel freeze, without the service's freezer anchor
-# and with it (docs/api.md); 32 clients pausing and unpausing
+# and with it (docs/api.md), and the same request's floor through the null
+# daemon (a socket and HTTP, nothing done); 32 clients pausing and unpausing
 # their own containers for 10 s; and resident memory, idle and under load,
 # next to dockerd + containerd and the podman service. The service's own
 # time and the load are driven by crates/api/examples/serve-client.rs, a
@@ -160,8 +162,40 @@ for x in r:
     print(f"| {x['command']} | {statistics.median(t):.2f} | {q(0.25):.2f}–{q(0.75):.2f} |")
 EOF
 
+# hyperfine runs each command's rounds together, so the machine's drift
+# over a run falls on some more than others; what stasis serve adds to the
+# CLI's floor as a client is measured again in pairs, the two run one
+# after the other in every round.
+echo "== docker pause + unpause, stasis serve against the null daemon, in pairs (ms); $(uptime)"
+"${RT[@]}" python3 - "$D/null.sock" "$D/stasis.sock" "$RUNS" <<'EOF'
+import statistics, subprocess, sys, time
+null, stasis, rounds = sys.argv[1], sys.argv[2], int(sys.argv[3])
+def once(sock):
+    t = time.perf_counter()
+    for verb in ("pause", "unpause"):
+        subprocess.run(["docker", "-H", f"unix://{sock}", verb, "bench"],
+                       check=True, stdout=subprocess.DEVNULL)
+    return (time.perf_counter() - t) * 1000
+a, b, diffs = [], [], []
+for i in range(rounds):
+    # Alternate which goes first, so that neither always follows the other.
+    if i % 2:
+        y = once(stasis); x = once(null)
+    else:
+        x = once(null); y = once(stasis)
+    a.append(x); b.append(y); diffs.append(y - x)
+q = lambda v, p: sorted(v)[int(p * (len(v) - 1))]
+print("| | median | p25–p75 |")
+print("|---|---:|---:|")
+print(f"| null daemon | {statistics.median(a):.2f} | {q(a, .25):.2f}–{q(a, .75):.2f} |")
+print(f"| stasis serve | {statistics.median(b):.2f} | {q(b, .25):.2f}–{q(b, .75):.2f} |")
+print(f"| stasis serve − null daemon, per pair | {statistics.median(diffs):+.2f} | {q(diffs, .25):+.2f}–{q(diffs, .75):+.2f} |")
+EOF
+
 echo "== the service's own time for one pause, with its anchor held (ms); $(uptime)"
 "${RT[@]}" "$CLIENT" own "$D/stasis.sock" bench "$cgroup/freezer.state" "$OWN_ROUNDS"
+echo "== the same timer against the null daemon: one request's floor, nothing frozen by it (ms); $(uptime)"
+"${RT[@]}" "$CLIENT" own "$D/null.sock" bench "$cgroup/freezer.state" "$OWN_ROUNDS"
 
 echo "== $CLIENTS clients pausing and unpausing their own containers"
 names=()
