@@ -148,8 +148,13 @@ impl Cgroup {
 
     /// Whether this is the real root of its hierarchy. The kernel gives the
     /// root no freeze file, while a cgroup namespace's root (which its
-    /// members see as `/`) has one. A directory that vanished is gone.
+    /// members see as `/`) has one; a cgroup below its mount's top is no
+    /// root, whatever its files (nothing is read for it). A mount's top
+    /// that vanished is gone.
     pub fn is_root(&self) -> Result<bool> {
+        if !self.is_mount_top() {
+            return Ok(false);
+        }
         if self.dir.join(self.version().freeze_file()).exists() {
             return Ok(false);
         }

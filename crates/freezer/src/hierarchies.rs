@@ -292,26 +292,60 @@ impl Hierarchies {
     /// The cgroup this process itself is in, in `version`'s hierarchy, if
     /// that cgroup is visible under the mount.
     pub fn own_cgroup(&self, version: Version) -> Result<Option<Cgroup>> {
-        let Some(hierarchy) = self.get(version) else {
-            return Ok(None);
-        };
-        let Some(path) = proc::own_cgroup(&self.proc_root, version)? else {
-            return Ok(None);
-        };
-        Ok(self.at_hierarchy_path(hierarchy, &path).ok())
+        self.cgroup_from_proc(None, version, Check::Stat)
     }
 
     /// The cgroup a process is in, if visible; `None` for a process that
     /// does not exist or whose cgroup is outside the mount.
     pub fn cgroup_of_pid(&self, pid: u32, version: Version) -> Result<Option<Cgroup>> {
+        self.cgroup_from_proc(Some(pid), version, Check::Stat)
+    }
+
+    /// [`Hierarchies::own_cgroup`] (`pid` `None`) or
+    /// [`Hierarchies::cgroup_of_pid`], its directory by its path alone, not
+    /// `stat`ed: for a test of containment, which needs no more (and which
+    /// a cgroup that cannot be `stat`ed must not escape).
+    pub(crate) fn cgroup_path_from_proc(
+        &self,
+        pid: Option<u32>,
+        version: Version,
+    ) -> Result<Option<Cgroup>> {
+        self.cgroup_from_proc(pid, version, Check::PathOnly)
+    }
+
+    fn cgroup_from_proc(
+        &self,
+        pid: Option<u32>,
+        version: Version,
+        check: Check,
+    ) -> Result<Option<Cgroup>> {
         let Some(hierarchy) = self.get(version) else {
             return Ok(None);
         };
-        match proc::cgroup_of(&self.proc_root, pid, version) {
-            Ok(Some(path)) => Ok(self.at_hierarchy_path(hierarchy, &path).ok()),
-            Ok(None) | Err(Error::NoSuchProcess { .. }) => Ok(None),
-            Err(e) => Err(e),
-        }
+        let path = match pid {
+            None => proc::own_cgroup(&self.proc_root, version)?,
+            Some(pid) => match proc::cgroup_of(&self.proc_root, pid, version) {
+                Ok(path) => path,
+                Err(Error::NoSuchProcess { .. }) => None,
+                Err(e) => return Err(e),
+            },
+        };
+        let Some(path) = path else {
+            return Ok(None);
+        };
+        let found = match check {
+            Check::Stat => self.at_hierarchy_path(hierarchy, &path),
+            Check::PathOnly => mapped(hierarchy, &path).map(|(path, rel)| {
+                let mut dir = hierarchy.mount_point.clone();
+                dir.extend(&rel);
+                Cgroup {
+                    hierarchy: hierarchy.clone(),
+                    path,
+                    dir,
+                }
+            }),
+        };
+        Ok(found.ok())
     }
 
     fn resolve_path(&self, raw: &str, choice: Choice) -> Result<Cgroup> {
@@ -357,21 +391,8 @@ impl Hierarchies {
 
     /// Maps a path as `/proc/PID/cgroup` shows it to the mount's directory.
     fn at_hierarchy_path(&self, hierarchy: &Hierarchy, cgroup: &str) -> Result<Cgroup> {
-        let invalid = |reason| Error::InvalidPath {
-            path: cgroup.to_owned(),
-            reason,
-        };
-        if cgroup.ends_with(" (deleted)") {
-            return Err(Error::NoSuchCgroup {
-                path: PathBuf::from(cgroup),
-            });
-        }
-        let path = Path::new(cgroup);
-        let below_root = path
-            .strip_prefix(&hierarchy.root)
-            .map_err(|_| invalid("it is outside the mounted part of the hierarchy"))?;
-        let rel = normal_components(below_root).ok_or_else(|| invalid("it contains '..'"))?;
-        self.cgroup_at(hierarchy, &join_path(&hierarchy.root, &rel), &rel)
+        let (path, rel) = mapped(hierarchy, cgroup)?;
+        self.cgroup_at(hierarchy, &path, &rel)
     }
 
     fn cgroup_at(&self, hierarchy: &Hierarchy, path: &str, rel: &[&str]) -> Result<Cgroup> {
@@ -390,6 +411,34 @@ impl Hierarchies {
             Err(_) => Err(Error::NoSuchCgroup { path: dir }),
         }
     }
+}
+
+/// How much to ask of a cgroup found in `/proc`.
+#[derive(Clone, Copy)]
+enum Check {
+    /// That its directory is one (`stat`).
+    Stat,
+    /// Nothing: its path is enough.
+    PathOnly,
+}
+
+/// A path as `/proc/PID/cgroup` shows it, as a cgroup path and its
+/// components below the mount's top.
+fn mapped<'c>(hierarchy: &Hierarchy, cgroup: &'c str) -> Result<(String, Vec<&'c str>)> {
+    let invalid = |reason| Error::InvalidPath {
+        path: cgroup.to_owned(),
+        reason,
+    };
+    if cgroup.ends_with(" (deleted)") {
+        return Err(Error::NoSuchCgroup {
+            path: PathBuf::from(cgroup),
+        });
+    }
+    let below_root = Path::new(cgroup)
+        .strip_prefix(&hierarchy.root)
+        .map_err(|_| invalid("it is outside the mounted part of the hierarchy"))?;
+    let rel = normal_components(below_root).ok_or_else(|| invalid("it contains '..'"))?;
+    Ok((join_path(&hierarchy.root, &rel), rel))
 }
 
 /// The normal components of a relative path; `None` if it climbs with `..`.

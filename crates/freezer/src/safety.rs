@@ -17,13 +17,13 @@ pub fn check(hierarchies: &Hierarchies, cg: &Cgroup) -> Result<()> {
     if cg.is_root()? {
         return refuse(Refusal::Root);
     }
-    if let Some(own) = hierarchies.own_cgroup(cg.version())? {
+    if let Some(own) = hierarchies.cgroup_path_from_proc(None, cg.version())? {
         if cg.contains(&own) {
             return refuse(Refusal::Caller);
         }
     }
     if hierarchies.shows_initial_pid_namespace()? {
-        if let Some(init) = hierarchies.cgroup_of_pid(1, cg.version())? {
+        if let Some(init) = hierarchies.cgroup_path_from_proc(Some(1), cg.version())? {
             if cg.contains(&init) {
                 return refuse(Refusal::HostInit);
             }
