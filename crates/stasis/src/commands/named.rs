@@ -121,9 +121,14 @@ impl FenceSite {
             Named::Pod(p) => (&p.id, None),
         };
         // The pod's directory by its ID alone: its record need not be read
-        // (nor exist) to lift what a pause left.
+        // (nor exist) to lift what a pause left. Fences and leases are
+        // tagged by the cgroup's path, which is the same in both trees:
+        // one look for each path.
+        let mut cgroups = sandbox::PodCgroups::of(sandbox.hierarchies(), pod_id)?.cgroups(leaf);
+        let mut seen = std::collections::HashSet::new();
+        cgroups.retain(|cg| seen.insert(cg.path.clone()));
         Ok(FenceSite {
-            cgroups: sandbox::PodCgroups::of(sandbox.hierarchies(), pod_id)?.cgroups(leaf),
+            cgroups,
             pinned: sandbox
                 .store()
                 .dir(sandbox::Kind::Pod, pod_id)
