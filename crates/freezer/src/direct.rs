@@ -110,10 +110,11 @@ pub(crate) fn freeze(cg: &Cgroup, deadline: &Deadline) -> Result<()> {
 
 /// Thaws the cgroup's own file; on v2, waits for the kernel to confirm unless
 /// an ancestor keeps it frozen. On v1, the phase read back on the
-/// descriptor that thawed it (on v2, `None`: the caller reads it).
+/// descriptor that thawed it, if that read worked (on v2, `None`: the
+/// caller reads it).
 pub(crate) fn thaw(cg: &Cgroup, deadline: &Deadline) -> Result<Option<Phase>> {
     match cg.version() {
-        Version::V1 => v1::thaw(&cg.dir).map(Some),
+        Version::V1 => v1::thaw(&cg.dir),
         Version::V2 => {
             let wait = nearest_freezing_ancestor(cg)?.is_none();
             v2::set(&cg.dir, false, wait, deadline).map(|()| None)

@@ -128,7 +128,8 @@ impl Freezer {
         }
     }
 
-    /// Whether a thaw of `cg` has anything of its own to undo: its own
+    /// Whether a thaw of `cg` may have anything of its own to undo (what
+    /// [`holds_its_own`] needs the whole state to say): its own
     /// freeze file asks for a freeze, or a subgroup exists. `false` is
     /// what [`Freezer::unpause`] needs to leave a hierarchy alone without
     /// reading its whole state (the effective phase and the ancestors).
@@ -300,9 +301,7 @@ impl Freezer {
                     return Ok(None);
                 }
                 let state = self.state(cg)?;
-                let ours = matches!(state.frozen_by, Some(FrozenBy::Itself | FrozenBy::Subgroup))
-                    || (state.subgroup.is_some() && state.frozen_by != Some(FrozenBy::Ancestor));
-                if ours {
+                if holds_its_own(&state) {
                     return self.thaw_from(cg, state).map(Some);
                 }
                 if i == 0 {
@@ -391,6 +390,14 @@ impl Freezer {
             }
         }
     }
+}
+
+/// Whether `state` is a freeze this cgroup's unpause undoes: its own
+/// freeze file's, or the subgroup strategy's (a subgroup left behind
+/// counts, unless an ancestor holds the cgroup).
+fn holds_its_own(state: &State) -> bool {
+    matches!(state.frozen_by, Some(FrozenBy::Itself | FrozenBy::Subgroup))
+        || (state.subgroup.is_some() && state.frozen_by != Some(FrozenBy::Ancestor))
 }
 
 #[cfg(test)]
@@ -775,9 +782,7 @@ mod tests {
                 "{}",
                 cg.path
             );
-            let ours = matches!(state.frozen_by, Some(FrozenBy::Itself | FrozenBy::Subgroup))
-                || (state.subgroup.is_some() && state.frozen_by != Some(FrozenBy::Ancestor));
-            if ours {
+            if holds_its_own(&state) {
                 assert!(
                     Freezer::may_be_ours(cg).expect("may_be_ours"),
                     "{}",

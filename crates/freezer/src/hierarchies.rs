@@ -335,15 +335,9 @@ impl Hierarchies {
         };
         let found = match check {
             Check::Stat => self.at_hierarchy_path(hierarchy, &path),
-            Check::PathOnly => mapped(hierarchy, &path).map(|(path, rel)| {
-                let mut dir = hierarchy.mount_point.clone();
-                dir.extend(&rel);
-                Cgroup {
-                    hierarchy: hierarchy.clone(),
-                    path,
-                    dir,
-                }
-            }),
+            Check::PathOnly => {
+                mapped(hierarchy, &path).map(|(path, rel)| unstatted(hierarchy, &path, &rel))
+            }
         };
         Ok(found.ok())
     }
@@ -396,19 +390,14 @@ impl Hierarchies {
     }
 
     fn cgroup_at(&self, hierarchy: &Hierarchy, path: &str, rel: &[&str]) -> Result<Cgroup> {
-        let mut dir = hierarchy.mount_point.clone();
-        dir.extend(rel);
-        match std::fs::symlink_metadata(&dir) {
-            Ok(m) if m.is_dir() => Ok(Cgroup {
-                hierarchy: hierarchy.clone(),
-                path: path.to_owned(),
-                dir,
-            }),
+        let cg = unstatted(hierarchy, path, rel);
+        match std::fs::symlink_metadata(&cg.dir) {
+            Ok(m) if m.is_dir() => Ok(cg),
             Ok(_) => Err(Error::InvalidPath {
                 path: path.to_owned(),
                 reason: "it is not a cgroup directory",
             }),
-            Err(_) => Err(Error::NoSuchCgroup { path: dir }),
+            Err(_) => Err(Error::NoSuchCgroup { path: cg.dir }),
         }
     }
 }
@@ -420,6 +409,18 @@ enum Check {
     Stat,
     /// Nothing: its path is enough.
     PathOnly,
+}
+
+/// The cgroup at `path` (`rel` below the mount's top), its directory not
+/// looked at.
+fn unstatted(hierarchy: &Hierarchy, path: &str, rel: &[&str]) -> Cgroup {
+    let mut dir = hierarchy.mount_point.clone();
+    dir.extend(rel);
+    Cgroup {
+        hierarchy: hierarchy.clone(),
+        path: path.to_owned(),
+        dir,
+    }
 }
 
 /// A path as `/proc/PID/cgroup` shows it, as a cgroup path and its

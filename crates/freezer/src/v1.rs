@@ -150,12 +150,14 @@ const POLL_FINE: Duration = Duration::from_micros(100);
 
 /// Thaws `dir`'s own freeze and reads the state back on the same
 /// descriptor. Takes effect at once: the state is `THAWED` unless an
-/// ancestor's freeze still holds it.
-pub(crate) fn thaw(dir: &Path) -> Result<Phase> {
+/// ancestor's freeze still holds it. The thaw is the write; a read-back
+/// that fails is `None` (the caller reads the state afresh), never a
+/// failed thaw.
+pub(crate) fn thaw(dir: &Path) -> Result<Option<Phase>> {
     let path = dir.join(STATE);
     let file = StateFile::open(&path, "THAWED")?;
     file.write("THAWED")?;
-    file.phase()
+    Ok(file.phase().ok())
 }
 
 fn read_phase(path: &Path) -> Result<Phase> {
