@@ -15,7 +15,7 @@
 //! current-thread tokio runtime), HTTP/1.1 by hyper, as `stasis serve`.
 
 use std::convert::Infallible;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use bytes::Bytes;
@@ -92,7 +92,7 @@ fn main() -> ExitCode {
         }
     };
     let result = runtime.block_on(serve(socket.clone()));
-    let _ = std::fs::remove_file(Path::new(&socket));
+    let _ = std::fs::remove_file(&socket);
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -239,9 +239,7 @@ pub fn serve(
     // The records of the last requests, which the syncer may not have
     // reached.
     if !sandbox::audit::on_ram_fs(&config.audit_log) {
-        if let Err(e) = sandbox::audit::sync(&config.audit_log) {
-            tracing::error!(error = %crate::error::format_chain(&e), "syncing the audit log");
-        }
+        sync_audit_log(&config.audit_log);
     }
     if let Some(anchor) = anchor {
         if let Err(e) = anchor.release() {
@@ -342,6 +340,17 @@ async fn accept_loop(
     Ok(())
 }
 
+/// The shortest time from one audit sync's start to the next's.
+pub(crate) const SYNC_INTERVAL: Duration = Duration::from_millis(5);
+
+/// `fdatasync`s the audit log, logging what fails (a failed sync fails no
+/// request: the record is written already).
+fn sync_audit_log(path: &Path) {
+    if let Err(e) = sandbox::audit::sync(path) {
+        tracing::error!(error = %crate::error::format_chain(&e), "syncing the audit log");
+    }
+}
+
 /// The audit log's group commit: a thread that `fdatasync`s the log
 /// whenever records were written since its last sync, at most once per
 /// [`SYNC_INTERVAL`]. A request's record is written (one `write(2)`, seen
@@ -351,9 +360,6 @@ async fn accept_loop(
 /// crash of the host in between can lose those records, never leave a line
 /// that breaks a reader. The service syncs once more as it exits. On a RAM
 /// filesystem nothing is synced.
-/// The shortest time from one audit sync's start to the next's.
-pub(crate) const SYNC_INTERVAL: Duration = Duration::from_millis(5);
-
 pub(crate) struct AuditSyncer {
     wake: std::sync::mpsc::SyncSender<()>,
 }
@@ -373,9 +379,7 @@ impl AuditSyncer {
                         continue;
                     }
                     let began = std::time::Instant::now();
-                    if let Err(e) = sandbox::audit::sync(&path) {
-                        tracing::error!(error = %crate::error::format_chain(&e), "syncing the audit log");
-                    }
+                    sync_audit_log(&path);
                     // What is written meanwhile waits for the next sync:
                     // under load, one sync per interval instead of one
                     // after another (each a journal commit on ext4).

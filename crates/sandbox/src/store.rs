@@ -431,6 +431,8 @@ mod tests {
         }
         let err = find("ffff").expect_err("ambiguous");
         assert!(err.is_invalid(), "{err}");
+        assert!(err.to_string().contains("ffff11111111"), "{err}");
+        assert!(find("ffff2").is_ok(), "a longer prefix is unique");
         // lookup answers as find does, with the record.
         let lookup = |q: &str| store.lookup::<Rec>(Kind::Container, q);
         for (q, rec) in [
@@ -447,8 +449,6 @@ mod tests {
         assert!(lookup("nope").expect_err("missing").is_not_found());
         assert!(lookup("ffff").expect_err("ambiguous").is_invalid());
         assert_eq!(lookup("ffff2").expect("unique").1.name, "twin2");
-        assert!(err.to_string().contains("ffff11111111"), "{err}");
-        assert!(find("ffff2").is_ok(), "a longer prefix is unique");
         // Removing a record releases its name: no claim is left behind.
         store
             .remove(Kind::Container, &recs[0].id, "web")
